@@ -1,0 +1,147 @@
+// Package request holds the per-request state that prodready's HTTP
+// middlewares (logging, metrics, tracing) share: the route of the matched
+// pattern and one response-capturing writer.
+//
+// The first of our middlewares to see a request creates the state; the
+// others find it in the context and reuse it, so a request that passes
+// through all three is wrapped once. Whichever of ours runs innermost copies
+// r.Pattern into the state after the mux has matched, and every outer layer
+// reads the route from there even when a user middleware in between called
+// r.WithContext and so hid the pattern from them.
+package request
+
+import (
+	"context"
+	"net/http"
+	"strings"
+)
+
+// Unmatched is the route of a request that matched no pattern.
+const Unmatched = "unmatched"
+
+type stateKey struct{}
+
+// State is the per-request state. It is itself the context that carries it,
+// so creating it costs one allocation for the state, the writer and the
+// context link together.
+type State struct {
+	context.Context
+	w captureWriter
+
+	// route is written by the innermost middleware after next returns and
+	// read by the outer ones after theirs return: one goroutine, in order.
+	route string
+
+	// CorrelationID and Logger are the logging middleware's: kept here so
+	// that it needs no context value of its own.
+	CorrelationID string
+	Logger        any
+}
+
+// Value returns the state itself for its own key and asks the parent
+// context for every other key.
+func (s *State) Value(key any) any {
+	if key == (stateKey{}) {
+		return s
+	}
+	return s.Context.Value(key)
+}
+
+// From returns the state carried by ctx, or nil.
+func From(ctx context.Context) *State {
+	s, _ := ctx.Value(stateKey{}).(*State)
+	return s
+}
+
+// New creates the state for a request whose context is parent and whose
+// response goes to w. Callers put it into the request with r.WithContext
+// (directly, or under values of their own) and pass Writer() down.
+func New(parent context.Context, w http.ResponseWriter) *State {
+	s := &State{Context: parent}
+	s.w.ResponseWriter = w
+	s.w.caps = capsOf(w)
+	return s
+}
+
+// Enter returns the request's state, creating it when the request carries
+// none. When it creates one, the returned writer is the capturing writer
+// and the returned request carries the state; otherwise w and r come back
+// unchanged. Enter also records r.Pattern when the mux has already matched
+// (a middleware wrapped around a single route).
+func Enter(w http.ResponseWriter, r *http.Request) (*State, http.ResponseWriter, *http.Request) {
+	if s := From(r.Context()); s != nil {
+		s.CaptureRoute(r)
+		return s, w, r
+	}
+	s := New(r.Context(), w)
+	s.CaptureRoute(r)
+	return s, s.Writer(), r.WithContext(s)
+}
+
+// Writer returns the capturing writer, with exactly the optional interfaces
+// (http.Flusher, http.Hijacker, io.ReaderFrom, http.Pusher) of the writer it
+// wraps. Converting it to an interface does not allocate.
+func (s *State) Writer() http.ResponseWriter { return s.w.wrapped() }
+
+// CaptureRoute records the route of r.Pattern unless a route is known
+// already; the innermost layer calls it after next returns, and the first
+// value recorded wins.
+func (s *State) CaptureRoute(r *http.Request) {
+	if r.Pattern != "" && s.route == "" {
+		s.route = Route(r.Pattern)
+	}
+}
+
+// SetRoute records route for routers that do not set r.Pattern. It wins
+// over a pattern captured later.
+func (s *State) SetRoute(route string) { s.route = route }
+
+// Route returns the recorded route, or Unmatched.
+func (s *State) Route() string {
+	if s.route == "" {
+		return Unmatched
+	}
+	return s.route
+}
+
+// Status returns the status code sent, 200 if the handler wrote a body
+// without one, or 0 if nothing has been sent yet.
+func (s *State) Status() int { return s.w.status }
+
+// Bytes returns the number of body bytes written.
+func (s *State) Bytes() int64 { return s.w.bytes }
+
+// Hijacked reports whether the handler took over the connection.
+func (s *State) Hijacked() bool { return s.w.hijacked }
+
+// StatusOr returns Status, or code when nothing was sent: 200 for a handler
+// that returned normally (net/http sends it), 500 after a panic.
+func (s *State) StatusOr(code int) int {
+	if s.w.status == 0 {
+		return code
+	}
+	return s.w.status
+}
+
+// Route returns the path template of a ServeMux pattern: "GET
+// example.com/items/{id}" becomes "/items/{id}". Methods and hosts never
+// contain a slash, so the template starts at the first one. The result
+// shares the pattern's memory.
+func Route(pattern string) string {
+	if i := strings.IndexByte(pattern, '/'); i >= 0 {
+		return pattern[i:]
+	}
+	return pattern
+}
+
+// Method returns m when it is one of the standard methods and "OTHER"
+// otherwise, so a client cannot invent label values.
+func Method(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodConnect,
+		http.MethodOptions, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
+}

@@ -1,0 +1,96 @@
+package request
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+)
+
+//go:generate go run gen_writers.go
+
+// The optional interfaces a ResponseWriter may have, as bits of caps.
+const (
+	canFlush = 1 << iota
+	canHijack
+	canReadFrom
+	canPush
+)
+
+func capsOf(w http.ResponseWriter) uint8 {
+	var c uint8
+	if _, ok := w.(http.Flusher); ok {
+		c |= canFlush
+	}
+	if _, ok := w.(http.Hijacker); ok {
+		c |= canHijack
+	}
+	if _, ok := w.(io.ReaderFrom); ok {
+		c |= canReadFrom
+	}
+	if _, ok := w.(http.Pusher); ok {
+		c |= canPush
+	}
+	return c
+}
+
+// captureWriter records the status and body size of a response. Its
+// optional methods have lower-case names so that they are not promoted: the
+// generated wrapper types (writers_gen.go) expose exactly those the
+// underlying writer has.
+type captureWriter struct {
+	http.ResponseWriter
+	caps     uint8
+	hijacked bool
+	status   int
+	bytes    int64
+}
+
+func (w *captureWriter) WriteHeader(code int) {
+	// 1xx responses other than 101 are informational: the final status is
+	// still to come.
+	if w.status == 0 && (code < 100 || code > 199 || code == http.StatusSwitchingProtocols) {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *captureWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *captureWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *captureWriter) flush() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	w.ResponseWriter.(http.Flusher).Flush()
+}
+
+func (w *captureWriter) hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := w.ResponseWriter.(http.Hijacker).Hijack()
+	if err == nil {
+		w.hijacked = true
+	}
+	return conn, rw, err
+}
+
+func (w *captureWriter) readFrom(src io.Reader) (int64, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.(io.ReaderFrom).ReadFrom(src)
+	w.bytes += n
+	return n, err
+}
+
+func (w *captureWriter) push(target string, opts *http.PushOptions) error {
+	return w.ResponseWriter.(http.Pusher).Push(target, opts)
+}
