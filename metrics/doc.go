@@ -1,0 +1,66 @@
+// Package metrics gives a net/http service the Prometheus metrics it needs
+// before it takes real traffic: rate, errors and duration of every request
+// by route, labels that stay bounded whatever clients send, exemplars that
+// link a slow request to its trace, and a registry with the runtime,
+// process and build series that every dashboard expects.
+//
+// The usual instrumentation breaks in production in a few known ways:
+// promhttp cannot label by route at all, other middlewares label by the raw
+// path (one series per /users/8123 a scanner tries), unknown methods become
+// label values, a panicking handler goes uncounted, and exemplars are
+// dropped because OpenMetrics was never negotiated. This package fixes each
+// of those.
+//
+// # Series
+//
+//	http_requests_total{method,route,code}             counter
+//	http_request_duration_seconds{method,route,code}   histogram: OpenTelemetry's HTTP buckets and a native histogram
+//	http_response_size_bytes{method,route,code}        histogram
+//	http_requests_in_flight{method}                    gauge
+//	http_client_requests_total{method,host,code}            counter (Transport)
+//	http_client_request_duration_seconds{method,host,code}  histogram (Transport)
+//
+// # Bounded labels
+//
+// route is the path template of the ServeMux pattern that matched,
+// /products/{id}, wherever the middleware sits: prodready's middlewares
+// share the matched route through the request context even when a
+// middleware in between calls r.WithContext. Requests that matched nothing
+// are "unmatched". Routers that do not set r.Pattern name the route with
+// Route or RouteFunc. Past MaxRoutes distinct routes (default 100) the rest
+// count as "other", so ten thousand random paths add at most that many
+// series. Methods outside the standard nine are "OTHER"; codes outside
+// 100-599 are "other".
+//
+// # Exemplars
+//
+// When the request context holds a sampled OpenTelemetry span, the duration
+// observation carries trace_id and span_id. Handler serves OpenMetrics to
+// scrapers that ask for it, which is what makes the exemplars visible;
+// Prometheus stores them with --enable-feature=exemplar-storage. The
+// tracing middleware must wrap this one, so that its span is in the context
+// this one sees.
+//
+// # Usage
+//
+//	reg := metrics.NewRegistry()
+//	m, err := metrics.NewHTTP(reg, metrics.SkipPaths("/livez", "/readyz"))
+//	if err != nil {
+//		return err
+//	}
+//	mux := http.NewServeMux()
+//	mux.HandleFunc("GET /products/{id}", getProduct)
+//	go http.ListenAndServe(":9090", metrics.Handler(reg))
+//	return http.ListenAndServe(":8080", m.Middleware(mux))
+//
+// Outgoing calls:
+//
+//	client := &http.Client{Transport: m.Transport(nil)}
+//
+// # Cost
+//
+// The label values of each (method, route, code) are resolved once and the
+// series cached, so a request costs a map lookup and the observations, with
+// no allocation beyond the request state that prodready's middlewares share
+// (and create once between them).
+package metrics

@@ -1,0 +1,226 @@
+package metrics
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/prodready/prodready/internal/request"
+)
+
+// ErrNilRegisterer is returned by NewHTTP when it has nowhere to register.
+var ErrNilRegisterer = errors.New("metrics: nil prometheus.Registerer")
+
+// HTTP is the RED instrumentation of a server (Middleware) and of its
+// outgoing calls (Transport), registered on one Registerer. Build it once
+// with NewHTTP and share it: it is safe for concurrent use.
+type HTTP struct {
+	cfg config
+
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	inFlight *prometheus.GaugeVec
+	size     *prometheus.HistogramVec
+	server   *table
+	gauges   [nMethods]atomic.Pointer[gaugeRef]
+
+	clientRequests *prometheus.CounterVec
+	clientDuration *prometheus.HistogramVec
+	client         *table
+}
+
+type gaugeRef struct{ g prometheus.Gauge }
+
+// NewHTTP creates the server and client metrics and registers them on reg;
+// it never touches prometheus.DefaultRegisterer unless reg is it. It
+// returns an error, and registers nothing, when an option is invalid or a
+// collector clashes with one already registered (a second NewHTTP on the
+// same registry, for instance).
+func NewHTTP(reg prometheus.Registerer, opts ...Option) (*HTTP, error) {
+	if reg == nil {
+		return nil, ErrNilRegisterer
+	}
+	cfg := defaults()
+	for _, o := range opts {
+		o.apply(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	m := &HTTP{cfg: cfg}
+	labels := []string{"method", "route", "code"}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: cfg.namespace, Name: "http_requests_total", ConstLabels: cfg.constLabels,
+		Help: "Number of HTTP requests served, by method, route template and status code.",
+	}, labels)
+	m.duration = prometheus.NewHistogramVec(cfg.histogram("http_request_duration_seconds",
+		"Time from receiving an HTTP request to the handler's return, in seconds."), labels)
+	m.inFlight = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: cfg.namespace, Name: "http_requests_in_flight", ConstLabels: cfg.constLabels,
+		Help: "Number of HTTP requests being served, by method.",
+	}, []string{"method"})
+	m.size = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: cfg.namespace, Name: "http_response_size_bytes", ConstLabels: cfg.constLabels,
+		Help:    "Size of HTTP response bodies, in bytes.",
+		Buckets: sizeBuckets(),
+	}, labels)
+	m.server = newTable(cfg.maxRoutes, func(method, route, code string) *series {
+		return &series{
+			requests: m.requests.WithLabelValues(method, route, code),
+			duration: m.duration.WithLabelValues(method, route, code).(observer),
+			size:     m.size.WithLabelValues(method, route, code),
+		}
+	}, request.Unmatched)
+
+	clientLabels := []string{"method", "host", "code"}
+	m.clientRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: cfg.namespace, Name: "http_client_requests_total", ConstLabels: cfg.constLabels,
+		Help: `Number of outgoing HTTP requests, by method, host and status code ("error" when no response came).`,
+	}, clientLabels)
+	m.clientDuration = prometheus.NewHistogramVec(cfg.histogram("http_client_request_duration_seconds",
+		"Time from sending an outgoing HTTP request to receiving the response headers, in seconds."), clientLabels)
+	m.client = newTable(cfg.maxHosts, func(method, host, code string) *series {
+		return &series{
+			requests: m.clientRequests.WithLabelValues(method, host, code),
+			duration: m.clientDuration.WithLabelValues(method, host, code).(observer),
+		}
+	})
+
+	cs := []prometheus.Collector{m.requests, m.duration, m.inFlight, m.size, m.clientRequests, m.clientDuration}
+	for i, c := range cs {
+		if err := reg.Register(c); err != nil {
+			for _, done := range cs[:i] {
+				reg.Unregister(done)
+			}
+			return nil, fmt.Errorf("metrics: register HTTP collectors: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func (c *config) validate() error {
+	if c.maxRoutes < 1 {
+		return fmt.Errorf("metrics: MaxRoutes(%d): want at least 1", c.maxRoutes)
+	}
+	if c.maxHosts < 1 {
+		return fmt.Errorf("metrics: MaxHosts(%d): want at least 1", c.maxHosts)
+	}
+	if c.namespace != "" && !validName(c.namespace) {
+		return fmt.Errorf("metrics: Namespace(%q): not a valid metric name prefix", c.namespace)
+	}
+	for i, b := range c.buckets {
+		if i > 0 && b <= c.buckets[i-1] {
+			return fmt.Errorf("metrics: Buckets: %v is not increasing", c.buckets)
+		}
+	}
+	return nil
+}
+
+func (c *config) histogram(name, help string) prometheus.HistogramOpts {
+	o := prometheus.HistogramOpts{
+		Namespace: c.namespace, Name: name, Help: help, ConstLabels: c.constLabels,
+		Buckets: c.buckets,
+	}
+	if c.nativeBF > 1 {
+		o.NativeHistogramBucketFactor = c.nativeBF
+		o.NativeHistogramMaxBucketNumber = nativeMaxBuckets
+		o.NativeHistogramMinResetDuration = nativeMinReset
+	}
+	return o
+}
+
+// Middleware counts and times every request that next serves. Put it
+// anywhere around a ServeMux (before or after other middlewares, ours or
+// not): the route label is the matched pattern's template, "unmatched"
+// when none matched. For exemplars, the tracing middleware must run
+// outside this one, so that the span is in the request context it sees.
+//
+// A handler that panics is counted with the status it sent, or 500, and the
+// panic goes on with its stack intact.
+func (m *HTTP) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m.cfg.skip != nil {
+			if _, ok := m.cfg.skip[r.URL.Path]; ok {
+				next.ServeHTTP(w, r)
+				return
+			}
+		}
+		st, w, r := request.Enter(w, r)
+		method := methodIndex(request.Method(r.Method))
+		gauge := m.gauge(method)
+		gauge.Inc()
+		start := time.Now()
+		returned := false
+		// No recover: the deferred call runs while a panic unwinds, and the
+		// panic reaches net/http with its original stack.
+		defer func() {
+			elapsed := time.Since(start).Seconds()
+			gauge.Dec()
+			code := http.StatusOK
+			if !returned {
+				code = http.StatusInternalServerError
+			}
+			code = foldCode(st.StatusOr(code))
+			st.CaptureRoute(r)
+			route := st.Route()
+			if route == request.Unmatched && m.cfg.routeFunc != nil {
+				if rt := m.cfg.routeFunc(r); rt != "" {
+					st.SetRoute(rt)
+					route = rt
+				}
+			}
+			s := m.server.get(method, route, code)
+			s.requests.Inc()
+			m.observe(s.duration, elapsed, r)
+			s.size.Observe(float64(st.Bytes()))
+		}()
+		next.ServeHTTP(w, r)
+		returned = true
+	})
+}
+
+func (m *HTTP) gauge(method int) prometheus.Gauge {
+	if p := m.gauges[method].Load(); p != nil {
+		return p.g
+	}
+	// WithLabelValues returns the same child every time, so a race here
+	// only stores an equal value twice.
+	ref := &gaugeRef{m.inFlight.WithLabelValues(methods[method])}
+	m.gauges[method].Store(ref)
+	return ref.g
+}
+
+// observe records d, with the trace and span IDs as an exemplar when the
+// request's span is sampled.
+func (m *HTTP) observe(o observer, d float64, r *http.Request) {
+	if m.cfg.exemplars {
+		if sc := trace.SpanContextFromContext(r.Context()); sc.IsSampled() {
+			o.ObserveWithExemplar(d, prometheus.Labels{
+				"trace_id": sc.TraceID().String(),
+				"span_id":  sc.SpanID().String(),
+			})
+			return
+		}
+	}
+	o.Observe(d)
+}
+
+// Route gives the requests h serves the route label pattern, for routers
+// that do not set r.Pattern (chi, gorilla/mux, hand-written ones): wrap
+// each route's handler. A ServeMux-style pattern loses its method and host
+// ("GET /items/{id}" labels as "/items/{id}"). The other prodready
+// middlewares see the route too.
+func Route(pattern string, h http.Handler) http.Handler {
+	route := request.Route(pattern)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if st := request.From(r.Context()); st != nil {
+			st.SetRoute(route)
+		}
+		h.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,53 @@
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prodready/prodready/internal/request"
+)
+
+// Transport counts and times the requests sent through base
+// (http.DefaultTransport when nil): http_client_requests_total and
+// http_client_request_duration_seconds by method, host and code. The
+// duration ends when the response headers arrive; the code is "error" when
+// no response came. Hosts past MaxHosts count as "other".
+func (m *HTTP) Transport(base http.RoundTripper) http.RoundTripper {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return &transport{m: m, base: base}
+}
+
+type transport struct {
+	m    *HTTP
+	base http.RoundTripper
+}
+
+var _ http.RoundTripper = (*transport)(nil)
+
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := t.base.RoundTrip(req)
+	elapsed := time.Since(start).Seconds()
+	code := codeError
+	if err == nil {
+		code = foldCode(resp.StatusCode)
+	}
+	host := req.Host
+	if req.URL != nil && req.URL.Host != "" {
+		host = req.URL.Host
+	}
+	s := t.m.client.get(methodIndex(request.Method(req.Method)), host, code)
+	s.requests.Inc()
+	t.m.observe(s.duration, elapsed, req)
+	return resp, err
+}
+
+// CloseIdleConnections passes the call on, so that
+// http.Client.CloseIdleConnections still reaches the base transport.
+func (t *transport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
