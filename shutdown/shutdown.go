@@ -1,0 +1,439 @@
+package shutdown
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Hook is a step of the shutdown that runs after the servers stopped:
+// close a database pool, flush traces, sync logs. ctx carries the
+// remaining budget; a hook that ignores it and overruns is abandoned and
+// named in Wait's error.
+type Hook func(ctx context.Context) error
+
+// Manager owns the life of a service: the servers it serves, the hooks it
+// runs, the signals it listens to and a Context that ends when shutdown
+// begins. Create it with New; the zero Manager is also usable and has the
+// defaults (it starts listening to signals on first use). A Manager must
+// not be copied after first use.
+type Manager struct {
+	once sync.Once
+	cfg  config
+
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	sigs     chan os.Signal
+	notified bool
+	done     chan struct{} // closed when the shutdown has finished
+	err      error         // Wait's result, written before done closes
+	serving  sync.WaitGroup
+
+	mu       sync.Mutex
+	began    bool
+	drained  bool // the OnDrain callbacks have been taken
+	finished bool // the hooks step is over
+	reported error
+	failures []error // servers that failed
+	drainFns []func()
+	servers  []*server
+	hooks    []namedHook
+}
+
+type server struct {
+	name string
+	srv  *http.Server
+	ln   net.Listener
+}
+
+type namedHook struct {
+	name string
+	fn   Hook
+}
+
+// New returns a Manager that already listens to its signals (SIGTERM and
+// SIGINT unless Signals says otherwise): from now on a signal begins the
+// shutdown instead of ending the process.
+func New(opts ...Option) *Manager {
+	m := &Manager{}
+	m.once.Do(func() { m.start(opts) })
+	return m
+}
+
+func (m *Manager) init() {
+	m.once.Do(func() { m.start(nil) })
+}
+
+func (m *Manager) start(opts []Option) {
+	m.cfg = defaults()
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&m.cfg)
+		}
+	}
+	m.ctx, m.cancel = context.WithCancelCause(context.Background())
+	m.done = make(chan struct{})
+	if len(m.cfg.signals) > 0 {
+		// Two slots: the first signal and the second, which must not be
+		// dropped while the first is being handled.
+		m.sigs = make(chan os.Signal, 2)
+		m.cfg.notify(m.sigs, m.cfg.signals...)
+		m.notified = true
+		go m.watch()
+	}
+}
+
+// Context returns a context that is cancelled the moment shutdown begins,
+// for background workers to stop on. context.Cause(ctx) says why: a
+// *SignalError, the cause given to Trigger (context.Canceled for nil), or
+// the error of a server that failed.
+func (m *Manager) Context() context.Context {
+	m.init()
+	return m.ctx
+}
+
+// OnDrain adds fn to the callbacks called first when shutdown begins,
+// before the drain delay: typically a readiness checker's Drain, so that
+// load balancers stop sending traffic. A callback must not block for long:
+// it runs inside the budget. Added after they were called, fn is called at
+// once.
+func (m *Manager) OnDrain(fn func()) {
+	if fn == nil {
+		return
+	}
+	m.init()
+	m.mu.Lock()
+	if !m.drained {
+		m.drainFns = append(m.drainFns, fn)
+		m.mu.Unlock()
+		return
+	}
+	m.mu.Unlock()
+	fn()
+}
+
+// Serve serves srv on ln (on srv.Addr when ln is nil) until shutdown, when
+// srv's keep-alives are turned off, then Shutdown lets in-flight requests
+// finish, and Close ends whatever is left when the budget runs out. srv is
+// served with TLS when srv.TLSConfig has a certificate (Certificates,
+// GetCertificate or GetConfigForClient). Serve returns at once; an error
+// (the port is in use) begins the shutdown and comes back from Wait;
+// http.ErrServerClosed is not an error. Serve after shutdown began does
+// not serve: it closes ln and reports ErrShuttingDown to the observers.
+func (m *Manager) Serve(srv *http.Server, ln net.Listener) {
+	m.init()
+	if ln == nil {
+		addr := srv.Addr
+		if addr == "" {
+			addr = ":http"
+		}
+		var err error
+		ln, err = net.Listen("tcp", addr)
+		if err != nil {
+			m.serveFailed(addr, err)
+			return
+		}
+	}
+	s := &server{name: ln.Addr().String(), srv: srv, ln: ln}
+	m.mu.Lock()
+	if m.began {
+		m.mu.Unlock()
+		_ = ln.Close() // refused: nothing to report beyond the event
+		m.emit(Event{Kind: Refused, Name: s.name, Err: ErrShuttingDown})
+		return
+	}
+	m.servers = append(m.servers, s)
+	m.serving.Add(1)
+	m.mu.Unlock()
+	go m.serve(s)
+}
+
+func (m *Manager) serve(s *server) {
+	defer m.serving.Done()
+	var err error
+	if hasCertificate(s.srv) {
+		err = s.srv.ServeTLS(s.ln, "", "")
+	} else {
+		err = s.srv.Serve(s.ln)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return
+	}
+	m.serveFailed(s.name, err)
+}
+
+func hasCertificate(srv *http.Server) bool {
+	c := srv.TLSConfig
+	return c != nil && (len(c.Certificates) > 0 || c.GetCertificate != nil || c.GetConfigForClient != nil)
+}
+
+func (m *Manager) serveFailed(name string, err error) {
+	err = fmt.Errorf("shutdown: serve %s: %w", name, err)
+	m.mu.Lock()
+	late := m.finished
+	if !late {
+		m.failures = append(m.failures, err)
+	}
+	m.mu.Unlock()
+	m.emit(Event{Kind: ServeFailed, Name: name, Err: err})
+	// A failed listener has nothing to drain for: skip the delay.
+	m.begin(err, false, false)
+}
+
+// Add adds a hook, run after the servers stopped in the reverse order of
+// Add, like defer: what was opened last is closed first. Each hook gets the
+// remaining budget; an error or panic is reported and the next hook still
+// runs. A hook added while hooks run is run next; one added after the
+// shutdown finished is not run (the observers see ErrShuttingDown). A nil
+// hook is ignored.
+func (m *Manager) Add(name string, hook Hook) {
+	if hook == nil {
+		return
+	}
+	m.init()
+	m.mu.Lock()
+	if m.finished {
+		m.mu.Unlock()
+		m.emit(Event{Kind: Refused, Name: name, Err: ErrShuttingDown})
+		return
+	}
+	m.hooks = append(m.hooks, namedHook{name: name, fn: hook})
+	m.mu.Unlock()
+}
+
+// Trigger begins the shutdown from code, for example on a fatal error of a
+// background worker, with the same steps as SIGTERM, drain delay included.
+// cause becomes the Context's cause and, when not nil, part of Wait's
+// error; Trigger(nil) is a clean stop. After the first, Trigger and
+// signals do not begin another shutdown.
+func (m *Manager) Trigger(cause error) {
+	m.init()
+	m.begin(cause, true, cause != nil)
+}
+
+// Wait blocks until the shutdown has finished and returns nil when it was
+// clean. Otherwise it returns the errors joined: servers that failed (the
+// port is in use), the cause given to Trigger, servers closed at the
+// deadline with requests in flight, and a *HookError for each hook that
+// failed, was stuck or never ran. Every call returns the same result.
+func (m *Manager) Wait() error {
+	m.init()
+	<-m.done
+	return m.err
+}
+
+// watch handles signals until the shutdown finishes: the first begins the
+// shutdown, the second exits the process (or restores the default
+// handling).
+func (m *Manager) watch() {
+	first := true
+	for {
+		select {
+		case <-m.done:
+			return
+		case sig := <-m.sigs:
+			cause := &SignalError{Signal: sig}
+			if first {
+				first = false
+				// No drain on SIGINT: Ctrl-C at a terminal has no load
+				// balancer to wait for.
+				m.begin(cause, sig != os.Interrupt, false)
+				continue
+			}
+			m.emit(Event{Kind: SecondSignal, Cause: cause})
+			if m.cfg.exitOnSecond {
+				m.cfg.exit(cause.ExitCode())
+			}
+			m.cfg.stop(m.sigs)
+			return
+		}
+	}
+}
+
+// begin starts the shutdown once; later calls change nothing.
+func (m *Manager) begin(cause error, drain, report bool) {
+	m.mu.Lock()
+	if m.began {
+		m.mu.Unlock()
+		return
+	}
+	m.began = true
+	if report {
+		m.reported = cause
+	}
+	m.mu.Unlock()
+	m.cancel(cause)
+	go m.run(cause, drain)
+}
+
+// run is the shutdown: drain, stop the servers, run the hooks, all inside
+// one budget.
+func (m *Manager) run(cause error, drain bool) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.timeout)
+	defer cancel()
+	m.emit(Event{Kind: Began, Cause: cause})
+
+	var errs []error
+	errs = append(errs, m.drain(ctx, drain)...)
+	errs = append(errs, m.stopServers(ctx)...)
+	errs = append(errs, m.runHooks(ctx)...)
+	m.serving.Wait()
+
+	m.mu.Lock()
+	errs = append(append([]error{m.reported}, m.failures...), errs...)
+	m.mu.Unlock()
+	m.err = errors.Join(errs...)
+	m.emit(Event{Kind: Finished, Duration: time.Since(start), Err: m.err})
+	if m.notified {
+		m.cfg.stop(m.sigs)
+	}
+	close(m.done)
+}
+
+// drain calls the OnDrain callbacks, turns keep-alives off and waits the
+// drain delay while the servers still serve. Keep-alives go off here, not
+// when the servers stop, so that clients holding a connection to this
+// process dial again during the delay and reach an instance that is still
+// in the endpoints, instead of racing Shutdown's close of idle connections.
+func (m *Manager) drain(ctx context.Context, delay bool) []error {
+	m.mu.Lock()
+	fns := m.drainFns
+	m.drainFns = nil
+	m.drained = true
+	servers := m.servers
+	m.mu.Unlock()
+
+	var errs []error
+	if len(fns) > 0 {
+		_, err := bounded(ctx, func(context.Context) error {
+			for _, fn := range fns {
+				fn()
+			}
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("shutdown: OnDrain callbacks: %w", err))
+		}
+	}
+	for _, s := range servers {
+		s.srv.SetKeepAlivesEnabled(false)
+	}
+	if !delay || m.cfg.drainDelay <= 0 || ctx.Err() != nil {
+		return errs
+	}
+	m.emit(Event{Kind: Draining, Duration: m.cfg.drainDelay})
+	t := time.NewTimer(m.cfg.drainDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return errs
+}
+
+// stopServers shuts every server down in parallel and closes those that
+// are not done by the deadline.
+func (m *Manager) stopServers(ctx context.Context) []error {
+	m.mu.Lock()
+	servers := m.servers
+	m.mu.Unlock()
+	if len(servers) == 0 {
+		return nil
+	}
+	names := make([]string, len(servers))
+	for i, s := range servers {
+		names[i] = s.name
+	}
+	m.emit(Event{Kind: Stopping, Name: strings.Join(names, ", ")})
+	start := time.Now()
+	errs := make([]error, len(servers))
+	var wg sync.WaitGroup
+	for i, s := range servers {
+		wg.Go(func() { errs[i] = stopServer(ctx, s, start) })
+	}
+	wg.Wait()
+	err := errors.Join(errs...)
+	m.emit(Event{Kind: Stopped, Duration: time.Since(start), Err: err})
+	return errs
+}
+
+func stopServer(ctx context.Context, s *server, start time.Time) error {
+	err := s.srv.Shutdown(ctx)
+	if err == nil {
+		return nil
+	}
+	if cerr := s.srv.Close(); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	return fmt.Errorf("shutdown: server %s closed with requests in flight after %v: %w", s.name, time.Since(start), err)
+}
+
+// runHooks runs the hooks, last added first, until none is left.
+func (m *Manager) runHooks(ctx context.Context) []error {
+	var errs []error
+	for {
+		m.mu.Lock()
+		n := len(m.hooks)
+		if n == 0 {
+			m.finished = true
+			m.mu.Unlock()
+			return errs
+		}
+		h := m.hooks[n-1]
+		m.hooks = m.hooks[:n-1]
+		m.mu.Unlock()
+
+		if ctx.Err() != nil {
+			errs = append(errs, &HookError{Name: h.name, Err: ErrNotRun})
+			m.emit(Event{Kind: HookNotRun, Name: h.name, Err: ErrNotRun})
+			continue
+		}
+		took, err := bounded(ctx, h.fn)
+		switch {
+		case err == ErrStuck:
+			errs = append(errs, &HookError{Name: h.name, Duration: took, Err: ErrStuck})
+			m.emit(Event{Kind: HookStuck, Name: h.name, Duration: took, Err: ErrStuck})
+		case err != nil:
+			errs = append(errs, &HookError{Name: h.name, Duration: took, Err: err})
+			m.emit(Event{Kind: HookFailed, Name: h.name, Duration: took, Err: err})
+		default:
+			m.emit(Event{Kind: HookDone, Name: h.name, Duration: took})
+		}
+	}
+}
+
+// bounded runs fn in a goroutine of its own and waits for it until ctx
+// ends. A panic becomes the error. When ctx ends first fn is abandoned and
+// the error is ErrStuck: its goroutine runs on until fn returns, which is
+// the price of exiting on time with a hook that ignores its context.
+func bounded(ctx context.Context, fn Hook) (took time.Duration, err error) {
+	start := time.Now()
+	res := make(chan error, 1)
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				res <- &panicError{value: v, stack: debug.Stack()}
+			}
+		}()
+		res <- fn(ctx)
+	}()
+	select {
+	case err = <-res:
+	case <-ctx.Done():
+		// A hook that returned just as the budget ran out is not stuck.
+		select {
+		case err = <-res:
+		default:
+			err = ErrStuck
+		}
+	}
+	return time.Since(start), err
+}
