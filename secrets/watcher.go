@@ -1,0 +1,238 @@
+package secrets
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Stats counts what a watch has done, for metrics and debugging.
+type Stats struct {
+	Loads      uint64    // reads attempted, the first one included
+	Changes    uint64    // new values published, the first one included
+	Errors     uint64    // reads that failed; each kept the last good value
+	LastChange time.Time // when the current value was published; zero before
+	LastError  error     // why the latest read failed; nil once one succeeds
+}
+
+// watcher is the machinery File and Certificate share: it turns event
+// hints and poll ticks into debounced reloads on one goroutine, and keeps
+// the outcome for Check and Stats. load runs on that goroutine only (and
+// once in start, before it exists), so it needs no locks of its own.
+type watcher struct {
+	cfg    config
+	name   string          // what the errors and logs name: the path(s)
+	dirs   func() []string // directories to watch, recomputed before each read
+	load   func() (changed bool, err error)
+	onStop func() // runs when the loop ends, after the watches are released
+
+	hints  chan struct{} // one slot: a pending hint is enough
+	n      notifier
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	loads, changes, errs atomic.Uint64
+	last                 atomic.Pointer[outcome]
+	closed               atomic.Bool
+}
+
+// outcome is the result of the latest read.
+type outcome struct {
+	err        error
+	loaded     bool      // a value has been published at some point
+	lastChange time.Time // when it was
+}
+
+func startWatcher(ctx context.Context, cfg config, name string, dirs func() []string, load func() (bool, error), onStop func()) (*watcher, error) {
+	w := &watcher{
+		cfg:    cfg,
+		name:   name,
+		dirs:   dirs,
+		load:   load,
+		onStop: onStop,
+		hints:  make(chan struct{}, 1),
+		done:   make(chan struct{}),
+	}
+	w.last.Store(&outcome{err: ErrNotLoaded})
+	// Arm the watch before the first read, so a change between the two is
+	// seen (controller-runtime#2182).
+	w.n = cfg.source(w.hint)
+	if err := w.reload(); err != nil && !cfg.wait {
+		w.n.release()
+		return nil, err
+	}
+	ctx, w.cancel = context.WithCancel(ctx)
+	go w.run(ctx)
+	return w, nil
+}
+
+// hint is called by the event source for anything that happened in a
+// watched directory; it never blocks.
+func (w *watcher) hint() {
+	select {
+	case w.hints <- struct{}{}:
+	default:
+	}
+}
+
+// run reloads after the events stop for the debounce time, but no later
+// than maxWait after the first of them; a poll tick counts as an event.
+func (w *watcher) run(ctx context.Context) {
+	defer close(w.done)
+	defer func() {
+		w.n.release()
+		if w.onStop != nil {
+			w.onStop()
+		}
+	}()
+	var pollC <-chan time.Time
+	if w.cfg.poll > 0 {
+		t := time.NewTicker(w.cfg.poll)
+		defer t.Stop()
+		pollC = t.C
+	}
+	debounce := time.NewTimer(time.Hour)
+	debounce.Stop()
+	defer debounce.Stop()
+	var (
+		timerC  <-chan time.Time // nil unless a reload is pending
+		pending time.Time        // when the first unserved hint came
+	)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timerC:
+			timerC, pending = nil, time.Time{}
+			_ = w.reload()
+			continue
+		case <-w.hints:
+		case <-pollC:
+		}
+		now := time.Now()
+		if pending.IsZero() {
+			pending = now
+		}
+		wait := min(w.cfg.debounce, pending.Add(w.cfg.maxWait()).Sub(now))
+		if wait <= 0 {
+			timerC, pending = nil, time.Time{}
+			debounce.Stop()
+			_ = w.reload()
+			continue
+		}
+		debounce.Reset(wait)
+		timerC = debounce.C
+	}
+}
+
+// reload reads once and records the outcome; the error is returned for
+// start, the loop finds it through check.
+func (w *watcher) reload() error {
+	// Best effort: when no watch can be armed, polling keeps the value current.
+	_ = w.n.ensure(w.dirs())
+	w.loads.Add(1)
+	changed, err := w.load()
+	prev := w.last.Load()
+	next := &outcome{err: err, loaded: prev.loaded, lastChange: prev.lastChange}
+	if err == nil {
+		next.loaded = true
+		if changed {
+			next.lastChange = time.Now()
+		}
+	} else {
+		w.errs.Add(1)
+		if !prev.loaded {
+			next.err = fmt.Errorf("%w: %w", ErrNotLoaded, err)
+		}
+	}
+	w.last.Store(next)
+	if changed {
+		w.changes.Add(1)
+	}
+	w.log(prev, next, changed)
+	return err
+}
+
+// log reports changes and the start of a failure, not every failed poll.
+func (w *watcher) log(prev, next *outcome, changed bool) {
+	l := w.cfg.logger
+	switch {
+	case l == nil:
+	case next.err != nil && (prev.err == nil || prev.err.Error() != next.err.Error()):
+		l.Warn("secret reload failed; keeping the last good value", slog.String("path", w.name), slog.Any("error", next.err))
+	case changed:
+		l.Info("secret reloaded", slog.String("path", w.name), slog.Uint64("changes", w.changes.Load()))
+	case next.err == nil && prev.err != nil && prev.loaded:
+		l.Info("secret readable again", slog.String("path", w.name))
+	}
+}
+
+func (w *watcher) check() error {
+	if w.closed.Load() {
+		return ErrClosed
+	}
+	if err := w.last.Load().err; err != nil {
+		return fmt.Errorf("secret %s: %w", w.name, err)
+	}
+	return nil
+}
+
+func (w *watcher) stats() Stats {
+	o := w.last.Load()
+	return Stats{
+		Loads:      w.loads.Load(),
+		Changes:    w.changes.Load(),
+		Errors:     w.errs.Load(),
+		LastChange: o.lastChange,
+		LastError:  o.err,
+	}
+}
+
+// close stops the loop and waits for it; later calls return at once.
+func (w *watcher) close() {
+	if w.closed.Swap(true) {
+		<-w.done
+		return
+	}
+	w.cancel()
+	<-w.done
+}
+
+// watchDirs is the directory of each path, plus the directory a symlinked
+// path finally points into when that lies elsewhere (a file linked in from
+// another volume). The Kubernetes layout needs nothing extra: its links
+// stay inside the watched directory.
+func watchDirs(paths ...string) []string {
+	seen := map[string]bool{}
+	var dirs []string
+	add := func(d string) {
+		if !seen[d] {
+			seen[d] = true
+			dirs = append(dirs, d)
+		}
+	}
+	for _, p := range paths {
+		dir := filepath.Dir(p)
+		add(dir)
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			if rd := filepath.Dir(real); !within(rd, dir) {
+				add(rd)
+			}
+		}
+	}
+	return dirs
+}
+
+// within reports whether path is dir or lies under it. Names such as
+// "..data" and "..2024_01_01" are inside dir, not above it.
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	if err != nil {
+		return false
+	}
+	return rel == "." || (rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)))
+}
