@@ -1,0 +1,83 @@
+package httpjson_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prodready/prodready/examples/internal/httpjson"
+)
+
+type order struct {
+	ProductID string `json:"product_id"`
+	Quantity  int    `json:"quantity"`
+}
+
+func TestDecode(t *testing.T) {
+	tests := []struct {
+		name        string
+		contentType string
+		body        string
+		wantStatus  int // 0: no error
+	}{
+		{"valid", "application/json", `{"product_id":"p1","quantity":2}`, 0},
+		{"valid with charset", "application/json; charset=utf-8", `{"product_id":"p1","quantity":2}`, 0},
+		{"no content type", "", `{"product_id":"p1","quantity":2}`, 0},
+		{"malformed", "application/json", `{"product_id":`, http.StatusBadRequest},
+		{"wrong type", "application/json", `{"product_id":1}`, http.StatusBadRequest},
+		{"unknown field", "application/json", `{"product":"p1"}`, http.StatusBadRequest},
+		{"trailing data", "application/json", `{"quantity":1}{"quantity":2}`, http.StatusBadRequest},
+		{"empty", "application/json", ``, http.StatusBadRequest},
+		{"too large", "application/json", `{"product_id":"` + strings.Repeat("x", 100) + `"}`, http.StatusRequestEntityTooLarge},
+		{"not JSON", "text/plain", `{}`, http.StatusUnsupportedMediaType},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(tt.body))
+			r.Header.Set("Content-Type", tt.contentType)
+			var got order
+			err := httpjson.Decode(httptest.NewRecorder(), r, 64, &got)
+			if tt.wantStatus == 0 {
+				if err != nil {
+					t.Fatalf("Decode: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Decode accepted %q", tt.body)
+			}
+			if s := httpjson.Status(err); s != tt.wantStatus {
+				t.Errorf("Status(%v) = %d, want %d", err, s, tt.wantStatus)
+			}
+		})
+	}
+}
+
+func TestError(t *testing.T) {
+	w := httptest.NewRecorder()
+	httpjson.Error(w, httptest.NewRequest(http.MethodGet, "/", nil), http.StatusNotFound, "order not found")
+	if w.Code != http.StatusNotFound || w.Header().Get("Content-Type") != "application/json" {
+		t.Fatalf("status %d, content type %q", w.Code, w.Header().Get("Content-Type"))
+	}
+	var body httpjson.ErrorBody
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body.Error != "order not found" {
+		t.Fatalf("body %s: %v", w.Body, err)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(`{"product_id":"p1","quantity":2}`)
+	f.Add(`{"product_id":`)
+	f.Add(`[]`)
+	f.Fuzz(func(t *testing.T, body string) {
+		r := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(body))
+		var got order
+		if err := httpjson.Decode(httptest.NewRecorder(), r, 1<<10, &got); err != nil {
+			if s := httpjson.Status(err); s < 400 || s > 499 {
+				t.Fatalf("status %d for a refused body", s)
+			}
+		}
+	})
+}
