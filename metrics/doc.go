@@ -26,7 +26,10 @@
 // /products/{id}, wherever the middleware sits: prodready's middlewares
 // share the matched route through the request context even when a
 // middleware in between calls r.WithContext. Requests that matched nothing
-// are "unmatched". Routers that do not set r.Pattern name the route with
+// are "unmatched". One case needs care: if a middleware of yours that calls
+// r.WithContext sits between this one and the mux, and none of prodready's
+// middlewares is inside it, the pattern never reaches this one; put one of
+// ours inside it. Routers that do not set r.Pattern name the route with
 // Route or RouteFunc. Past MaxRoutes distinct routes (default 100) the rest
 // count as "other", so ten thousand random paths add at most that many
 // series. Methods outside the standard nine are "OTHER"; codes outside
