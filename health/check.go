@@ -1,0 +1,284 @@
+package health
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// check is one registered check and its latest result.
+type check struct {
+	name      string
+	kind      Kind
+	fn        Check
+	timeout   time.Duration
+	interval  time.Duration
+	critical  bool
+	threshold int
+	owner     *Checker
+
+	// stop ends the Interval loop; guarded by owner.mu.
+	stop context.CancelFunc
+
+	mu sync.Mutex
+	// inflight is the run whose function has not returned yet: while it is
+	// set, no other run starts, even past its deadline.
+	inflight *run
+	// timer fires at the in-flight run's deadline. One per check, reset
+	// for each run (there is never more than one).
+	timer  *time.Timer
+	last   reading
+	fails  int  // consecutive failed runs
+	passed bool // has passed at least once
+}
+
+// reading is a check's latest result, with its JSON rendered once per run
+// rather than once per probe.
+type reading struct {
+	status Status
+	err    error
+	ran    bool
+	// frag is the check's JSON members without output:
+	// "status":"pass","time":"…","duration":"…".
+	frag string
+	// out is the JSON string of the failure reason, "" when there is none.
+	out string
+}
+
+// pendingLocked is the reading of a check that has no result yet.
+func (c *check) pendingLocked() reading {
+	st := c.statusLocked()
+	return reading{
+		status: st,
+		frag:   `"status":"` + st.String() + `"`,
+		out:    `"no result yet"`,
+	}
+}
+
+// statusLocked is what the check counts as now: failing once the
+// threshold of consecutive failures is reached, and, for readiness and
+// startup, until it has passed once.
+func (c *check) statusLocked() Status {
+	failing := c.fails >= c.threshold || (!c.passed && c.kind != Liveness)
+	switch {
+	case !failing:
+		return Pass
+	case c.critical:
+		return Fail
+	}
+	return Warn
+}
+
+// run is one invocation of a check. It is also the context the check
+// receives: one allocation gives the check its deadline, and the check's
+// own timer (not one per run) cancels it.
+type run struct {
+	c        *check
+	parent   context.Context
+	start    time.Time
+	deadline time.Time
+	// decided is closed once the result is known: the function returned
+	// or the deadline passed. Probes wait on it.
+	decided   chan struct{}
+	isDecided bool // guarded by c.mu
+
+	mu   sync.Mutex
+	err  error
+	done chan struct{} // made when the check first asks for Done
+}
+
+var _ context.Context = (*run)(nil)
+
+func (r *run) Deadline() (time.Time, bool) { return r.deadline, true }
+func (r *run) Value(key any) any           { return r.parent.Value(key) }
+
+func (r *run) Done() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done == nil {
+		r.done = make(chan struct{})
+		if r.err != nil {
+			close(r.done)
+		}
+	}
+	return r.done
+}
+
+func (r *run) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+func (r *run) cancel(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return
+	}
+	r.err = err
+	if r.done != nil {
+		close(r.done)
+	}
+}
+
+// begin returns the run in flight, starting one when there is none, so
+// that concurrent probes share a run and a hung check is never run twice.
+func (c *check) begin() *run {
+	c.mu.Lock()
+	if r := c.inflight; r != nil {
+		c.mu.Unlock()
+		return r
+	}
+	r := c.newRunLocked(context.Background())
+	c.mu.Unlock()
+	go c.exec(r)
+	return r
+}
+
+func (c *check) newRunLocked(parent context.Context) *run {
+	now := time.Now()
+	r := &run{
+		c:        c,
+		parent:   parent,
+		start:    now,
+		deadline: now.Add(c.timeout),
+		decided:  make(chan struct{}),
+	}
+	c.inflight = r
+	if c.timer == nil {
+		c.timer = time.AfterFunc(c.timeout, c.expire)
+	} else {
+		c.timer.Reset(c.timeout)
+	}
+	return r
+}
+
+// expire runs when the timer fires: the in-flight run, if past its
+// deadline, fails now even though its function has not returned.
+func (c *check) expire() {
+	c.mu.Lock()
+	r := c.inflight
+	// A fire meant for an earlier run finds a later run (or none) here.
+	if r == nil || time.Now().Before(r.deadline) {
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	r.cancel(context.DeadlineExceeded)
+	c.decide(r, fmt.Errorf("%w after %v", ErrTimeout, c.timeout))
+}
+
+// exec calls the check's function and records what it returned.
+func (c *check) exec(r *run) {
+	err := call(r, c.fn)
+	c.timer.Stop()
+	r.cancel(context.Canceled)
+	c.decide(r, err)
+	c.mu.Lock()
+	c.inflight = nil
+	c.mu.Unlock()
+}
+
+// call runs fn, turning a panic into an error.
+func call(ctx context.Context, fn Check) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%w: %v", ErrPanic, v)
+		}
+	}()
+	return fn(ctx)
+}
+
+// decide records the result of r unless it was decided already (the
+// deadline passed first, or the Interval loop is stopping).
+func (c *check) decide(r *run, err error) {
+	c.mu.Lock()
+	if r.isDecided {
+		c.mu.Unlock()
+		return
+	}
+	r.isDecided = true
+	if r.parent.Err() != nil {
+		// Start's context ended: shutdown, not a failure of the check.
+		c.mu.Unlock()
+		close(r.decided)
+		return
+	}
+	now := time.Now()
+	prev := c.last
+	if err == nil {
+		c.fails, c.passed = 0, true
+	} else {
+		c.fails++
+	}
+	st := c.statusLocked()
+	took := now.Sub(r.start)
+	c.last = render(st, err, now, took)
+	c.mu.Unlock()
+	close(r.decided)
+
+	ev := Event{Name: c.name, Kind: c.kind, Status: st, Time: now, Duration: took, Err: err}
+	if prev.ran {
+		ev.Previous = prev.status
+	}
+	c.owner.observe(ev, prev.err)
+}
+
+// render builds the reading of a finished run.
+func render(st Status, err error, at time.Time, took time.Duration) reading {
+	b := make([]byte, 0, 96)
+	b = append(b, `"status":"`...)
+	b = append(b, st.String()...)
+	b = append(b, `","time":"`...)
+	b = at.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","duration":"`...)
+	b = append(b, took.String()...)
+	b = append(b, '"')
+	rd := reading{status: st, err: err, ran: true, frag: string(b)}
+	if err != nil {
+		rd.out = string(appendJSONString(nil, err.Error()))
+	}
+	return rd
+}
+
+// read returns the check's latest reading.
+func (c *check) read() reading {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last
+}
+
+// launch starts the Interval loop, which ends with ctx or when the check
+// is replaced. The caller holds owner.mu.
+func (c *check) launch(ctx context.Context) {
+	ctx, c.stop = context.WithCancel(ctx)
+	go c.loop(ctx)
+}
+
+func (c *check) stopLoop() {
+	if c.stop != nil {
+		c.stop()
+	}
+}
+
+func (c *check) loop(ctx context.Context) {
+	t := time.NewTicker(c.interval)
+	defer t.Stop()
+	for {
+		c.mu.Lock()
+		r := c.newRunLocked(ctx)
+		c.mu.Unlock()
+		stop := context.AfterFunc(ctx, func() { r.cancel(context.Canceled) })
+		// The loop runs the check itself: a run that overruns its interval
+		// delays the next tick instead of starting a second run.
+		c.exec(r)
+		stop()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

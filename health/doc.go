@@ -1,0 +1,63 @@
+// Package health answers Kubernetes' and load balancers' three questions
+// about a process (should it be restarted? may traffic come? has it
+// finished booting?) without lying and without piling up.
+//
+// Health endpoints fail in production in a few well-known ways: they say
+// "healthy" before the first real check has run; a probe storm (many
+// kubelets, a load balancer, a dashboard) multiplies calls to the database
+// behind the check; a check that hangs leaves one goroutine per probe
+// behind until the process runs out of memory; the only answer an operator
+// gets is "reason withheld". This package is built against each of those.
+//
+// # Checks
+//
+// A Check is a func(context.Context) error. Register it as a liveness,
+// readiness or startup check:
+//
+//	checker := health.New()
+//	checker.AddReadiness("postgres", health.PingContext(db), health.Timeout(2*time.Second))
+//	checker.AddReadiness("catalog", health.HTTPGet(client, catalogURL+"/readyz"), health.Critical(false))
+//	checker.AddReadiness("cache", health.Dial("tcp", "redis:6379"), health.Interval(10*time.Second))
+//	checker.Start(ctx) // runs the Interval checks until ctx ends
+//
+//	admin := http.NewServeMux()
+//	checker.Mount(admin) // GET/HEAD /livez /readyz /startupz and /readyz/{name}
+//
+// Each run of a check has a deadline (Timeout, default 1s), recovers a
+// panic as a failure, and runs in parallel with the other checks of the
+// probe. A check runs either when probed, where concurrent probes share
+// one run in flight, or every Interval in the background, where probes
+// read its latest result and never wait. A check still running at its
+// deadline fails at once, and no new run of it starts until it returns:
+// a hung check holds one goroutine, however many probes arrive.
+//
+// # Statuses
+//
+// A probe's status is the worst of its checks': pass and warn answer 200,
+// fail answers 503. A failing check with Critical(false) gives warn.
+// FailureThreshold(n) lets a check that has passed fail n-1 times in a row
+// before it counts as failing. A readiness or startup check fails until it
+// has passed once, so readiness never turns green before the first real
+// result; a liveness check counts as passing until it fails. Drain turns
+// readiness to fail for good when shutdown begins.
+//
+// # Responses
+//
+// Bodies are application/health+json after the IETF health-check draft,
+// sent with Cache-Control: no-store:
+//
+//	{"status":"fail","checks":{"postgres":[{"status":"fail","time":"2025-05-01T10:00:00Z","duration":"1s"}]}}
+//
+// Failure reasons stay out of bodies unless ShowReasons(true) (error text
+// can name hosts and users); they always reach the Logger (slog) and the
+// Observer, a hook that sees every run, from which metrics are exported
+// without this package depending on a metrics library. ?exclude=name
+// leaves a check out, and /readyz/{name} reports one, as in the
+// Kubernetes API server.
+//
+// # Images without a shell
+//
+// Probe(ctx, url) GETs a health endpoint and returns nil for 2xx, so a
+// binary in a scratch or distroless image can serve as its own Docker
+// HEALTHCHECK through a "healthcheck" subcommand.
+package health
