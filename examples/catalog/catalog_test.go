@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+func TestRoutes(t *testing.T) {
+	h := newCatalog(products).routes()
+	tests := []struct {
+		name       string
+		method     string
+		path       string
+		wantStatus int
+		wantBody   string // a JSON field that must be in the body
+	}{
+		{"list", http.MethodGet, "/products", http.StatusOK, `"id":"p1"`},
+		{"one", http.MethodGet, "/products/p3", http.StatusOK, `"name":"Burr grinder"`},
+		{"unknown id", http.MethodGet, "/products/nope", http.StatusNotFound, `"error":"product not found"`},
+		{"wrong method", http.MethodPost, "/products", http.StatusMethodNotAllowed, ""},
+		{"work without duration", http.MethodGet, "/work", http.StatusBadRequest, `"error"`},
+		{"work too long", http.MethodGet, "/work?duration=1h", http.StatusBadRequest, `"error"`},
+		{"work negative", http.MethodGet, "/work?duration=-1s", http.StatusBadRequest, `"error"`},
+		{"work zero", http.MethodGet, "/work?duration=0s", http.StatusOK, `"worked":"0s"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest(tt.method, tt.path, nil))
+			if w.Code != tt.wantStatus {
+				t.Fatalf("status %d, want %d; body %s", w.Code, tt.wantStatus, w.Body)
+			}
+			if tt.wantBody != "" && !json.Valid(w.Body.Bytes()) {
+				t.Fatalf("body is not JSON: %s", w.Body)
+			}
+			if !strings.Contains(w.Body.String(), tt.wantBody) {
+				t.Errorf("body %s lacks %s", w.Body, tt.wantBody)
+			}
+		})
+	}
+}
+
+func TestWorkHoldsForTheDuration(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := httptest.NewRecorder()
+		start := time.Now()
+		work(w, httptest.NewRequest(http.MethodGet, "/work?duration=2s", nil))
+		if got := time.Since(start); got != 2*time.Second {
+			t.Errorf("held %v, want 2s", got)
+		}
+		if w.Code != http.StatusOK {
+			t.Errorf("status %d", w.Code)
+		}
+	})
+}
+
+func TestWorkEndsWhenTheClientGoes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(500*time.Millisecond, cancel)
+		start := time.Now()
+		w := httptest.NewRecorder()
+		work(w, httptest.NewRequestWithContext(ctx, http.MethodGet, "/work?duration=10s", nil))
+		if got := time.Since(start); got != 500*time.Millisecond {
+			t.Errorf("held %v after the client left at 500ms", got)
+		}
+		if w.Body.Len() != 0 {
+			t.Errorf("answered a client that is gone: %s", w.Body)
+		}
+	})
+}

@@ -1,0 +1,190 @@
+// Package service is the part the two example services share: the six
+// prodready packages wired together the way the README recommends, around
+// whatever handler a service brings.
+//
+// Read Run from top to bottom: it is the recipe. A JSON logger first, so
+// everything after it can report; tracing, metrics and health; the
+// service's own routes; then the middleware in its one right order
+// (tracing outermost, so the access log and the metrics see the span;
+// metrics innermost, so it sees the route the mux matched); the admin
+// port, never counted as traffic; and a shutdown that owns both servers.
+//
+// # Usage
+//
+//	func run(ctx context.Context) error {
+//		var e env.Reader
+//		cfg := service.FromEnv(&e, "catalog", ":8080")
+//		if err := e.Err(); err != nil {
+//			return err
+//		}
+//		return service.Run(ctx, cfg, func(ctx context.Context, s *service.Service) (http.Handler, error) {
+//			mux := http.NewServeMux()
+//			mux.HandleFunc("GET /products", listProducts)
+//			return mux, nil
+//		})
+//	}
+package service
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime"
+	"runtime/debug"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/prodready/prodready/examples/internal/env"
+	"github.com/prodready/prodready/examples/internal/memlimit"
+	"github.com/prodready/prodready/health"
+	"github.com/prodready/prodready/logging"
+	"github.com/prodready/prodready/metrics"
+	"github.com/prodready/prodready/shutdown"
+	"github.com/prodready/prodready/tracing"
+)
+
+// Timeouts of both servers. No request may hold a connection for ever
+// (ReadHeaderTimeout stops slowloris, ReadTimeout slow bodies); the write
+// timeout leaves room for catalog's slowest /work.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 15 * time.Second
+	writeTimeout      = 45 * time.Second
+	idleTimeout       = 60 * time.Second
+)
+
+// Config is what every service reads from the environment.
+type Config struct {
+	Name            string        // service name on log lines, spans and metrics
+	HTTPAddr        string        // HTTP_ADDR: the traffic port
+	AdminAddr       string        // ADMIN_ADDR: health, /metrics, /loglevel; default ":9090"
+	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: the whole budget after SIGTERM; default 25s
+	DrainDelay      time.Duration // SHUTDOWN_DRAIN_DELAY: serve on, readiness red; default 5s
+}
+
+// FromEnv reads the settings every service has; httpAddr is the service's
+// default traffic address. Malformed values are reported by e.Err.
+func FromEnv(e *env.Reader, name, httpAddr string) Config {
+	return Config{
+		Name:            name,
+		HTTPAddr:        e.String("HTTP_ADDR", httpAddr),
+		AdminAddr:       e.String("ADMIN_ADDR", ":9090"),
+		ShutdownTimeout: e.Duration("SHUTDOWN_TIMEOUT", 25*time.Second),
+		DrainDelay:      e.Duration("SHUTDOWN_DRAIN_DELAY", 5*time.Second),
+	}
+}
+
+// Service is what a service's routes function gets to work with.
+type Service struct {
+	Config
+	Version string
+	Logger  *zap.Logger
+	// Health is where the service adds its readiness checks.
+	Health *health.Checker
+	// Shutdown is where the service adds its hooks: they run after the
+	// servers have stopped and the traces are flushed, before the logger
+	// syncs, last added first.
+	Shutdown *shutdown.Manager
+}
+
+// Routes builds a service's own handler. ctx ends when shutdown begins.
+type Routes func(ctx context.Context, s *Service) (http.Handler, error)
+
+// Run runs the service until SIGTERM or SIGINT and a graceful shutdown,
+// and returns nil when everything stopped cleanly. A start that fails
+// returns its error at once: nothing serves yet.
+func Run(ctx context.Context, cfg Config, routes Routes) error {
+	version := buildVersion()
+	logger, level, err := logging.New(logging.Config{Service: cfg.Name, Version: version})
+	if err != nil {
+		return err
+	}
+	limit, source := memlimit.Apply()
+	logger.Info("starting",
+		zap.String("http_addr", cfg.HTTPAddr),
+		zap.String("admin_addr", cfg.AdminAddr),
+		zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)),
+		zap.Int64("memory_limit", limit),
+		zap.String("memory_limit_source", source))
+
+	sd := shutdown.New(
+		shutdown.Timeout(cfg.ShutdownTimeout),
+		shutdown.DrainDelay(cfg.DrainDelay),
+		shutdown.Logger(logging.Slog(logger)))
+	sd.Add("logger", func(context.Context) error { return logger.Sync() })
+
+	traces, err := tracing.Setup(ctx, tracing.Config{ServiceName: cfg.Name, ServiceVersion: version},
+		tracing.ErrorHandler(func(err error) { logger.Warn("trace export failed", zap.Error(err)) }))
+	if err != nil {
+		return err
+	}
+	reg := metrics.NewRegistry(metrics.Version(version))
+	red, err := metrics.NewHTTP(reg)
+	if err != nil {
+		return err
+	}
+	checks := health.New(health.Logger(logging.Slog(logger)))
+	sd.OnDrain(checks.Drain)
+
+	s := &Service{Config: cfg, Version: version, Logger: logger, Health: checks, Shutdown: sd}
+	handler, err := routes(sd.Context(), s)
+	if err != nil {
+		return err
+	}
+	sd.Add("traces", traces.Shutdown) // the first hook to run: spans of the last requests
+
+	admin := http.NewServeMux()
+	checks.Mount(admin)
+	admin.Handle("GET /metrics", metrics.Handler(reg))
+	admin.Handle("/loglevel", level)
+
+	checks.Start(sd.Context())
+	errorLog, err := zap.NewStdLogAt(logger, zap.WarnLevel)
+	if err != nil {
+		return err
+	}
+	for _, srv := range []*http.Server{
+		{Addr: cfg.HTTPAddr, Handler: tracing.Middleware(logging.Middleware(logger)(red.Middleware(handler)))},
+		{Addr: cfg.AdminAddr, Handler: admin},
+	} {
+		srv.ReadHeaderTimeout, srv.ReadTimeout = readHeaderTimeout, readTimeout
+		srv.WriteTimeout, srv.IdleTimeout = writeTimeout, idleTimeout
+		srv.ErrorLog = errorLog
+		sd.Serve(srv, nil)
+	}
+	return sd.Wait()
+}
+
+// Healthcheck probes the readiness of the service whose admin port is
+// adminAddr, on this host: the "healthcheck" subcommand, for an image's
+// HEALTHCHECK, where there is no curl.
+func Healthcheck(ctx context.Context, adminAddr string) error {
+	host, port, err := net.SplitHostPort(adminAddr)
+	if err != nil {
+		return fmt.Errorf("ADMIN_ADDR %q: %w", adminAddr, err)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return health.Probe(ctx, "http://"+net.JoinHostPort(host, port)+"/readyz")
+}
+
+// buildVersion is the module version, or the VCS revision of a build from
+// a checkout, or "dev".
+func buildVersion() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dev"
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			return s.Value[:12]
+		}
+	}
+	return "dev"
+}
