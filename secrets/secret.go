@@ -32,10 +32,10 @@ type payload struct {
 }
 
 var (
-	_ fmt.Formatter   = Secret{}
-	_ fmt.Stringer    = Secret{}
-	_ fmt.GoStringer  = Secret{}
-	_ slog.LogValuer  = Secret{}
+	_ fmt.Formatter  = Secret{}
+	_ fmt.Stringer   = Secret{}
+	_ fmt.GoStringer = Secret{}
+	_ slog.LogValuer = Secret{}
 	_ interface {
 		MarshalJSON() ([]byte, error)
 		MarshalText() ([]byte, error)

@@ -1,0 +1,3 @@
+package secrets
+
+const childEnv = "SECRETS_TEST_CHILD"
