@@ -435,7 +435,6 @@ func TestContinuousWriterBounded(t *testing.T) {
 	})
 }
 
-
 func TestWithin(t *testing.T) {
 	tests := []struct {
 		path, dir string

@@ -13,7 +13,7 @@ const redacted = "[REDACTED]"
 // Secret holds a secret value that does not print. Every way Go code
 // usually turns a value into text shows [REDACTED]: the fmt verbs (%v %+v
 // %#v %s %q %x %d …), fmt.Sprint, errors built with %v, encoding/json,
-// encoding.TextMarshaler users (encoding/xml, gob, YAML libraries),
+// encoding.TextMarshaler users (encoding/xml, YAML libraries), encoding/gob,
 // log/slog (text and JSON handlers, through slog.LogValuer), and zap
 // (zap.Any and zap.Stringer pick String; zap.Reflect picks MarshalJSON).
 // Reveal is the one deliberate way out, easy to grep for.
@@ -39,6 +39,7 @@ var (
 	_ interface {
 		MarshalJSON() ([]byte, error)
 		MarshalText() ([]byte, error)
+		GobEncode() ([]byte, error)
 	} = Secret{}
 )
 
@@ -84,8 +85,11 @@ func (Secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(redacted)) }
 func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
 
 // MarshalText returns [REDACTED], for encoders that use
-// encoding.TextMarshaler (encoding/xml, gob, YAML, map keys).
+// encoding.TextMarshaler (encoding/xml, YAML, map keys).
 func (Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// GobEncode encodes [REDACTED], so encoding/gob does not ship the content.
+func (Secret) GobEncode() ([]byte, error) { return []byte(redacted), nil }
 
 // LogValue returns [REDACTED] to log/slog, whichever handler formats it.
 func (Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
