@@ -1,0 +1,147 @@
+package metrics_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/prodready/prodready/metrics"
+)
+
+// printSeries prints the lines of a scrape of reg that start with prefix.
+func printSeries(reg prometheus.Gatherer, prefix string) {
+	rec := httptest.NewRecorder()
+	metrics.Handler(reg).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for line := range strings.Lines(rec.Body.String()) {
+		if strings.HasPrefix(line, prefix) {
+			fmt.Print(line)
+		}
+	}
+}
+
+func ExampleNewHTTP() {
+	reg := prometheus.NewRegistry()
+	m, err := metrics.NewHTTP(reg, metrics.SkipPaths("/livez"))
+	if err != nil {
+		panic(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /products/{id}", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "product "+r.PathValue("id"))
+	})
+	mux.HandleFunc("GET /livez", func(http.ResponseWriter, *http.Request) {})
+	h := m.Middleware(mux)
+
+	for _, path := range []string{"/products/1", "/products/2", "/livez", "/wp-login.php"} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", path, nil))
+	}
+	printSeries(reg, "http_requests_total")
+	// Output:
+	// http_requests_total{code="200",method="GET",route="/products/{id}"} 2
+	// http_requests_total{code="404",method="GET",route="unmatched"} 1
+}
+
+func ExampleHTTP_Middleware() {
+	reg := prometheus.NewRegistry()
+	m, err := metrics.NewHTTP(reg, metrics.MaxRoutes(1))
+	if err != nil {
+		panic(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /orders", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusCreated) })
+	mux.HandleFunc("GET /orders/{id}", func(http.ResponseWriter, *http.Request) {})
+	h := m.Middleware(mux)
+
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/orders", nil))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/orders/7", nil)) // past MaxRoutes(1)
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("BREW", "/orders", nil))  // an unknown method
+	printSeries(reg, "http_requests_total")
+	// Output:
+	// http_requests_total{code="200",method="GET",route="other"} 1
+	// http_requests_total{code="201",method="POST",route="/orders"} 1
+	// http_requests_total{code="405",method="OTHER",route="unmatched"} 1
+}
+
+func ExampleRoute() {
+	reg := prometheus.NewRegistry()
+	m, err := metrics.NewHTTP(reg)
+	if err != nil {
+		panic(err)
+	}
+	// A router that does not set r.Pattern: name each route's template.
+	router := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/users/") {
+			metrics.Route("/users/{id}", http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(w, r)
+			return
+		}
+		http.NotFound(w, r)
+	})
+	h := m.Middleware(router)
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/users/1", nil))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/users/2", nil))
+	printSeries(reg, "http_requests_total")
+	// Output:
+	// http_requests_total{code="200",method="GET",route="/users/{id}"} 2
+}
+
+func ExampleHTTP_Transport() {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer upstream.Close()
+
+	reg := prometheus.NewRegistry()
+	m, err := metrics.NewHTTP(reg)
+	if err != nil {
+		panic(err)
+	}
+	client := &http.Client{Transport: m.Transport(nil)}
+	resp, err := client.Post(upstream.URL+"/jobs", "text/plain", strings.NewReader("x"))
+	if err != nil {
+		panic(err)
+	}
+	resp.Body.Close()
+	client.CloseIdleConnections()
+	rec := httptest.NewRecorder()
+	metrics.Handler(reg).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	fmt.Println(strings.Contains(rec.Body.String(),
+		`http_client_requests_total{code="202",host="`+strings.TrimPrefix(upstream.URL, "http://")+`",method="POST"} 1`))
+	// Output: true
+}
+
+func ExampleNewRegistry() {
+	reg := metrics.NewRegistry(metrics.Version("v1.4.0"))
+	mfs, err := reg.Gather()
+	if err != nil {
+		panic(err)
+	}
+	for _, mf := range mfs {
+		switch mf.GetName() {
+		case "build_info", "go_goroutines", "go_sched_latencies_seconds", "process_start_time_seconds":
+			fmt.Println(mf.GetName(), mf.GetType())
+		}
+	}
+	// Output:
+	// build_info GAUGE
+	// go_goroutines GAUGE
+	// go_sched_latencies_seconds HISTOGRAM
+	// process_start_time_seconds GAUGE
+}
+
+func ExampleHandler() {
+	reg := metrics.NewRegistry()
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.Handler(reg))
+
+	// Prometheus asks for OpenMetrics, the format that carries exemplars.
+	req := httptest.NewRequest("GET", "/metrics", nil)
+	req.Header.Set("Accept", "application/openmetrics-text;version=1.0.0,text/plain;q=0.5")
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, req)
+	fmt.Println(rec.Code, strings.Split(rec.Header().Get("Content-Type"), ";")[0])
+	// Output: 200 application/openmetrics-text
+}
