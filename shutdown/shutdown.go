@@ -270,7 +270,7 @@ func (m *Manager) begin(cause error, drain, report bool) {
 	}
 	m.mu.Unlock()
 	m.cancel(cause)
-	go m.run(cause, drain)
+	go m.run(context.Cause(m.ctx), drain) // context.Canceled for Trigger(nil)
 }
 
 // run is the shutdown: drain, stop the servers, run the hooks, all inside

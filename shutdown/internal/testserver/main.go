@@ -1,0 +1,90 @@
+// Command testserver is the child process of the shutdown package's
+// process tests: a real service wired with a shutdown.Manager, so the tests
+// can send it real signals and watch its exit status.
+//
+// It prints its address on stdout once it serves, and logs the Manager's
+// steps as JSON on stderr. Routes: /fast answers at once, /slow?d=1s after
+// d, /readyz is 503 from the moment shutdown begins, /inflight counts the
+// slow requests in progress.
+//
+//	testserver -drain 300ms -timeout 5s [-stuck]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prodready/prodready/shutdown"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	drain := flag.Duration("drain", 300*time.Millisecond, "drain delay")
+	timeout := flag.Duration("timeout", 5*time.Second, "shutdown budget")
+	stuck := flag.Bool("stuck", false, "add a hook that ignores its context and never returns")
+	flag.Parse()
+
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	sd := shutdown.New(shutdown.DrainDelay(*drain), shutdown.Timeout(*timeout), shutdown.Logger(logger))
+
+	var draining atomic.Bool
+	var inflight atomic.Int64
+	sd.OnDrain(func() { draining.Store(true) })
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /fast", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("GET /slow", func(w http.ResponseWriter, r *http.Request) {
+		inflight.Add(1)
+		defer inflight.Add(-1)
+		d, err := time.ParseDuration(r.URL.Query().Get("d"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		time.Sleep(d)
+		_, _ = io.WriteString(w, "done after "+d.String())
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if draining.Load() {
+			http.Error(w, "draining", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready")
+	})
+	mux.HandleFunc("GET /inflight", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, strconv.FormatInt(inflight.Load(), 10))
+	})
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	sd.Serve(&http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln)
+	sd.Add("flush", func(context.Context) error { return nil })
+	if *stuck {
+		sd.Add("stuck", func(context.Context) error {
+			logger.Info("stuck hook started")
+			time.Sleep(time.Hour) // ignores its context, as a hung close would
+			return nil
+		})
+	}
+	fmt.Println(ln.Addr())
+	return sd.Wait()
+}

@@ -1,0 +1,575 @@
+package shutdown
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// The steps on SIGTERM, in order and at the exact times: Context first,
+// OnDrain, the drain delay while serving, servers, hooks last-first.
+func TestOrderOnSIGTERM(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var fake fakeOS
+		rec := newRecorder()
+		m := New(fake.option(), quiet(), rec.observe(), DrainDelay(2*time.Second), Timeout(10*time.Second))
+		pn := newPipeNet(t)
+		m.Serve(testServer(), pn)
+		m.OnDrain(func() { rec.add("ondrain, context done: %v", context.Cause(m.Context())) })
+		for _, name := range []string{"db", "cache", "traces"} {
+			m.Add(name, func(context.Context) error { rec.add("run %s", name); return nil })
+		}
+
+		fake.send(t, syscall.SIGTERM)
+		if err := m.Wait(); err != nil {
+			t.Fatalf("Wait: %v", err)
+		}
+		synctest.Wait()
+		equalLines(t, rec.got(), []string{
+			"0s began: shutdown: received signal terminated",
+			"0s ondrain, context done: shutdown: received signal terminated",
+			"0s draining 2s err=false",
+			"2s stopping pipe",
+			"2s stopped 0s err=false",
+			"2s run traces",
+			"2s hook done traces",
+			"2s run cache",
+			"2s hook done cache",
+			"2s run db",
+			"2s hook done db",
+			"2s finished 2s err=false",
+		})
+	})
+}
+
+// The drain delay is honoured for SIGTERM, other signals and Trigger, and
+// skipped for SIGINT and for a server that failed.
+func TestDrainDelay(t *testing.T) {
+	const delay = 3 * time.Second
+	tests := []struct {
+		name      string
+		signals   []os.Signal
+		start     func(t *testing.T, m *Manager, fake *fakeOS)
+		wantStop  time.Duration
+		wantError error
+	}{
+		{
+			name:     "SIGTERM",
+			signals:  []os.Signal{syscall.SIGTERM, os.Interrupt},
+			start:    func(t *testing.T, _ *Manager, f *fakeOS) { f.send(t, syscall.SIGTERM) },
+			wantStop: delay,
+		},
+		{
+			name:     "SIGINT skips it",
+			signals:  []os.Signal{syscall.SIGTERM, os.Interrupt},
+			start:    func(t *testing.T, _ *Manager, f *fakeOS) { f.send(t, os.Interrupt) },
+			wantStop: 0,
+		},
+		{
+			name:     "a configured SIGHUP",
+			signals:  []os.Signal{syscall.SIGHUP},
+			start:    func(t *testing.T, _ *Manager, f *fakeOS) { f.send(t, syscall.SIGHUP) },
+			wantStop: delay,
+		},
+		{
+			name:     "Trigger",
+			signals:  nil,
+			start:    func(_ *testing.T, m *Manager, _ *fakeOS) { m.Trigger(nil) },
+			wantStop: delay,
+		},
+		{
+			name:    "a failed server skips it",
+			signals: nil,
+			start: func(_ *testing.T, m *Manager, _ *fakeOS) {
+				m.Serve(&http.Server{ReadHeaderTimeout: time.Second}, failingListener{errAccept})
+			},
+			wantStop:  0,
+			wantError: errAccept,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var fake fakeOS
+				var stoppedAt time.Duration
+				start := time.Now()
+				m := New(fake.option(), quiet(), Signals(tt.signals...), DrainDelay(delay),
+					OnEvent(func(ev Event) {
+						if ev.Kind == Stopping {
+							stoppedAt = time.Since(start)
+						}
+					}))
+				pn := newPipeNet(t)
+				m.Serve(testServer(), pn)
+				tt.start(t, m, &fake)
+				err := m.Wait()
+				if !errors.Is(err, tt.wantError) || (err == nil) != (tt.wantError == nil) {
+					t.Errorf("Wait = %v, want %v", err, tt.wantError)
+				}
+				if stoppedAt != tt.wantStop {
+					t.Errorf("servers began to stop at %v, want %v", stoppedAt, tt.wantStop)
+				}
+			})
+		})
+	}
+}
+
+// During the drain the server keeps serving, with keep-alives off so that
+// clients dial again elsewhere; in-flight requests finish; after it, new
+// connections are refused.
+func TestServingDuringDrain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var fake fakeOS
+		m := New(fake.option(), quiet(), DrainDelay(2*time.Second))
+		pn := newPipeNet(t)
+		m.Serve(testServer(), pn)
+
+		if _, closing, err := pn.get("/fast"); err != nil || closing {
+			t.Fatalf("before the signal: err %v, Connection: close %v; want a kept-alive 200", err, closing)
+		}
+		slow := make(chan error, 1)
+		go func() {
+			body, _, err := pn.get("/slow?d=5s")
+			if err == nil && body != "done after 5s" {
+				err = errors.New("truncated body " + body)
+			}
+			slow <- err
+		}()
+		synctest.Wait() // the slow request is in flight
+		fake.send(t, syscall.SIGTERM)
+
+		time.Sleep(time.Second) // inside the drain
+		if _, closing, err := pn.get("/fast"); err != nil || !closing {
+			t.Errorf("during the drain: err %v, Connection: close %v; want a 200 that closes the connection", err, closing)
+		}
+		time.Sleep(2 * time.Second) // servers are stopping, the slow request still runs
+		if _, _, err := pn.get("/fast"); err == nil {
+			t.Error("a request after the servers stopped succeeded; want the connection refused")
+		}
+		if err := <-slow; err != nil {
+			t.Errorf("in-flight request: %v", err)
+		}
+		if err := m.Wait(); err != nil {
+			t.Errorf("Wait: %v", err)
+		}
+	})
+}
+
+// One budget: the hooks get what the drain and the servers left, a stuck
+// hook is abandoned at the deadline and named, later hooks are named as
+// not run, and servers past the deadline are closed.
+func TestBudget(t *testing.T) {
+	t.Run("hooks get the remaining budget", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var fake fakeOS
+			start := time.Now()
+			m := New(fake.option(), quiet(), Timeout(10*time.Second), DrainDelay(2*time.Second))
+			pn := newPipeNet(t)
+			m.Serve(testServer(), pn)
+			var startedAt time.Duration
+			var left time.Duration
+			m.Add("flush", func(ctx context.Context) error {
+				deadline, _ := ctx.Deadline()
+				startedAt, left = time.Since(start), time.Until(deadline)
+				return nil
+			})
+			go func() { _, _, _ = pn.get("/slow?d=5s") }()
+			synctest.Wait()
+			fake.send(t, syscall.SIGTERM)
+			if err := m.Wait(); err != nil {
+				t.Fatalf("Wait: %v", err)
+			}
+			if startedAt < 5*time.Second {
+				t.Errorf("hook started at %v, before the in-flight request ended at 5s", startedAt)
+			}
+			if startedAt+left != 10*time.Second {
+				t.Errorf("hook started at %v with %v left: the deadline is not the one budget of 10s", startedAt, left)
+			}
+		})
+	})
+
+	t.Run("stuck hook named, later hooks not run", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var fake fakeOS
+			rec := newRecorder()
+			m := New(fake.option(), quiet(), rec.observe(), Timeout(10*time.Second))
+			release := make(chan struct{})
+			m.Add("db", func(context.Context) error { return nil })
+			m.Add("stuck", func(context.Context) error { <-release; return nil })
+			m.Add("traces", func(context.Context) error { time.Sleep(time.Second); return nil })
+			fake.send(t, os.Interrupt)
+			err := m.Wait()
+			close(release)
+
+			equalLines(t, rec.got(), []string{
+				"0s began: shutdown: received signal interrupt",
+				"1s hook done traces",
+				"10s hook stuck stuck",
+				"10s hook not run db",
+				"10s finished 10s err=true",
+			})
+			want := []string{
+				`shutdown: hook "stuck" stuck: still running after 9s when the budget ran out`,
+				`shutdown: hook "db" not run: the budget ran out first`,
+			}
+			if err == nil || err.Error() != strings.Join(want, "\n") {
+				t.Errorf("Wait = %v, want\n%s", err, strings.Join(want, "\n"))
+			}
+			var he *HookError
+			if !errors.As(err, &he) || he.Name != "stuck" || he.Duration != 9*time.Second {
+				t.Errorf("errors.As HookError = %+v, want the stuck hook after 9s", he)
+			}
+			if !errors.Is(err, ErrStuck) || !errors.Is(err, ErrNotRun) {
+				t.Errorf("Wait's error does not match ErrStuck and ErrNotRun: %v", err)
+			}
+		})
+	})
+
+	t.Run("servers closed at the deadline", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var fake fakeOS
+			start := time.Now()
+			m := New(fake.option(), quiet(), Timeout(10*time.Second), DrainDelay(time.Second))
+			pn := newPipeNet(t)
+			m.Serve(testServer(), pn)
+			m.Add("db", func(context.Context) error { return nil })
+			slow := make(chan error, 1)
+			go func() { _, _, err := pn.get("/slow?d=30s"); slow <- err }()
+			synctest.Wait()
+			fake.send(t, syscall.SIGTERM)
+			err := m.Wait()
+			if took := time.Since(start); took != 10*time.Second {
+				t.Errorf("Wait returned after %v, want the 10s budget", took)
+			}
+			for _, want := range []string{"server pipe closed with requests in flight after 9s", `hook "db" not run`} {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("Wait = %v, want it to contain %q", err, want)
+				}
+			}
+			if err := <-slow; err == nil {
+				t.Error("the request cut by Close succeeded")
+			}
+		})
+	})
+}
+
+var (
+	errBoom  = errors.New("boom")
+	errFatal = errors.New("worker: fatal")
+)
+
+// A failing or panicking hook is reported and the others still run; the
+// errors are joined, the Trigger cause first.
+func TestHookErrorsJoined(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var fake fakeOS
+		rec := newRecorder()
+		m := New(fake.option(), quiet(), rec.observe(), DrainDelay(0))
+		m.Add("first", func(context.Context) error { rec.add("run first"); return nil })
+		m.Add("fails", func(context.Context) error { time.Sleep(time.Second); return errBoom })
+		m.Add("panics", func(context.Context) error { panic("kaboom") })
+		m.Trigger(errFatal)
+		err := m.Wait()
+
+		want := strings.Join([]string{
+			"worker: fatal",
+			`shutdown: hook "panics" failed after 0s: panic: kaboom`,
+			`shutdown: hook "fails" failed after 1s: boom`,
+		}, "\n")
+		if err == nil || err.Error() != want {
+			t.Errorf("Wait = %v\nwant %s", err, want)
+		}
+		if !errors.Is(err, errBoom) || !errors.Is(err, errFatal) {
+			t.Errorf("Wait's error does not wrap both errors: %v", err)
+		}
+		equalLines(t, rec.got(), []string{
+			"0s began: worker: fatal",
+			"0s hook failed panics",
+			"1s hook failed fails",
+			"1s run first",
+			"1s hook done first",
+			"1s finished 1s err=true",
+		})
+	})
+}
+
+// A second signal exits at once with 128+signal, or restores the default
+// handling when that is turned off.
+func TestSecondSignal(t *testing.T) {
+	tests := []struct {
+		name      string
+		exit      bool
+		first     os.Signal
+		second    os.Signal
+		wantExits []int
+	}{
+		{name: "SIGTERM twice", exit: true, first: syscall.SIGTERM, second: syscall.SIGTERM, wantExits: []int{143}},
+		{name: "SIGTERM then SIGINT", exit: true, first: syscall.SIGTERM, second: os.Interrupt, wantExits: []int{130}},
+		{name: "SIGINT twice", exit: true, first: os.Interrupt, second: os.Interrupt, wantExits: []int{130}},
+		{name: "exit turned off", exit: false, first: syscall.SIGTERM, second: syscall.SIGTERM, wantExits: nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var fake fakeOS
+				rec := newRecorder()
+				m := New(fake.option(), quiet(), rec.observe(), ExitOnSecondSignal(tt.exit), DrainDelay(0))
+				release := make(chan struct{})
+				m.Add("stuck", func(context.Context) error { <-release; return nil })
+				fake.send(t, tt.first)
+				time.Sleep(time.Second)
+				fake.send(t, tt.second)
+				synctest.Wait()
+
+				stops, exits := fake.state()
+				if len(exits) != len(tt.wantExits) || (len(exits) > 0 && exits[0] != tt.wantExits[0]) {
+					t.Errorf("exit codes %v, want %v", exits, tt.wantExits)
+				}
+				// Once the second signal is handled, signal handling goes
+				// back to the default: a third one ends the process.
+				if stops != 1 {
+					t.Errorf("signal.Stop called %d times after the second signal, want 1", stops)
+				}
+				close(release)
+				if err := m.Wait(); err != nil {
+					t.Errorf("Wait: %v", err)
+				}
+				got := rec.got()
+				if len(got) < 2 || got[1] != "1s second signal: "+(&SignalError{tt.second}).Error() {
+					t.Errorf("events %q, want the second signal at 1s", got)
+				}
+			})
+		})
+	}
+}
+
+// Trigger racing a signal: one shutdown, whose cause is the winner's.
+func TestTriggerConcurrentWithSignal(t *testing.T) {
+	for range 20 {
+		synctest.Test(t, func(t *testing.T) {
+			var fake fakeOS
+			var mu sync.Mutex
+			var began []error
+			m := New(fake.option(), quiet(), DrainDelay(time.Second), OnEvent(func(ev Event) {
+				if ev.Kind == Began {
+					mu.Lock()
+					began = append(began, ev.Cause)
+					mu.Unlock()
+				}
+			}))
+			delivered := make(chan error, 1)
+			go m.Trigger(errFatal)
+			go func() { delivered <- fake.deliver(syscall.SIGTERM) }()
+			err := m.Wait()
+			if err := <-delivered; err != nil {
+				t.Fatal(err)
+			}
+			if len(began) != 1 {
+				t.Fatalf("%d shutdowns began, want 1: %v", len(began), began)
+			}
+			cause := context.Cause(m.Context())
+			if cause != began[0] {
+				t.Errorf("Context's cause %v, but the shutdown began for %v", cause, began[0])
+			}
+			var se *SignalError
+			switch {
+			case errors.As(cause, &se) && err != nil:
+				t.Errorf("the signal won, but Wait = %v", err)
+			case errors.Is(cause, errFatal) && !errors.Is(err, errFatal):
+				t.Errorf("Trigger won, but Wait = %v", err)
+			}
+		})
+	}
+}
+
+// Context's cause says why shutdown began.
+func TestContextCause(t *testing.T) {
+	tests := []struct {
+		name  string
+		start func(t *testing.T, m *Manager, f *fakeOS)
+		check func(t *testing.T, cause error)
+	}{
+		{
+			name:  "signal",
+			start: func(t *testing.T, _ *Manager, f *fakeOS) { f.send(t, syscall.SIGTERM) },
+			check: func(t *testing.T, cause error) {
+				var se *SignalError
+				if !errors.As(cause, &se) || se.Signal != syscall.SIGTERM || se.ExitCode() != 143 {
+					t.Errorf("cause %v (%T), want a *SignalError for SIGTERM with exit code 143", cause, cause)
+				}
+			},
+		},
+		{
+			name:  "Trigger with a cause",
+			start: func(_ *testing.T, m *Manager, _ *fakeOS) { m.Trigger(errFatal) },
+			check: func(t *testing.T, cause error) {
+				if cause != errFatal {
+					t.Errorf("cause %v, want %v", cause, errFatal)
+				}
+			},
+		},
+		{
+			name:  "Trigger(nil)",
+			start: func(_ *testing.T, m *Manager, _ *fakeOS) { m.Trigger(nil) },
+			check: func(t *testing.T, cause error) {
+				if cause != context.Canceled {
+					t.Errorf("cause %v, want context.Canceled", cause)
+				}
+			},
+		},
+		{
+			name: "server failure",
+			start: func(_ *testing.T, m *Manager, _ *fakeOS) {
+				m.Serve(&http.Server{ReadHeaderTimeout: time.Second}, failingListener{errAccept})
+			},
+			check: func(t *testing.T, cause error) {
+				if !errors.Is(cause, errAccept) {
+					t.Errorf("cause %v, want it to wrap %v", cause, errAccept)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var fake fakeOS
+				m := New(fake.option(), quiet(), DrainDelay(0))
+				if err := m.Context().Err(); err != nil {
+					t.Fatalf("Context done before shutdown: %v", err)
+				}
+				tt.start(t, m, &fake)
+				<-m.Context().Done()
+				tt.check(t, context.Cause(m.Context()))
+				_ = m.Wait()
+			})
+		})
+	}
+}
+
+// Wait returns the same result to every caller, however many and when.
+func TestWaitTwice(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var fake fakeOS
+		m := New(fake.option(), quiet(), DrainDelay(0))
+		m.Add("fails", func(context.Context) error { return errBoom })
+		results := make(chan error, 3)
+		for range 2 {
+			go func() { results <- m.Wait() }()
+		}
+		m.Trigger(nil)
+		results <- m.Wait()
+		first := <-results
+		for range 2 {
+			if got := <-results; got != first {
+				t.Errorf("Wait returned %v and %v", first, got)
+			}
+		}
+		if again := m.Wait(); again != first || !errors.Is(again, errBoom) {
+			t.Errorf("Wait again = %v, want %v", again, first)
+		}
+	})
+}
+
+// What comes too late: Serve after shutdown began does not serve and
+// closes its listener; OnDrain after the drain is called at once; a hook
+// added while hooks run runs next; one added after the end is refused.
+func TestLateRegistration(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var fake fakeOS
+		rec := newRecorder()
+		m := New(fake.option(), quiet(), rec.observe(), DrainDelay(time.Second))
+		m.Add("outer", func(context.Context) error {
+			m.Add("inner", func(context.Context) error { rec.add("run inner"); return nil })
+			return nil
+		})
+		m.Trigger(nil)
+		synctest.Wait() // drain delay under way
+
+		pn := newPipeNet(t)
+		m.Serve(testServer(), pn)
+		if _, err := pn.Accept(); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("listener given to a late Serve: Accept = %v, want it closed", err)
+		}
+		called := false
+		m.OnDrain(func() { called = true })
+		if !called {
+			t.Error("OnDrain after the drain began was not called at once")
+		}
+		if err := m.Wait(); err != nil {
+			t.Fatalf("Wait: %v", err)
+		}
+		m.Add("after", func(context.Context) error { rec.add("run after"); return nil })
+		equalLines(t, rec.got(), []string{
+			"0s began: context canceled",
+			"0s draining 1s err=false",
+			"0s refused pipe",
+			"1s hook done outer",
+			"1s run inner",
+			"1s hook done inner",
+			"1s finished 1s err=false",
+			"1s refused after",
+		})
+	})
+}
+
+// The zero Manager works, with the defaults: 5s drain, 25s budget.
+func TestZeroManager(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var m Manager
+		start := time.Now()
+		release := make(chan struct{})
+		m.Add("stuck", func(context.Context) error { <-release; return nil })
+		var drained time.Duration
+		m.OnDrain(func() { drained = time.Since(start) })
+		m.cfg.logger = slog.New(slog.DiscardHandler)
+		m.Trigger(nil)
+		err := m.Wait()
+		close(release)
+		if took := time.Since(start); took != 25*time.Second || drained != 0 {
+			t.Errorf("drained at %v, done after %v; want 0s and the default 25s budget", drained, took)
+		}
+		if !errors.Is(err, ErrStuck) {
+			t.Errorf("Wait = %v, want the stuck hook", err)
+		}
+	})
+}
+
+// Serve on a port already in use comes back from Wait at once.
+func TestServePortInUse(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	var fake fakeOS
+	m := New(fake.option(), quiet())
+	other, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Serve(&http.Server{ReadHeaderTimeout: time.Second}, other)
+	m.Serve(&http.Server{Addr: busy.Addr().String(), ReadHeaderTimeout: time.Second}, nil)
+
+	done := make(chan error, 1)
+	go func() { done <- m.Wait() }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, syscall.EADDRINUSE) || !strings.Contains(err.Error(), busy.Addr().String()) {
+			t.Errorf("Wait = %v, want address in use naming %s", err, busy.Addr())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait still blocks 5s after Serve failed to listen")
+	}
+	if !errors.Is(context.Cause(m.Context()), syscall.EADDRINUSE) {
+		t.Errorf("Context's cause %v, want the listen error", context.Cause(m.Context()))
+	}
+}
