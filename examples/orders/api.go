@@ -1,0 +1,103 @@
+package main
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"go.uber.org/zap"
+
+	"github.com/prodready/prodready/examples/internal/httpjson"
+	"github.com/prodready/prodready/logging"
+)
+
+// Limits of an order request: a body larger than any valid order is
+// refused before it is read whole.
+const (
+	maxBody      = 4 << 10
+	maxProductID = 64
+	maxQuantity  = 1000
+)
+
+type api struct {
+	db      *database
+	catalog *catalogClient
+}
+
+func newAPI(db *database, catalog *catalogClient) *api {
+	return &api{db: db, catalog: catalog}
+}
+
+func (a *api) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /orders", a.createOrder)
+	mux.HandleFunc("GET /orders/{id}", a.getOrder)
+	return mux
+}
+
+func (a *api) createOrder(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		ProductID string `json:"product_id"`
+		Quantity  int    `json:"quantity"`
+	}
+	if err := httpjson.Decode(w, r, maxBody, &in); err != nil {
+		httpjson.Error(w, r, httpjson.Status(err), err.Error())
+		return
+	}
+	switch {
+	case in.ProductID == "" || len(in.ProductID) > maxProductID:
+		httpjson.Error(w, r, http.StatusBadRequest, "product_id must be 1 to 64 characters")
+		return
+	case in.Quantity < 1 || in.Quantity > maxQuantity:
+		httpjson.Error(w, r, http.StatusBadRequest, "quantity must be between 1 and 1000")
+		return
+	}
+
+	p, err := a.catalog.product(r.Context(), in.ProductID)
+	switch {
+	case errors.Is(err, errUnknownProduct):
+		httpjson.Error(w, r, http.StatusUnprocessableEntity, "unknown product")
+		return
+	case err != nil:
+		logging.FromContext(r.Context()).Error("catalog lookup failed", zap.Error(err))
+		httpjson.Error(w, r, http.StatusBadGateway, "catalog unavailable")
+		return
+	}
+
+	o, err := a.db.create(r.Context(), Order{ProductID: p.ID, Quantity: in.Quantity, UnitPriceCents: p.PriceCents})
+	if err != nil {
+		databaseError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/orders/"+strconv.FormatInt(o.ID, 10))
+	httpjson.Write(w, http.StatusCreated, o)
+}
+
+func (a *api) getOrder(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id < 1 {
+		httpjson.Error(w, r, http.StatusBadRequest, "order id must be a positive integer")
+		return
+	}
+	o, err := a.db.get(r.Context(), id)
+	switch {
+	case errors.Is(err, errNotFound):
+		httpjson.Error(w, r, http.StatusNotFound, "order not found")
+	case err != nil:
+		databaseError(w, r, err)
+	default:
+		httpjson.Write(w, http.StatusOK, o)
+	}
+}
+
+// databaseError answers a failed query: 503 when the database is away (the
+// client may retry, elsewhere or later), 500 otherwise. The cause is
+// logged, never shown.
+func databaseError(w http.ResponseWriter, r *http.Request, err error) {
+	logging.FromContext(r.Context()).Error("database", zap.Error(err))
+	if unavailable(err) {
+		httpjson.Error(w, r, http.StatusServiceUnavailable, "database unavailable")
+		return
+	}
+	httpjson.Error(w, r, http.StatusInternalServerError, "internal error")
+}

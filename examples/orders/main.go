@@ -1,0 +1,112 @@
+// Command orders is the realistic prodready service: orders stored in
+// PostgreSQL, products looked up in catalog, the database password read
+// from a file that may change while it runs.
+//
+//	orders migrate       # create the schema; run once per release, not at every start
+//	orders               # serve :8081, admin on :9090
+//	orders healthcheck   # exit 0 when ready: Docker's HEALTHCHECK
+//
+// Settings come from the environment: HTTP_ADDR (:8081), ADMIN_ADDR
+// (:9090), SHUTDOWN_TIMEOUT (25s), SHUTDOWN_DRAIN_DELAY (5s), LOG_LEVEL
+// (info), DATABASE_URL (no password in it), DATABASE_PASSWORD_FILE (watched:
+// new connections use the current password), CATALOG_URL
+// (http://localhost:8080), CATALOG_READY_URL (http://localhost:9090/readyz),
+// HEALTH_CHECK_INTERVAL (5s), HEALTH_CHECK_TIMEOUT (1s) and the standard
+// OTEL_* variables.
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prodready/prodready/examples/internal/env"
+	"github.com/prodready/prodready/examples/internal/service"
+	"github.com/prodready/prodready/health"
+	"github.com/prodready/prodready/logging"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "orders:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	service.Config
+	databaseURL     string
+	passwordFile    string
+	catalogURL      string
+	catalogReadyURL string
+	checkInterval   time.Duration
+	checkTimeout    time.Duration
+}
+
+func run(ctx context.Context, args []string) error {
+	var e env.Reader
+	cfg := config{
+		Config:          service.FromEnv(&e, "orders", ":8081"),
+		databaseURL:     e.String("DATABASE_URL", "postgres://orders@localhost:5432/orders?sslmode=disable"),
+		passwordFile:    e.String("DATABASE_PASSWORD_FILE", ""),
+		catalogURL:      e.String("CATALOG_URL", "http://localhost:8080"),
+		catalogReadyURL: e.String("CATALOG_READY_URL", "http://localhost:9090/readyz"),
+		checkInterval:   e.Duration("HEALTH_CHECK_INTERVAL", 5*time.Second),
+		checkTimeout:    e.Duration("HEALTH_CHECK_TIMEOUT", time.Second),
+	}
+	if err := e.Err(); err != nil {
+		return err
+	}
+	switch {
+	case len(args) == 0:
+		return service.Run(ctx, cfg.Config, cfg.routes)
+	case len(args) == 1 && args[0] == "migrate":
+		return migrate(ctx, cfg)
+	case len(args) == 1 && args[0] == "healthcheck":
+		return service.Healthcheck(ctx, cfg.AdminAddr)
+	default:
+		return fmt.Errorf("unknown arguments %q; usage: orders [migrate|healthcheck]", args)
+	}
+}
+
+// routes opens the database (without waiting for it: readiness says when
+// it answers) and builds the API.
+func (cfg config) routes(ctx context.Context, s *service.Service) (http.Handler, error) {
+	db, err := openDB(ctx, cfg.databaseURL, cfg.passwordFile, s.Logger)
+	if err != nil {
+		return nil, err
+	}
+	s.Shutdown.Add("postgres", func(context.Context) error { return db.Close() })
+
+	every := []health.CheckOption{health.Interval(cfg.checkInterval), health.Timeout(cfg.checkTimeout)}
+	s.Health.AddReadiness("postgres", health.PingContext(db), every...)
+	s.Health.AddReadiness("catalog", health.HTTPGet(&http.Client{Timeout: cfg.checkTimeout}, cfg.catalogReadyURL), every...)
+	if db.password != nil {
+		// A password file that fails to reload keeps the last good value:
+		// worth a warning on /readyz, not taking the instance out.
+		s.Health.AddReadiness("database password file", db.password.Check, health.Critical(false))
+	}
+	return newAPI(db, newCatalogClient(cfg.catalogURL)).routes(), nil
+}
+
+// migrate creates the schema and exits.
+func migrate(ctx context.Context, cfg config) error {
+	logger, _, err := logging.New(logging.Config{Service: cfg.Name})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	db, err := openDB(ctx, cfg.databaseURL, cfg.passwordFile, logger)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.migrate(ctx); err != nil {
+		return err
+	}
+	logger.Info("schema is up to date")
+	return nil
+}
