@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -166,14 +167,22 @@ func (c *check) expire() {
 		return
 	}
 	c.mu.Unlock()
+	// Decide before cancelling, so the check's own "context deadline
+	// exceeded" does not win the race.
+	c.decide(r, c.timedOut())
 	r.cancel(context.DeadlineExceeded)
-	c.decide(r, fmt.Errorf("%w after %v", ErrTimeout, c.timeout))
 }
+
+func (c *check) timedOut() error { return fmt.Errorf("%w after %v", ErrTimeout, c.timeout) }
 
 // exec calls the check's function and records what it returned.
 func (c *check) exec(r *run) {
 	err := call(r, c.fn)
 	c.timer.Stop()
+	if errors.Is(err, context.DeadlineExceeded) && !time.Now().Before(r.deadline) {
+		// A context derived from ours expired a moment before our timer.
+		err = c.timedOut()
+	}
 	r.cancel(context.Canceled)
 	c.decide(r, err)
 	c.mu.Lock()
