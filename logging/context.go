@@ -6,6 +6,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/prodready/prodready/internal/request"
 )
@@ -49,16 +50,56 @@ func (rl *reqLog) contextLogger(sc trace.SpanContext) *zap.Logger {
 	if rl.logger != nil && rl.span.Equal(sc) {
 		return rl.logger
 	}
-	k := rl.m.k
-	fs := rl.fields[:0]
-	if rl.logger != nil {
-		fs = nil // the first logger still owns rl.fields
-	}
-	fs = append(fs, zap.String(k.correlation, rl.hdr[0]))
-	fs = appendTrace(fs, k, sc)
-	rl.logger, rl.span = rl.m.base.WithLazy(fs...), sc
+	rc := &reqCore{k: rl.m.k, errOut: rl.m.errOut}
+	rc.fields = append(rc.buf[:0], zap.String(rc.k.correlation, rl.hdr[0]))
+	rc.fields = appendTrace(rc.fields, rc.k, sc)
+	rl.logger, rl.span = rl.m.base.WithOptions(zap.WrapCore(rc.wrap)), sc
 	return rl.logger
 }
+
+// reqCore adds the request's fields to each entry as it is written. Unlike
+// Logger.With it encodes nothing up front and clones no encoder, so a
+// request logger costs a few small allocations, and one per line.
+type reqCore struct {
+	zapcore.Core
+	k      *keys
+	errOut zapcore.WriteSyncer
+	fields []zap.Field
+	buf    [4]zap.Field
+}
+
+func (c *reqCore) wrap(inner zapcore.Core) zapcore.Core {
+	c.Core = inner
+	return c
+}
+
+func (c *reqCore) With(fs []zap.Field) zapcore.Core {
+	return &reqCore{Core: c.Core.With(fs), k: c.k, errOut: c.errOut, fields: c.fields}
+}
+
+func (c *reqCore) Check(ent zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.Enabled(ent.Level) {
+		return ce.AddCore(ent, c)
+	}
+	return ce
+}
+
+// Write asks the inner core again, so that a sampler still decides on each
+// line, and writes the request's fields ahead of the line's own.
+func (c *reqCore) Write(ent zapcore.Entry, fs []zap.Field) error {
+	ce := c.Core.Check(ent, nil)
+	if ce == nil {
+		return nil
+	}
+	ce.ErrorOutput = c.errOut
+	all := make([]zap.Field, 0, len(c.fields)+len(fs))
+	ce.Write(append(append(all, c.fields...), fs...)...)
+	return nil
+}
+
+func (c *reqCore) Level() zapcore.Level { return zapcore.LevelOf(c.Core) }
+
+func (c *reqCore) fieldKeys() *keys { return c.k }
 
 // seenSpan returns the span the request logger was last built for.
 func (rl *reqLog) seenSpan() trace.SpanContext {

@@ -1,10 +1,9 @@
 package logging
 
 import (
-	"strconv"
+	"crypto/rand"
+	"encoding/binary"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // maxIDLen bounds an accepted correlation ID: long enough for any UUID,
@@ -30,15 +29,29 @@ func validID(id string) bool {
 	return true
 }
 
-// newID returns a new UUIDv7: time-ordered, so IDs sort by arrival in log
-// search.
+// newID returns a new UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, so
+// IDs sort by arrival in log search, then 74 random bits. Written here
+// rather than with uuid.NewV7, whose buffer escapes through an io.Reader:
+// one allocation (the string) instead of two on every request without an
+// incoming ID.
 func newID() string {
-	id, err := uuid.NewV7()
-	if err != nil {
-		// Unreachable since Go 1.24 (crypto/rand.Read does not fail), but a
-		// request must never go without an ID: the clock alone still tells
-		// requests apart well enough to follow one.
-		return "t" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	var u [16]byte
+	binary.BigEndian.PutUint64(u[:8], uint64(time.Now().UnixMilli())<<16) // #nosec G115 -- the clock is after 1970
+	// crypto/rand.Read never fails since Go 1.24 (it crashes the program
+	// instead), so there is no error to handle.
+	_, _ = rand.Read(u[6:])
+	u[6] = 0x70 | u[6]&0x0f // version 7
+	u[8] = 0x80 | u[8]&0x3f // variant 10
+	const digits = "0123456789abcdef"
+	var s [36]byte
+	j := 0
+	for i, c := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			s[j] = '-'
+			j++
+		}
+		s[j], s[j+1] = digits[c>>4], digits[c&0x0f]
+		j += 2
 	}
-	return id.String()
+	return string(s[:])
 }

@@ -3,6 +3,7 @@ package logging
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -41,11 +42,15 @@ func TestValidID(t *testing.T) {
 
 func TestNewIDIsUUIDv7(t *testing.T) {
 	seen := make(map[string]bool)
+	before := time.Now()
 	for range 100 {
 		id := newID()
 		u, err := uuid.Parse(id)
-		if err != nil || u.Version() != 7 {
-			t.Fatalf("newID() = %q: %v, version %d", id, err, u.Version())
+		if err != nil || u.Version() != 7 || u.Variant() != uuid.RFC4122 {
+			t.Fatalf("newID() = %q: %v, version %d, variant %v", id, err, u.Version(), u.Variant())
+		}
+		if ms, _ := u.Time().UnixTime(); ms < before.Unix() || ms > time.Now().Unix()+1 {
+			t.Fatalf("newID() = %q carries time %d s, not now", id, ms)
 		}
 		if !validID(id) {
 			t.Fatalf("newID() = %q, which the validator rejects", id)

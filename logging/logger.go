@@ -148,10 +148,13 @@ func (c keyedCore) With(fields []zapcore.Field) zapcore.Core {
 // Level lets zap.Logger.Level see through the wrapper.
 func (c keyedCore) Level() zapcore.Level { return zapcore.LevelOf(c.Core) }
 
-// keysOf returns the field set of a logger made by New, else the default.
+func (c keyedCore) fieldKeys() *keys { return c.k }
+
+// keysOf returns the field set of a logger made by New (or a request logger
+// made from one), else the default.
 func keysOf(l *zap.Logger) *keys {
-	if c, ok := l.Core().(keyedCore); ok {
-		return c.k
+	if c, ok := l.Core().(interface{ fieldKeys() *keys }); ok {
+		return c.fieldKeys()
 	}
 	return otelKeys
 }

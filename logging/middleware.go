@@ -2,6 +2,7 @@ package logging
 
 import (
 	"net/http"
+	"os"
 	"net/textproto"
 	"sync"
 	"time"
@@ -61,6 +62,7 @@ type middleware struct {
 	base      *zap.Logger // parent of request loggers
 	accessLog *zap.Logger // base without caller and stack: both would point here
 	k         *keys
+	errOut    zapcore.WriteSyncer // for request loggers' write errors
 	headers   []string // canonical form, so lookups do not allocate
 	skip      map[string]struct{}
 	access    bool
@@ -92,6 +94,7 @@ func Middleware(logger *zap.Logger, opts ...Option) func(http.Handler) http.Hand
 		headers: []string{"X-Correlation-Id", "X-Request-Id"},
 		skip:    make(map[string]struct{}),
 		access:  true,
+		errOut:  zapcore.Lock(os.Stderr),
 	}
 	for _, o := range opts {
 		o.apply(m)
@@ -117,7 +120,6 @@ type reqLog struct {
 	mu     sync.Mutex // FromContext may be called from the handler's goroutines
 	logger *zap.Logger
 	span   trace.SpanContext // the span logger was built for
-	fields [4]zap.Field      // backing array for the first logger's fields
 }
 
 func (m *middleware) serve(next http.Handler, w http.ResponseWriter, r *http.Request) {
