@@ -2,8 +2,8 @@ package logging
 
 import (
 	"net/http"
-	"os"
 	"net/textproto"
+	"os"
 	"sync"
 	"time"
 
@@ -63,7 +63,7 @@ type middleware struct {
 	accessLog *zap.Logger // base without caller and stack: both would point here
 	k         *keys
 	errOut    zapcore.WriteSyncer // for request loggers' write errors
-	headers   []string // canonical form, so lookups do not allocate
+	headers   []string            // canonical form, so lookups do not allocate
 	skip      map[string]struct{}
 	access    bool
 }
