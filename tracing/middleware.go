@@ -1,0 +1,394 @@
+package tracing
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"reflect"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/prodready/prodready/internal/request"
+)
+
+// ScopeName is the instrumentation scope of the spans this package makes.
+const ScopeName = "github.com/prodready/prodready/tracing"
+
+// HTTPOption configures NewMiddleware and NewTransport.
+type HTTPOption interface{ apply(*httpConfig) }
+
+type httpConfig struct {
+	tp     trace.TracerProvider
+	prop   propagation.TextMapPropagator
+	public bool
+	skip   map[string]struct{}
+}
+
+type httpOptionFunc func(*httpConfig)
+
+func (f httpOptionFunc) apply(c *httpConfig) { f(c) }
+
+// TracerProvider makes spans with tp instead of the global provider, for
+// Setup with Global(false) and for tests.
+func TracerProvider(tp trace.TracerProvider) HTTPOption {
+	return httpOptionFunc(func(c *httpConfig) { c.tp = tp })
+}
+
+// Propagator reads and writes trace context with p instead of the global
+// propagator.
+func Propagator(p propagation.TextMapPropagator) HTTPOption {
+	return httpOptionFunc(func(c *httpConfig) { c.prop = p })
+}
+
+// PublicEndpoint sets whether the handler faces the internet (default
+// false). A public endpoint does not trust an incoming traceparent: each
+// request starts a new trace, linked to the caller's span context so the
+// two can still be joined. NewTransport ignores it.
+func PublicEndpoint(public bool) HTTPOption {
+	return httpOptionFunc(func(c *httpConfig) { c.public = public })
+}
+
+// SkipPaths lists URL paths that get no span (probes and /metrics). The
+// trace context still passes through to the handler. NewTransport ignores
+// it.
+func SkipPaths(paths ...string) HTTPOption {
+	return httpOptionFunc(func(c *httpConfig) {
+		if c.skip == nil {
+			c.skip = make(map[string]struct{}, len(paths))
+		}
+		for _, p := range paths {
+			c.skip[p] = struct{}{}
+		}
+	})
+}
+
+// Middleware is NewMiddleware with no options: server spans from the
+// global provider, incoming trace context honoured, every path traced.
+func Middleware(next http.Handler) http.Handler { return NewMiddleware()(next) }
+
+// NewMiddleware returns middleware that makes a server span for each
+// request, named "METHOD route" once the handler has run (the route from
+// the request state shared with prodready's logging and metrics
+// middlewares, or from r.Pattern), "METHOD" for requests that matched no
+// route. The span carries the HTTP semantic-convention attributes, status
+// Error for 5xx responses, and for a panic an "exception" event and
+// error.type "panic" before the panic continues up the stack.
+//
+// Put it outermost among prodready's middlewares so the others (and their
+// log lines and exemplars) see the span.
+func NewMiddleware(opts ...HTTPOption) func(http.Handler) http.Handler {
+	var c httpConfig
+	for _, o := range opts {
+		o.apply(&c)
+	}
+	return func(next http.Handler) http.Handler {
+		m := &middleware{next: next, cfg: c}
+		if c.tp != nil {
+			m.fixed = newTracer(c.tp)
+		}
+		return m
+	}
+}
+
+type middleware struct {
+	next  http.Handler
+	cfg   httpConfig
+	fixed trace.Tracer // from the TracerProvider option
+	cache atomic.Pointer[tracerCache]
+}
+
+var _ http.Handler = (*middleware)(nil)
+
+// tracerCache remembers the tracer of the last global provider seen, so the
+// SDK's locked tracer lookup is not paid per request, while a later
+// otel.SetTracerProvider still takes effect.
+type tracerCache struct {
+	tp trace.TracerProvider
+	tr trace.Tracer
+}
+
+func newTracer(tp trace.TracerProvider) trace.Tracer {
+	return tp.Tracer(ScopeName, trace.WithSchemaURL(semconv.SchemaURL))
+}
+
+func (m *middleware) tracer() trace.Tracer {
+	if m.fixed != nil {
+		return m.fixed
+	}
+	tp := otel.GetTracerProvider()
+	if c := m.cache.Load(); c != nil && c.tp == tp {
+		return c.tr
+	}
+	tr := newTracer(tp)
+	if reflect.TypeOf(tp).Comparable() {
+		m.cache.Store(&tracerCache{tp: tp, tr: tr})
+	}
+	return tr
+}
+
+func (m *middleware) propagator() propagation.TextMapPropagator {
+	if m.cfg.prop != nil {
+		return m.cfg.prop
+	}
+	return otel.GetTextMapPropagator()
+}
+
+// Span start options shared by every request: passing a prebuilt slice
+// spares an allocation per request.
+var serverStart = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
+
+// attrBuf holds a request's attributes until SetAttributes has copied them
+// into the span.
+type attrBuf struct{ a [24]attribute.KeyValue }
+
+var attrPool = sync.Pool{New: func() any { return new(attrBuf) }}
+
+func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if m.cfg.skip != nil {
+		if _, ok := m.cfg.skip[r.URL.Path]; ok {
+			m.next.ServeHTTP(w, r)
+			return
+		}
+	}
+
+	ctx := r.Context()
+	st := request.From(ctx)
+	if st == nil {
+		st = request.New(ctx, w)
+		ctx, w = st, st.Writer()
+	}
+	st.CaptureRoute(r)
+	ctx = m.propagator().Extract(ctx, headerCarrier(r.Header))
+
+	var opts []trace.SpanStartOption
+	if m.cfg.public {
+		opts = []trace.SpanStartOption{serverStart[0], trace.WithNewRoot()}
+		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() && sc.IsRemote() {
+			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
+		}
+	} else {
+		opts = serverStart
+	}
+	method := spanMethod(r.Method)
+	// The request attributes are set when the span ends, in one call with
+	// the response's, not passed to Start: trace.WithAttributes copies
+	// them into a fresh slice per request, the costliest part of a span
+	// start. Samplers therefore see the name, kind and parent, not the
+	// attributes; SkipPaths is the way to leave probes out.
+	ctx, span := m.tracer().Start(ctx, method, opts...)
+	r = r.WithContext(ctx)
+
+	finished := false
+	defer func() {
+		if finished {
+			return
+		}
+		v := recover()
+		st.CaptureRoute(r)
+		m.finish(span, st, r, method, v)
+		if v != nil {
+			panic(v)
+		}
+	}()
+	m.next.ServeHTTP(w, r)
+	finished = true
+	st.CaptureRoute(r)
+	m.finish(span, st, r, method, nil)
+}
+
+// finish names the span after its route, adds the response attributes and
+// ends it. recovered is the panic value, if the handler panicked.
+func (m *middleware) finish(span trace.Span, st *request.State, r *http.Request, method string, recovered any) {
+	defer span.End()
+	if !span.IsRecording() {
+		return
+	}
+	buf := attrPool.Get().(*attrBuf)
+	defer attrPool.Put(buf)
+	status := st.StatusOr(http.StatusOK)
+	aborted := recovered == http.ErrAbortHandler //nolint:errorlint // net/http compares it the same way
+	switch {
+	case aborted:
+		// The handler chose to cut the response short: no status went out
+		// unless it wrote one, and it is not an error of the server's.
+		status = st.Status()
+	case recovered != nil:
+		status = st.StatusOr(http.StatusInternalServerError)
+	}
+	attrs := requestAttrs(buf.a[:0], r)
+	if route := st.Route(); route != request.Unmatched {
+		span.SetName(spanName(method, route))
+		if r.Pattern == "" || request.Route(r.Pattern) != route {
+			attrs = append(attrs, semconv.HTTPRoute(route))
+		}
+	}
+	if r.ContentLength > 0 {
+		attrs = append(attrs, semconv.HTTPRequestBodySize(int(r.ContentLength)))
+	}
+	if n := st.Bytes(); n > 0 {
+		attrs = append(attrs, semconv.HTTPResponseBodySize(int(n)))
+	}
+	if status > 0 {
+		attrs = append(attrs, semconv.HTTPResponseStatusCode(status))
+	}
+
+	switch {
+	case aborted:
+	case recovered != nil:
+		attrs = append(attrs, semconv.ErrorTypeKey.String("panic"))
+		span.AddEvent("exception", trace.WithAttributes(
+			semconv.ExceptionType(fmt.Sprintf("%T", recovered)),
+			semconv.ExceptionMessage(fmt.Sprint(recovered)),
+			semconv.ExceptionStacktrace(string(debug.Stack())),
+		))
+		span.SetStatus(codes.Error, "panic: "+fmt.Sprint(recovered))
+	case status >= 500 || (status > 0 && status < 100):
+		attrs = append(attrs, semconv.ErrorTypeKey.String(strconv.Itoa(status)))
+		span.SetStatus(codes.Error, "")
+	}
+	span.SetAttributes(attrs...)
+}
+
+// spanMethod is the method as the semantic conventions put it in a span
+// name: "HTTP" for methods outside the standard set.
+func spanMethod(m string) string {
+	if request.Method(m) == "OTHER" {
+		return "HTTP"
+	}
+	return m
+}
+
+// names caches "METHOD route" strings: routes are bounded, and building
+// the name would otherwise cost an allocation per request.
+var (
+	names     sync.Map // "METHOD\x00route" is never built; keyed by nameKey
+	nameCount atomic.Int64
+)
+
+type nameKey struct{ method, route string }
+
+const maxNames = 4096
+
+func spanName(method, route string) string {
+	k := nameKey{method, route}
+	if v, ok := names.Load(k); ok {
+		return v.(string)
+	}
+	name := method + " " + route
+	if nameCount.Load() < maxNames {
+		if _, loaded := names.LoadOrStore(k, name); !loaded {
+			nameCount.Add(1)
+		}
+	}
+	return name
+}
+
+// requestAttrs appends the attributes known when the request arrives, the
+// same set and order as otelhttp's server spans.
+func requestAttrs(attrs []attribute.KeyValue, r *http.Request) []attribute.KeyValue {
+	host, port := splitHostPort(r.Host)
+	attrs = append(attrs, semconv.ServerAddress(host))
+	switch m := request.Method(r.Method); {
+	case m != "OTHER":
+		attrs = append(attrs, methodAttr(m))
+	default:
+		attrs = append(attrs, semconv.HTTPRequestMethodOther)
+	}
+	tls := r.TLS != nil
+	if tls {
+		attrs = append(attrs, semconv.URLScheme("https"))
+	} else {
+		attrs = append(attrs, semconv.URLScheme("http"))
+	}
+	if port > 0 && ((tls && port != 443) || (!tls && port != 80)) {
+		attrs = append(attrs, semconv.ServerPort(port))
+	}
+	if request.Method(r.Method) == "OTHER" {
+		attrs = append(attrs, semconv.HTTPRequestMethodOriginal(r.Method))
+	}
+	peer, peerPort := splitHostPort(r.RemoteAddr)
+	if peer != "" {
+		attrs = append(attrs, semconv.NetworkPeerAddress(peer))
+		if peerPort > 0 {
+			attrs = append(attrs, semconv.NetworkPeerPort(peerPort))
+		}
+	}
+	if ua := r.UserAgent(); ua != "" {
+		attrs = append(attrs, semconv.UserAgentOriginal(ua))
+	}
+	client := r.Header.Get("X-Forwarded-For")
+	if i := strings.IndexByte(client, ','); i >= 0 {
+		client = client[:i]
+	}
+	if client == "" {
+		client = peer
+	}
+	if client != "" {
+		attrs = append(attrs, semconv.ClientAddress(client))
+	}
+	if r.URL != nil && r.URL.Path != "" {
+		attrs = append(attrs, semconv.URLPath(r.URL.Path))
+	}
+	name, version, _ := strings.Cut(r.Proto, "/")
+	if name = strings.ToLower(name); name != "" && name != "http" {
+		attrs = append(attrs, semconv.NetworkProtocolName(name))
+	}
+	if version != "" {
+		attrs = append(attrs, semconv.NetworkProtocolVersion(version))
+	}
+	if r.Pattern != "" {
+		attrs = append(attrs, semconv.HTTPRoute(request.Route(r.Pattern)))
+	}
+	return attrs
+}
+
+func methodAttr(m string) attribute.KeyValue {
+	switch m {
+	case http.MethodGet:
+		return semconv.HTTPRequestMethodGet
+	case http.MethodHead:
+		return semconv.HTTPRequestMethodHead
+	case http.MethodPost:
+		return semconv.HTTPRequestMethodPost
+	case http.MethodPut:
+		return semconv.HTTPRequestMethodPut
+	case http.MethodPatch:
+		return semconv.HTTPRequestMethodPatch
+	case http.MethodDelete:
+		return semconv.HTTPRequestMethodDelete
+	case http.MethodConnect:
+		return semconv.HTTPRequestMethodConnect
+	case http.MethodOptions:
+		return semconv.HTTPRequestMethodOptions
+	}
+	return semconv.HTTPRequestMethodTrace
+}
+
+// splitHostPort splits "host:port", "[v6]:port" or a bare host; port is -1
+// when absent or invalid. It does not allocate.
+func splitHostPort(hostport string) (string, int) {
+	if !strings.Contains(hostport, ":") || strings.HasSuffix(hostport, "]") {
+		// No port (net.SplitHostPort would allocate its error).
+		return strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]"), -1
+	}
+	host, p, err := net.SplitHostPort(hostport)
+	if err != nil {
+		// No port: a bare host, possibly a bracketed IPv6 address.
+		return strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]"), -1
+	}
+	port, err := strconv.ParseUint(p, 10, 16)
+	if err != nil {
+		return host, -1
+	}
+	return host, int(port)
+}

@@ -1,0 +1,375 @@
+package tracing_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/otel/baggage"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/goleak"
+
+	"github.com/prodready/prodready/internal/request"
+	"github.com/prodready/prodready/tracing"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var w3c = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+
+// recorder returns a provider whose ended spans the returned recorder keeps.
+func recorder(t *testing.T) (*sdktrace.TracerProvider, *tracetest.SpanRecorder) {
+	t.Helper()
+	sr := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
+	t.Cleanup(func() { _ = tp.Shutdown(t.Context()) })
+	return tp, sr
+}
+
+func attrs(s sdktrace.ReadOnlySpan) map[string]string {
+	m := map[string]string{}
+	for _, kv := range s.Attributes() {
+		m[string(kv.Key)] = kv.Value.Emit()
+	}
+	return m
+}
+
+func testMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "user") })
+	mux.HandleFunc("POST /users", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusCreated)
+	})
+	mux.HandleFunc("/fail", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+	mux.HandleFunc("/panic", func(http.ResponseWriter, *http.Request) { panic("boom") })
+	mux.HandleFunc("/abort", func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) })
+	mux.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
+	return mux
+}
+
+func TestMiddlewareSpans(t *testing.T) {
+	tests := []struct {
+		name, method, target, body string
+		wantName                   string
+		wantStatus                 codes.Code
+		wantAttrs                  map[string]string // must be present with these values
+		wantAbsent                 []string
+		wantEvents                 []string
+	}{
+		{
+			name: "matched route", method: "GET", target: "/users/42", wantName: "GET /users/{id}", wantStatus: codes.Unset,
+			wantAttrs: map[string]string{
+				"http.request.method": "GET", "http.route": "/users/{id}", "http.response.status_code": "200",
+				"url.path": "/users/42", "url.scheme": "http", "server.address": "example.com",
+				"user_agent.original": "test-agent", "network.protocol.version": "1.1", "http.response.body.size": "4",
+				"client.address": "192.0.2.1", "network.peer.address": "192.0.2.1", "network.peer.port": "1234",
+			},
+			wantAbsent: []string{"error.type", "server.port"},
+		},
+		{
+			name: "post with body", method: "POST", target: "/users", body: `{"n":1}`, wantName: "POST /users", wantStatus: codes.Unset,
+			wantAttrs: map[string]string{"http.request.body.size": "7", "http.response.status_code": "201"},
+		},
+		{
+			name: "unmatched", method: "GET", target: "/nowhere", wantName: "GET", wantStatus: codes.Unset,
+			wantAttrs:  map[string]string{"http.response.status_code": "404"},
+			wantAbsent: []string{"http.route", "error.type"},
+		},
+		{
+			name: "5xx", method: "GET", target: "/fail", wantName: "GET /fail", wantStatus: codes.Error,
+			wantAttrs: map[string]string{"http.response.status_code": "503", "error.type": "503"},
+		},
+		{
+			name: "unknown method", method: "PURGE", target: "/fail", wantName: "HTTP /fail", wantStatus: codes.Error,
+			wantAttrs: map[string]string{"http.request.method": "_OTHER", "http.request.method_original": "PURGE"},
+		},
+		{
+			name: "panic", method: "GET", target: "/panic", wantName: "GET /panic", wantStatus: codes.Error,
+			wantAttrs:  map[string]string{"error.type": "panic", "http.response.status_code": "500"},
+			wantEvents: []string{"exception"},
+		},
+		{
+			name: "abort handler is not an error", method: "GET", target: "/abort", wantName: "GET /abort", wantStatus: codes.Unset,
+			wantAbsent: []string{"error.type"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tp, sr := recorder(t)
+			h := tracing.NewMiddleware(tracing.TracerProvider(tp), tracing.Propagator(w3c))(testMux())
+			req := httptest.NewRequest(tt.method, tt.target, strings.NewReader(tt.body))
+			req.RemoteAddr = "192.0.2.1:1234"
+			req.Header.Set("User-Agent", "test-agent")
+			serveRecovering(h, req)
+
+			spans := sr.Ended()
+			if len(spans) != 1 {
+				t.Fatalf("got %d spans, want 1", len(spans))
+			}
+			s := spans[0]
+			if s.Name() != tt.wantName || s.SpanKind() != trace.SpanKindServer || s.Status().Code != tt.wantStatus {
+				t.Errorf("span = %q %v %v, want %q server %v", s.Name(), s.SpanKind(), s.Status().Code, tt.wantName, tt.wantStatus)
+			}
+			got := attrs(s)
+			for k, v := range tt.wantAttrs {
+				if got[k] != v {
+					t.Errorf("%s = %q, want %q (all: %v)", k, got[k], v, got)
+				}
+			}
+			for _, k := range tt.wantAbsent {
+				if _, ok := got[k]; ok {
+					t.Errorf("%s present (%q), want absent", k, got[k])
+				}
+			}
+			var events []string
+			for _, e := range s.Events() {
+				events = append(events, e.Name)
+			}
+			if !slices.Equal(events, tt.wantEvents) {
+				t.Errorf("events = %v, want %v", events, tt.wantEvents)
+			}
+		})
+	}
+}
+
+// serveRecovering serves req and swallows the handler's panic, as
+// net/http does, after checking that the panic reached this far.
+func serveRecovering(h http.Handler, req *http.Request) (panicked any) {
+	defer func() { panicked = recover() }()
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	return nil
+}
+
+func TestMiddlewareRepanics(t *testing.T) {
+	tp, _ := recorder(t)
+	h := tracing.NewMiddleware(tracing.TracerProvider(tp))(testMux())
+	v := serveRecovering(h, httptest.NewRequest("GET", "/panic", nil))
+	if v != "boom" {
+		t.Errorf("recovered %v, want the handler's panic value", v)
+	}
+}
+
+func TestMiddlewareTraceContext(t *testing.T) {
+	remote := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1, 2, 3}, SpanID: trace.SpanID{4, 5, 6}, TraceFlags: trace.FlagsSampled, Remote: true,
+	})
+	traceparent := "00-" + remote.TraceID().String() + "-" + remote.SpanID().String() + "-01"
+	tests := []struct {
+		name       string
+		public     bool
+		wantParent trace.SpanID
+		wantLinks  int
+		sameTrace  bool
+	}{
+		{"honoured", false, remote.SpanID(), 0, true},
+		{"public endpoint starts a new trace with a link", true, trace.SpanID{}, 1, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tp, sr := recorder(t)
+			var inHandler string
+			h := tracing.NewMiddleware(tracing.TracerProvider(tp), tracing.Propagator(w3c), tracing.PublicEndpoint(tt.public))(
+				http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { inHandler = tracing.TraceID(r.Context()) }))
+			req := httptest.NewRequest("GET", "/", nil)
+			req.Header.Set("traceparent", traceparent)
+			h.ServeHTTP(httptest.NewRecorder(), req)
+
+			s := sr.Ended()[0]
+			if got := s.Parent().SpanID(); got != tt.wantParent {
+				t.Errorf("parent = %v, want %v", got, tt.wantParent)
+			}
+			if got := s.SpanContext().TraceID() == remote.TraceID(); got != tt.sameTrace {
+				t.Errorf("same trace as caller = %v, want %v", got, tt.sameTrace)
+			}
+			if len(s.Links()) != tt.wantLinks {
+				t.Errorf("links = %v, want %d", s.Links(), tt.wantLinks)
+			}
+			if inHandler != s.SpanContext().TraceID().String() {
+				t.Errorf("TraceID in handler = %q, want the span's %s", inHandler, s.SpanContext().TraceID())
+			}
+		})
+	}
+}
+
+func TestMiddlewareSkipPaths(t *testing.T) {
+	tp, sr := recorder(t)
+	h := tracing.NewMiddleware(tracing.TracerProvider(tp), tracing.SkipPaths("/livez", "/metrics"))(testMux())
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/livez", nil))
+	if rec.Body.String() != "ok" {
+		t.Errorf("skipped handler did not run: %q", rec.Body.String())
+	}
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/users/1", nil))
+	var names []string
+	for _, s := range sr.Ended() {
+		names = append(names, s.Name())
+	}
+	if !slices.Equal(names, []string{"GET /users/{id}"}) {
+		t.Errorf("spans = %v, want only the /users/1 one", names)
+	}
+}
+
+// TestMiddlewareReadsSharedRoute has a user middleware copy the request
+// between ours and an inner layer that records the route in the shared
+// request state (as prodready's metrics or logging middleware does when it
+// is innermost): the span name still carries the route.
+func TestMiddlewareReadsSharedRoute(t *testing.T) {
+	tp, sr := recorder(t)
+	mux := testMux()
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(w, r)
+		request.From(r.Context()).CaptureRoute(r)
+	})
+	copying := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inner.ServeHTTP(w, r.WithContext(r.Context()))
+	})
+	tracing.NewMiddleware(tracing.TracerProvider(tp))(copying).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/users/7", nil))
+	s := sr.Ended()[0]
+	if s.Name() != "GET /users/{id}" || attrs(s)["http.route"] != "/users/{id}" {
+		t.Errorf("name = %q, http.route = %q, want the route /users/{id}", s.Name(), attrs(s)["http.route"])
+	}
+}
+
+// TestMiddlewareAndTransport checks parent and child across a server span,
+// a client span and the next service's server span, in one process.
+func TestMiddlewareAndTransport(t *testing.T) {
+	tp, sr := recorder(t)
+	opts := []tracing.HTTPOption{tracing.TracerProvider(tp), tracing.Propagator(w3c)}
+
+	downstream := httptest.NewServer(tracing.NewMiddleware(opts...)(testMux()))
+	defer downstream.Close()
+	client := &http.Client{Transport: tracing.NewTransport(nil, opts...)}
+	defer client.CloseIdleConnections()
+
+	front := http.NewServeMux()
+	front.HandleFunc("GET /front", func(w http.ResponseWriter, r *http.Request) {
+		req, err := http.NewRequestWithContext(r.Context(), "GET", downstream.URL+"/users/9", nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		_, _ = io.Copy(w, resp.Body)
+		_ = resp.Body.Close()
+	})
+	tracing.NewMiddleware(opts...)(front).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/front", nil))
+
+	byName := map[string]sdktrace.ReadOnlySpan{}
+	for _, s := range sr.Ended() {
+		byName[s.Name()] = s
+	}
+	server, clientSpan, down := byName["GET /front"], byName["GET"], byName["GET /users/{id}"]
+	if server == nil || clientSpan == nil || down == nil {
+		t.Fatalf("spans = %v, want GET /front, GET (client) and GET /users/{id}", byName)
+	}
+	if clientSpan.SpanKind() != trace.SpanKindClient {
+		t.Errorf("client span kind = %v", clientSpan.SpanKind())
+	}
+	if clientSpan.Parent().SpanID() != server.SpanContext().SpanID() {
+		t.Error("client span is not the child of the front server span")
+	}
+	if down.Parent().SpanID() != clientSpan.SpanContext().SpanID() || !down.Parent().IsRemote() {
+		t.Error("downstream server span is not the remote child of the client span")
+	}
+	if tid := server.SpanContext().TraceID(); clientSpan.SpanContext().TraceID() != tid || down.SpanContext().TraceID() != tid {
+		t.Error("spans are not in one trace")
+	}
+}
+
+func TestTransportInjectsContext(t *testing.T) {
+	tp, _ := recorder(t)
+	var got http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got = r.Header.Clone() }))
+	defer srv.Close()
+	client := &http.Client{Transport: tracing.NewTransport(nil, tracing.TracerProvider(tp), tracing.Propagator(w3c))}
+	defer client.CloseIdleConnections()
+
+	ctx, span := tp.Tracer("t").Start(t.Context(), "parent")
+	defer span.End()
+	ctx = trace.ContextWithSpanContext(ctx, span.SpanContext().WithTraceState(mustTraceState(t, "vendor=x")))
+	req, err := http.NewRequestWithContext(withBaggage(t, ctx, "tenant", "acme"), "GET", srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if !strings.Contains(got.Get("Traceparent"), span.SpanContext().TraceID().String()) ||
+		got.Get("Tracestate") != "vendor=x" || got.Get("Baggage") != "tenant=acme" {
+		t.Errorf("headers = traceparent %q tracestate %q baggage %q", got.Get("Traceparent"), got.Get("Tracestate"), got.Get("Baggage"))
+	}
+}
+
+func TestTraceID(t *testing.T) {
+	tp, _ := recorder(t)
+	ctx, span := tp.Tracer("t").Start(t.Context(), "s")
+	defer span.End()
+	tests := []struct {
+		name string
+		ctx  func() string
+		want string
+	}{
+		{"none", func() string { return tracing.TraceID(t.Context()) }, ""},
+		{"span", func() string { return tracing.TraceID(ctx) }, span.SpanContext().TraceID().String()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.ctx(); got != tt.want {
+				t.Errorf("TraceID = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestMiddlewareKeepsWriterInterfaces(t *testing.T) {
+	tp, _ := recorder(t)
+	var flusher, hijacker bool
+	h := tracing.NewMiddleware(tracing.TracerProvider(tp))(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, flusher = w.(http.Flusher)
+		_, hijacker = w.(http.Hijacker)
+		if err := http.NewResponseController(w).Flush(); err != nil {
+			t.Error(err)
+		}
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	if !flusher || hijacker {
+		t.Errorf("Flusher %v Hijacker %v, want true false as for httptest.ResponseRecorder", flusher, hijacker)
+	}
+}
+
+func mustTraceState(t *testing.T, s string) trace.TraceState {
+	t.Helper()
+	ts, err := trace.ParseTraceState(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
+func withBaggage(t *testing.T, ctx context.Context, k, v string) context.Context {
+	t.Helper()
+	m, err := baggage.NewMember(k, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := baggage.New(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return baggage.ContextWithBaggage(ctx, b)
+}
