@@ -1,3 +1,0 @@
-package secrets
-
-const childEnv = "SECRETS_TEST_CHILD"

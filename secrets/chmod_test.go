@@ -1,0 +1,112 @@
+//go:build linux
+
+package secrets
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/prodready/prodready/internal/testenv"
+)
+
+// childEnv makes the test binary, re-executed as another user, run one
+// scenario instead of the suite.
+const childEnv = "SECRETS_TEST_CHILD"
+
+const nobody = 65534
+
+// TestChmod000NonRoot: a file its reader may no longer read keeps the last
+// good value. Root reads through permission bits, and the tests run as root
+// here and in CI, so the scenario runs in a child process as nobody.
+func TestChmod000NonRoot(t *testing.T) {
+	if os.Getenv(childEnv) == "chmod" {
+		chmodScenario(t, os.Getenv("SECRETS_TEST_DIR"))
+		return
+	}
+	if os.Geteuid() != 0 {
+		chmodScenario(t, t.TempDir())
+		return
+	}
+	base, err := os.MkdirTemp("", "secrets-chmod-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = os.RemoveAll(base) }()
+	// #nosec G302 -- nobody must reach the binary and its work directory.
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(base, "secrets.test")
+	if err := copyExecutable(os.Args[0], bin); err != nil {
+		t.Fatal(err)
+	}
+	work := filepath.Join(base, "work")
+	if err := os.Mkdir(work, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(work, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	// #nosec G204 -- re-executing this test binary.
+	cmd := exec.Command(bin, "-test.run=^TestChmod000NonRoot$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), childEnv+"=chmod", "SECRETS_TEST_DIR="+work)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	out, err := cmd.CombinedOutput()
+	if errors.Is(err, fs.ErrPermission) {
+		testenv.Missing(t, "running a process as another user", "needs CAP_SETUID and an exec-able temp dir: "+err.Error())
+	}
+	if err != nil {
+		t.Fatalf("child as uid %d: %v\n%s", nobody, err, out)
+	}
+	if !strings.Contains(string(out), "chmod scenario passed as uid 65534") {
+		t.Fatalf("the child did not run the scenario:\n%s", out)
+	}
+}
+
+func chmodScenario(t *testing.T, dir string) {
+	path := filepath.Join(dir, "secret")
+	writeFile(t, path, "v0")
+	f := mustWatch(t, path, fastEvents...)
+	if err := os.Chmod(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the failed reload", func() bool { return f.Stats().Errors > 0 })
+	if err := f.Check(t.Context()); !errors.Is(err, fs.ErrPermission) {
+		t.Fatalf("Check = %v, want permission denied", err)
+	}
+	if got := f.Value().Reveal(); got != "v0" {
+		t.Fatalf("Value = %q, want the last good v0", got)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "recovery", func() bool { return f.Check(t.Context()) == nil })
+	writeFile(t, path, "v1")
+	waitValue(t, f, "v1")
+	t.Logf("chmod scenario passed as uid %d", os.Geteuid())
+}
+
+func copyExecutable(src, dst string) error {
+	in, err := os.Open(src) // #nosec G304 -- this test binary
+	if err != nil {
+		return err
+	}
+	defer func() { _ = in.Close() }()
+	// #nosec G302 G304 -- an executable for the child process.
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		_ = out.Close()
+		return err
+	}
+	return out.Close()
+}

@@ -1,0 +1,101 @@
+package secrets
+
+import (
+	"errors"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// TestHubShared: every watch in the process shares one fsnotify watcher,
+// which closes (with its goroutines, as goleak checks) when the last
+// watch closes. Not parallel: it counts the process-wide hub's clients.
+func TestHubShared(t *testing.T) {
+	dirA, dirB := t.TempDir(), t.TempDir()
+	writeFile(t, filepath.Join(dirA, "one"), "1")
+	writeFile(t, filepath.Join(dirA, "two"), "2")
+	writeFile(t, filepath.Join(dirB, "three"), "3")
+	var files []*File
+	for _, p := range []string{filepath.Join(dirA, "one"), filepath.Join(dirA, "two"), filepath.Join(dirB, "three")} {
+		f, err := Watch(t.Context(), p, PollInterval(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	theHub.opMu.Lock()
+	w, clients := theHub.w, theHub.clients
+	theHub.opMu.Unlock()
+	if w == nil || clients != 3 {
+		t.Fatalf("hub has watcher %v and %d clients, want one watcher and 3", w, clients)
+	}
+	if got := len(w.WatchList()); got != 2 {
+		t.Fatalf("%d kernel watches for two directories, want 2: %v", got, w.WatchList())
+	}
+	_ = files[0].Close()
+	if got := len(w.WatchList()); got != 2 {
+		t.Fatalf("closing one of two watches of a directory dropped it: %v", w.WatchList())
+	}
+	_ = files[2].Close()
+	if got := w.WatchList(); len(got) != 1 || got[0] != dirA {
+		t.Fatalf("watch list %v after closing dirB's only watch, want [%s]", got, dirA)
+	}
+	_ = files[1].Close()
+	theHub.opMu.Lock()
+	defer theHub.opMu.Unlock()
+	if theHub.w != nil || theHub.clients != 0 {
+		t.Fatalf("hub still has watcher %v and %d clients after the last Close", theHub.w, theHub.clients)
+	}
+}
+
+// TestHubDispatch: events reach the watches of their directory (or of the
+// directory itself, for its removal) and no others; an error such as the
+// inotify queue overflow makes every watch re-read.
+func TestHubDispatch(t *testing.T) {
+	h := &hub{routes: map[string]map[*hubClient]struct{}{}, all: map[*hubClient]struct{}{}}
+	var a, b atomic.Int32
+	ca := &hubClient{h: h, hint: func() { a.Add(1) }}
+	cb := &hubClient{h: h, hint: func() { b.Add(1) }}
+	h.all[ca], h.all[cb] = struct{}{}, struct{}{}
+	h.routes["/s/a"] = map[*hubClient]struct{}{ca: {}}
+	h.routes["/s/b"] = map[*hubClient]struct{}{cb: {}}
+
+	tests := []struct {
+		name  string
+		send  func(ev chan<- fsnotify.Event, errs chan<- error)
+		wantA int32
+		wantB int32
+	}{
+		{name: "event in a's directory", send: func(ev chan<- fsnotify.Event, _ chan<- error) {
+			ev <- fsnotify.Event{Name: "/s/a/..data", Op: fsnotify.Create}
+		}, wantA: 1},
+		{name: "a's directory itself removed", send: func(ev chan<- fsnotify.Event, _ chan<- error) {
+			ev <- fsnotify.Event{Name: "/s/a", Op: fsnotify.Remove}
+		}, wantA: 1},
+		{name: "an unwatched directory", send: func(ev chan<- fsnotify.Event, _ chan<- error) {
+			ev <- fsnotify.Event{Name: "/s/c/x", Op: fsnotify.Write}
+		}},
+		{name: "queue overflow", send: func(_ chan<- fsnotify.Event, errs chan<- error) {
+			errs <- fsnotify.ErrEventOverflow
+		}, wantA: 1, wantB: 1},
+		{name: "read error", send: func(_ chan<- fsnotify.Event, errs chan<- error) {
+			errs <- errors.New("short read")
+		}, wantA: 1, wantB: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a.Store(0)
+			b.Store(0)
+			ev, errs, done := make(chan fsnotify.Event), make(chan error), make(chan struct{})
+			go h.dispatch(ev, errs, done)
+			tt.send(ev, errs)
+			close(ev) // dispatch handled the send before it could take the close
+			<-done
+			if a.Load() != tt.wantA || b.Load() != tt.wantB {
+				t.Fatalf("hints a=%d b=%d, want %d %d", a.Load(), b.Load(), tt.wantA, tt.wantB)
+			}
+		})
+	}
+}
