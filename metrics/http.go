@@ -1,9 +1,11 @@
 package metrics
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"sort"
 	"sync/atomic"
 	"time"
 
@@ -71,9 +73,10 @@ func NewHTTP(reg prometheus.Registerer, opts ...Option) (*HTTP, error) {
 	}, labels)
 	m.server = newTable(cfg.maxRoutes, func(method, route, code string) *series {
 		return &series{
-			requests: m.requests.WithLabelValues(method, route, code),
-			duration: m.duration.WithLabelValues(method, route, code).(observer),
-			size:     m.size.WithLabelValues(method, route, code),
+			requests:   m.requests.WithLabelValues(method, route, code),
+			duration:   m.duration.WithLabelValues(method, route, code).(observer),
+			size:       m.size.WithLabelValues(method, route, code),
+			exemplarAt: make([]atomic.Int64, len(cfg.buckets)+1),
 		}
 	}, request.Unmatched)
 
@@ -86,8 +89,9 @@ func NewHTTP(reg prometheus.Registerer, opts ...Option) (*HTTP, error) {
 		"Time from sending an outgoing HTTP request to receiving the response headers, in seconds."), clientLabels)
 	m.client = newTable(cfg.maxHosts, func(method, host, code string) *series {
 		return &series{
-			requests: m.clientRequests.WithLabelValues(method, host, code),
-			duration: m.clientDuration.WithLabelValues(method, host, code).(observer),
+			requests:   m.clientRequests.WithLabelValues(method, host, code),
+			duration:   m.clientDuration.WithLabelValues(method, host, code).(observer),
+			exemplarAt: make([]atomic.Int64, len(cfg.buckets)+1),
 		}
 	})
 
@@ -159,7 +163,7 @@ func (m *HTTP) Middleware(next http.Handler) http.Handler {
 		// No recover: the deferred call runs while a panic unwinds, and the
 		// panic reaches net/http with its original stack.
 		defer func() {
-			elapsed := time.Since(start).Seconds()
+			elapsed := time.Since(start)
 			gauge.Dec()
 			code := http.StatusOK
 			if !returned {
@@ -176,7 +180,7 @@ func (m *HTTP) Middleware(next http.Handler) http.Handler {
 			}
 			s := m.server.get(method, route, code)
 			s.requests.Inc()
-			m.observe(s.duration, elapsed, r)
+			m.observe(r.Context(), s, elapsed.Seconds(), start.UnixNano()+int64(elapsed))
 			s.size.Observe(float64(st.Bytes()))
 		}()
 		next.ServeHTTP(w, r)
@@ -195,19 +199,31 @@ func (m *HTTP) gauge(method int) prometheus.Gauge {
 	return ref.g
 }
 
-// observe records d, with the trace and span IDs as an exemplar when the
-// request's span is sampled.
-func (m *HTTP) observe(o observer, d float64, r *http.Request) {
+// exemplarEvery is how often at most one bucket of one series takes an
+// exemplar. A bucket shows only its latest exemplar and Prometheus scrapes
+// every few seconds, so more would be thrown away; and an exemplar costs
+// some twenty allocations, while with the usual always-on sampler every
+// request is sampled. Throttling per bucket keeps one for the rare slow
+// request that lands in an upper bucket.
+const exemplarEvery = int64(time.Second)
+
+// observe records d, which ended at now (Unix nanoseconds), with the trace
+// and span IDs as an exemplar when the span in ctx is sampled and the
+// bucket has had no exemplar for exemplarEvery.
+func (m *HTTP) observe(ctx context.Context, s *series, d float64, now int64) {
 	if m.cfg.exemplars {
-		if sc := trace.SpanContextFromContext(r.Context()); sc.IsSampled() {
-			o.ObserveWithExemplar(d, prometheus.Labels{
-				"trace_id": sc.TraceID().String(),
-				"span_id":  sc.SpanID().String(),
-			})
-			return
+		if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {
+			last := &s.exemplarAt[sort.SearchFloat64s(m.cfg.buckets, d)]
+			if prev := last.Load(); now-prev >= exemplarEvery && last.CompareAndSwap(prev, now) {
+				s.duration.ObserveWithExemplar(d, prometheus.Labels{
+					"trace_id": sc.TraceID().String(),
+					"span_id":  sc.SpanID().String(),
+				})
+				return
+			}
 		}
 	}
-	o.Observe(d)
+	s.duration.Observe(d)
 }
 
 // Route gives the requests h serves the route label pattern, for routers

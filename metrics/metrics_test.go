@@ -767,3 +767,54 @@ func histogram(t *testing.T, c prometheus.Collector, value string) *dto.Histogra
 	t.Fatalf("no series labelled %q", value)
 	return nil
 }
+
+func TestExemplarsThrottledPerBucket(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m, _ := newHTTP(t)
+		traced := func(id byte, next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				sc := trace.NewSpanContext(trace.SpanContextConfig{
+					TraceID: trace.TraceID{15: id}, SpanID: trace.SpanID{7: id}, TraceFlags: trace.FlagsSampled,
+				})
+				next.ServeHTTP(w, r.WithContext(trace.ContextWithSpanContext(r.Context(), sc)))
+			})
+		}
+		fast := m.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+		slow := m.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { time.Sleep(3 * time.Second) }))
+		// exemplars returns the last byte of the trace ID of each bucket's exemplar, 0 for none.
+		exemplars := func() []byte {
+			h := histogram(t, m.duration, "unmatched")
+			var ids []byte
+			for _, b := range h.GetBucket() {
+				var id byte
+				for _, l := range b.GetExemplar().GetLabel() {
+					if l.GetName() == "trace_id" {
+						id = l.GetValue()[31] - '0'
+					}
+				}
+				ids = append(ids, id)
+			}
+			return ids
+		}
+		steps := []struct {
+			h     http.Handler
+			trace byte
+			sleep time.Duration
+			want  [2]byte // exemplar of the first bucket (le=0.005) and of le=5
+		}{
+			{fast, 1, 0, [2]byte{1, 0}},
+			{fast, 2, 0, [2]byte{1, 0}}, // the same second: throttled
+			{slow, 3, 0, [2]byte{1, 3}}, // another bucket: its own budget
+			{fast, 4, time.Second, [2]byte{4, 3}},
+			{fast, 5, 0, [2]byte{4, 3}},
+		}
+		for i, s := range steps {
+			time.Sleep(s.sleep)
+			serve(traced(s.trace, s.h), "GET", "/")
+			ids := exemplars()
+			if got := [2]byte{ids[0], ids[11]}; got != s.want {
+				t.Errorf("after step %d: exemplar traces %v, want %v", i, got, s.want)
+			}
+		}
+	})
+}

@@ -89,6 +89,9 @@ type series struct {
 	requests prometheus.Counter
 	duration observer
 	size     prometheus.Observer // nil on the client side
+
+	// exemplarAt holds, per classic bucket, when it last took an exemplar.
+	exemplarAt []atomic.Int64
 }
 
 // labelSet holds the series of one route (or host), per method the few

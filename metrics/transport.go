@@ -29,7 +29,7 @@ var _ http.RoundTripper = (*transport)(nil)
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	start := time.Now()
 	resp, err := t.base.RoundTrip(req)
-	elapsed := time.Since(start).Seconds()
+	elapsed := time.Since(start)
 	code := codeError
 	if err == nil {
 		code = foldCode(resp.StatusCode)
@@ -40,7 +40,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	s := t.m.client.get(methodIndex(request.Method(req.Method)), host, code)
 	s.requests.Inc()
-	t.m.observe(s.duration, elapsed, req)
+	t.m.observe(req.Context(), s, elapsed.Seconds(), start.UnixNano()+int64(elapsed))
 	return resp, err
 }
 
