@@ -41,7 +41,7 @@
 //		sd.Serve(&http.Server{Addr: ":8080", Handler: api}, nil)
 //		sd.Serve(&http.Server{Addr: ":9090", Handler: admin}, nil)
 //		go worker(sd.Context()) // stops when shutdown begins
-//		sd.Add("postgres", func(context.Context) error { db.Close(); return nil })
+//		sd.Add("postgres", func(context.Context) error { return db.Close() })
 //		sd.Add("traces", tracerProvider.Shutdown) // runs before postgres
 //		return sd.Wait() // nil on a clean shutdown
 //	}

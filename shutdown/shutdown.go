@@ -119,9 +119,10 @@ func (m *Manager) OnDrain(fn func()) {
 	fn()
 }
 
-// Serve serves srv on ln (on srv.Addr when ln is nil) until shutdown, when
-// srv's keep-alives are turned off, then Shutdown lets in-flight requests
-// finish, and Close ends whatever is left when the budget runs out. srv is
+// Serve serves srv on ln (on srv.Addr when ln is nil). When shutdown
+// begins srv's keep-alives are turned off; after the drain delay Shutdown
+// lets in-flight requests finish, and Close ends whatever is left when the
+// budget runs out. srv is
 // served with TLS when srv.TLSConfig has a certificate (Certificates,
 // GetCertificate or GetConfigForClient). Serve returns at once; an error
 // (the port is in use) begins the shutdown and comes back from Wait;
@@ -313,15 +314,25 @@ func (m *Manager) drain(ctx context.Context, delay bool) []error {
 
 	var errs []error
 	if len(fns) > 0 {
+		var mu sync.Mutex // the callbacks' goroutine may outlive the budget
+		var failed []error
 		_, err := bounded(ctx, func(context.Context) error {
 			for _, fn := range fns {
-				fn()
+				if err := recovered(fn); err != nil {
+					mu.Lock()
+					failed = append(failed, err)
+					mu.Unlock()
+				}
 			}
 			return nil
 		})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("shutdown: OnDrain callbacks: %w", err))
+		mu.Lock()
+		for _, e := range append(failed, err) {
+			if e != nil {
+				errs = append(errs, fmt.Errorf("shutdown: OnDrain callback: %w", e))
+			}
 		}
+		mu.Unlock()
 	}
 	for _, s := range servers {
 		s.srv.SetKeepAlivesEnabled(false)
@@ -418,12 +429,11 @@ func bounded(ctx context.Context, fn Hook) (took time.Duration, err error) {
 	start := time.Now()
 	res := make(chan error, 1)
 	go func() {
-		defer func() {
-			if v := recover(); v != nil {
-				res <- &panicError{value: v, stack: debug.Stack()}
-			}
-		}()
-		res <- fn(ctx)
+		var err error
+		if perr := recovered(func() { err = fn(ctx) }); perr != nil {
+			err = perr
+		}
+		res <- err
 	}()
 	select {
 	case err = <-res:
@@ -436,4 +446,15 @@ func bounded(ctx context.Context, fn Hook) (took time.Duration, err error) {
 		}
 	}
 	return time.Since(start), err
+}
+
+// recovered calls fn and turns a panic into an error carrying the stack.
+func recovered(fn func()) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &panicError{value: v, stack: debug.Stack()}
+		}
+	}()
+	fn()
+	return nil
 }

@@ -1,7 +1,9 @@
 package shutdown
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
@@ -277,11 +279,14 @@ func TestHookErrorsJoined(t *testing.T) {
 		m.Add("first", func(context.Context) error { rec.add("run first"); return nil })
 		m.Add("fails", func(context.Context) error { time.Sleep(time.Second); return errBoom })
 		m.Add("panics", func(context.Context) error { panic("kaboom") })
+		m.OnDrain(func() { panic("drain kaboom") })
+		m.OnDrain(func() { rec.add("second OnDrain") })
 		m.Trigger(errFatal)
 		err := m.Wait()
 
 		want := strings.Join([]string{
 			"worker: fatal",
+			"shutdown: OnDrain callback: panic: drain kaboom",
 			`shutdown: hook "panics" failed after 0s: panic: kaboom`,
 			`shutdown: hook "fails" failed after 1s: boom`,
 		}, "\n")
@@ -293,6 +298,7 @@ func TestHookErrorsJoined(t *testing.T) {
 		}
 		equalLines(t, rec.got(), []string{
 			"0s began: worker: fatal",
+			"0s second OnDrain",
 			"0s hook failed panics",
 			"1s hook failed fails",
 			"1s run first",
@@ -571,5 +577,76 @@ func TestServePortInUse(t *testing.T) {
 	}
 	if !errors.Is(context.Cause(m.Context()), syscall.EADDRINUSE) {
 		t.Errorf("Context's cause %v, want the listen error", context.Cause(m.Context()))
+	}
+}
+
+// Each step is one log line, at a level that matches; a panic's line
+// carries the stack.
+func TestLogLines(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var fake fakeOS
+		var buf bytes.Buffer
+		m := New(fake.option(), Logger(slog.New(slog.NewJSONHandler(&buf, nil))), DrainDelay(time.Second), Timeout(5*time.Second))
+		pn := newPipeNet(t)
+		m.Serve(testServer(), pn)
+		release := make(chan struct{})
+		m.Add("stuck", func(context.Context) error { <-release; return nil })
+		m.Add("panics", func(context.Context) error { panic("kaboom") })
+		m.Add("ok", func(context.Context) error { return nil })
+		fake.send(t, syscall.SIGTERM)
+		time.Sleep(2 * time.Second)
+		fake.send(t, syscall.SIGTERM)
+		_ = m.Wait()
+		close(release)
+
+		var got []string
+		var stack string
+		for line := range strings.Lines(buf.String()) {
+			var rec struct{ Level, Msg, Hook, Stack string }
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatalf("%v: %s", err, line)
+			}
+			got = append(got, rec.Level+" "+rec.Msg+" "+rec.Hook)
+			if rec.Hook == "panics" {
+				stack = rec.Stack
+			}
+		}
+		equalLines(t, got, []string{
+			"INFO shutdown began ",
+			"INFO draining: readiness is red, servers still serve ",
+			"INFO stopping servers ",
+			"INFO servers stopped ",
+			"INFO hook done ok",
+			"ERROR hook failed panics",
+			"WARN second signal: exiting now ",
+			"ERROR hook still running when the budget ran out; abandoned stuck",
+			"ERROR shutdown done ",
+		})
+		if !strings.Contains(stack, "shutdown_test.go") {
+			t.Errorf("the panic's log line has no stack pointing at the hook: %q", stack)
+		}
+		if _, exits := fake.state(); len(exits) != 1 || exits[0] != 143 {
+			t.Errorf("exits %v, want [143]", exits)
+		}
+	})
+}
+
+func TestKindString(t *testing.T) {
+	tests := []struct {
+		kind Kind
+		want string
+	}{
+		{Began, "began"},
+		{HookStuck, "hook stuck"},
+		{Finished, "finished"},
+		{0, "Kind(0)"},
+		{200, "Kind(200)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			if got := tt.kind.String(); got != tt.want {
+				t.Errorf("Kind(%d).String() = %q, want %q", tt.kind, got, tt.want)
+			}
+		})
 	}
 }
