@@ -1,0 +1,415 @@
+package tracing_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log"
+	"os"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/prodready/prodready/internal/otlptest"
+	"github.com/prodready/prodready/tracing"
+)
+
+// allEnv lists every variable Setup reads; each test starts with all of
+// them unset so the machine's environment cannot leak in. (Set but empty
+// is not the same: the SDK itself logs an empty OTEL_TRACES_SAMPLER.)
+var allEnv = []string{
+	"OTEL_SDK_DISABLED", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_EXPORTER",
+	"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL",
+	"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+	"OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_PROPAGATORS",
+}
+
+func setenv(t *testing.T, env map[string]string) {
+	t.Helper()
+	for _, k := range allEnv {
+		t.Setenv(k, "") // registers the restore and forbids t.Parallel
+		if err := os.Unsetenv(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+}
+
+// collector is a span exporter that keeps what it is given, even after
+// Shutdown (tracetest.InMemoryExporter forgets its spans on Shutdown).
+type collector struct {
+	mu       sync.Mutex
+	spans    []sdktrace.ReadOnlySpan
+	shutdown error
+}
+
+func (c *collector) ExportSpans(_ context.Context, spans []sdktrace.ReadOnlySpan) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.spans = append(c.spans, spans...)
+	return nil
+}
+
+func (c *collector) Shutdown(context.Context) error { return c.shutdown }
+
+func (c *collector) Spans() []sdktrace.ReadOnlySpan {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.spans)
+}
+
+func TestSetupRejectsInvalidEnv(t *testing.T) {
+	tests := []struct {
+		name     string
+		env      map[string]string
+		variable string
+	}{
+		{"disabled not a boolean", map[string]string{"OTEL_SDK_DISABLED": "yes"}, "OTEL_SDK_DISABLED"},
+		{"resource pair without =", map[string]string{"OTEL_RESOURCE_ATTRIBUTES": "team"}, "OTEL_RESOURCE_ATTRIBUTES"},
+		{"resource bad escape", map[string]string{"OTEL_RESOURCE_ATTRIBUTES": "team=%zz"}, "OTEL_RESOURCE_ATTRIBUTES"},
+		{"resource empty key", map[string]string{"OTEL_RESOURCE_ATTRIBUTES": "=x"}, "OTEL_RESOURCE_ATTRIBUTES"},
+		{"unknown exporter", map[string]string{"OTEL_TRACES_EXPORTER": "zipkin"}, "OTEL_TRACES_EXPORTER"},
+		{"none with others", map[string]string{"OTEL_TRACES_EXPORTER": "none,otlp"}, "OTEL_TRACES_EXPORTER"},
+		{"endpoint scheme", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "ftp://collector:4318"}, "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		{"endpoint without host", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://"}, "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		{"endpoint without scheme", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"}, "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		{"traces endpoint unparsable", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://[::1"}, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"},
+		{"protocol http/json", map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, "OTEL_EXPORTER_OTLP_PROTOCOL"},
+		{"traces protocol", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "udp"}, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"},
+		{"header name", map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "bad header=1"}, "OTEL_EXPORTER_OTLP_HEADERS"},
+		{"header escape", map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "k=%zz"}, "OTEL_EXPORTER_OTLP_HEADERS"},
+		{"header control character", map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "k=a%0Ab"}, "OTEL_EXPORTER_OTLP_HEADERS"},
+		{"traces header without =", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_HEADERS": "token"}, "OTEL_EXPORTER_OTLP_TRACES_HEADERS"},
+		{"unknown sampler", map[string]string{"OTEL_TRACES_SAMPLER": "jaeger_remote"}, "OTEL_TRACES_SAMPLER"},
+		{"ratio above 1", map[string]string{"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "1.5"}, "OTEL_TRACES_SAMPLER_ARG"},
+		{"ratio not a number", map[string]string{"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "half"}, "OTEL_TRACES_SAMPLER_ARG"},
+		{"propagator not built in", map[string]string{"OTEL_PROPAGATORS": "tracecontext,b3"}, "OTEL_PROPAGATORS"},
+		{"unknown propagator", map[string]string{"OTEL_PROPAGATORS": "w3c"}, "OTEL_PROPAGATORS"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			setenv(t, tt.env)
+			p, err := tracing.Setup(t.Context(), tracing.Config{}, tracing.Global(false))
+			if !errors.Is(err, tracing.ErrInvalidEnv) || !strings.Contains(err.Error(), tt.variable+"=") {
+				t.Errorf("Setup error = %v, want ErrInvalidEnv naming %s", err, tt.variable)
+			}
+			if p != nil {
+				t.Errorf("Setup returned a provider with its error")
+			}
+		})
+	}
+}
+
+func TestSetupEnvMatrix(t *testing.T) {
+	tests := []struct {
+		name        string
+		env         map[string]string
+		cfg         tracing.Config
+		wantSampled bool
+		wantFields  []string
+		wantRes     map[string]string
+	}{
+		{
+			name: "nothing set", wantSampled: true, wantFields: []string{"baggage", "traceparent", "tracestate"},
+			wantRes: map[string]string{"service.name": "unknown_service:tracing.test"},
+		},
+		{
+			name: "config fills in", cfg: tracing.Config{ServiceName: "orders", ServiceVersion: "1.2.3", Environment: "staging",
+				Attributes: []attribute.KeyValue{attribute.String("team", "core")}},
+			wantSampled: true, wantFields: []string{"baggage", "traceparent", "tracestate"},
+			wantRes: map[string]string{"service.name": "orders", "service.version": "1.2.3", "deployment.environment.name": "staging", "team": "core"},
+		},
+		{
+			name: "env wins over config", cfg: tracing.Config{ServiceName: "orders", Attributes: []attribute.KeyValue{attribute.String("team", "core")}},
+			env:         map[string]string{"OTEL_SERVICE_NAME": "billing", "OTEL_RESOURCE_ATTRIBUTES": "team=pay%20ments, region = eu ,service.name=ignored"},
+			wantSampled: true, wantFields: []string{"baggage", "traceparent", "tracestate"},
+			wantRes: map[string]string{"service.name": "billing", "team": "pay ments", "region": "eu"},
+		},
+		{
+			name: "resource service.name without OTEL_SERVICE_NAME", cfg: tracing.Config{ServiceName: "orders"},
+			env:         map[string]string{"OTEL_RESOURCE_ATTRIBUTES": "service.name=from-attrs"},
+			wantSampled: true, wantFields: []string{"baggage", "traceparent", "tracestate"},
+			wantRes: map[string]string{"service.name": "from-attrs"},
+		},
+		{name: "always_off", env: map[string]string{"OTEL_TRACES_SAMPLER": "always_off"}, wantFields: []string{"baggage", "traceparent", "tracestate"}},
+		{name: "parentbased_always_off", env: map[string]string{"OTEL_TRACES_SAMPLER": "parentbased_always_off"}, wantFields: []string{"baggage", "traceparent", "tracestate"}},
+		{name: "ratio 0", env: map[string]string{"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0"}, wantFields: []string{"baggage", "traceparent", "tracestate"}},
+		{name: "always_on", env: map[string]string{"OTEL_TRACES_SAMPLER": "always_on"}, wantSampled: true, wantFields: []string{"baggage", "traceparent", "tracestate"}},
+		{name: "parentbased ratio 1", env: map[string]string{"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "1"}, wantSampled: true, wantFields: []string{"baggage", "traceparent", "tracestate"}},
+		{name: "sampler env wins over config", cfg: tracing.Config{Sampler: sdktrace.AlwaysSample()}, env: map[string]string{"OTEL_TRACES_SAMPLER": "always_off"}, wantFields: []string{"baggage", "traceparent", "tracestate"}},
+		{name: "config sampler", cfg: tracing.Config{Sampler: sdktrace.NeverSample()}, wantFields: []string{"baggage", "traceparent", "tracestate"}},
+		{name: "tracecontext only", env: map[string]string{"OTEL_PROPAGATORS": "tracecontext"}, wantSampled: true, wantFields: []string{"traceparent", "tracestate"}},
+		{name: "no propagation", env: map[string]string{"OTEL_PROPAGATORS": "none"}, wantSampled: true},
+		{name: "exporter none", env: map[string]string{"OTEL_TRACES_EXPORTER": "none"}, wantSampled: true, wantFields: []string{"baggage", "traceparent", "tracestate"}},
+		{name: "disabled false", env: map[string]string{"OTEL_SDK_DISABLED": "FALSE"}, wantSampled: true, wantFields: []string{"baggage", "traceparent", "tracestate"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			setenv(t, tt.env)
+			c := &collector{}
+			p, err := tracing.Setup(t.Context(), tt.cfg, tracing.Global(false), tracing.SpanExporter(c))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, span := p.TracerProvider().Tracer("t").Start(t.Context(), "op")
+			span.End()
+			if err := p.Shutdown(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if got := len(c.Spans()) == 1; got != tt.wantSampled {
+				t.Fatalf("exported %d spans, want sampled=%v", len(c.Spans()), tt.wantSampled)
+			}
+			fields := p.Propagator().Fields()
+			slices.Sort(fields)
+			if !slices.Equal(fields, tt.wantFields) {
+				t.Errorf("propagator fields = %v, want %v", fields, tt.wantFields)
+			}
+			if !tt.wantSampled {
+				return
+			}
+			res := map[string]string{}
+			for _, kv := range c.Spans()[0].Resource().Attributes() {
+				res[string(kv.Key)] = kv.Value.Emit()
+			}
+			for k, v := range tt.wantRes {
+				if res[k] != v {
+					t.Errorf("resource %s = %q, want %q", k, res[k], v)
+				}
+			}
+			for _, k := range []string{"host.name", "process.pid", "process.runtime.name", "telemetry.sdk.language"} {
+				if res[k] == "" {
+					t.Errorf("resource lacks %s: %v", k, res)
+				}
+			}
+			if _, ok := res["process.command_args"]; ok {
+				t.Error("resource carries process.command_args, which may hold secrets")
+			}
+		})
+	}
+}
+
+// TestSetupExportsOverOTLP runs Setup with only the environment set and
+// checks what a real OTLP/HTTP receiver decodes.
+func TestSetupExportsOverOTLP(t *testing.T) {
+	tests := []struct {
+		name string
+		env  func(endpoint string) map[string]string
+	}{
+		{"base endpoint", func(e string) map[string]string {
+			return map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": e}
+		}},
+		{"traces endpoint and explicit exporter", func(e string) map[string]string {
+			return map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": e + "/v1/traces", "OTEL_TRACES_EXPORTER": "otlp",
+				"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := otlptest.NewReceiver(t)
+			env := tt.env(r.Endpoint())
+			env["OTEL_SERVICE_NAME"] = "checkout"
+			env["OTEL_EXPORTER_OTLP_HEADERS"] = "authorization=Bearer%20abc,x-team=a"
+			env["OTEL_EXPORTER_OTLP_TRACES_HEADERS"] = "x-team=b"
+			setenv(t, env)
+			p, err := tracing.Setup(t.Context(), tracing.Config{ServiceName: "ignored"}, tracing.Global(false))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := tracing.NewMiddleware(tracing.TracerProvider(p.TracerProvider()), tracing.Propagator(p.Propagator()))(testMux())
+			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/users/5", nil))
+
+			// The caller's context is already cancelled: Shutdown must still flush.
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			if err := p.Shutdown(ctx); err != nil {
+				t.Fatal(err)
+			}
+			spans := r.Spans()
+			if len(spans) != 1 {
+				t.Fatalf("receiver got %d spans, want 1", len(spans))
+			}
+			s := spans[0]
+			if s.Name != "GET /users/{id}" || s.Kind != "server" || s.Service != "checkout" || s.Attributes["http.route"] != "/users/{id}" {
+				t.Errorf("span = %+v", s)
+			}
+			hs := r.Headers()
+			if hs[0].Get("Authorization") != "Bearer abc" || hs[0].Get("X-Team") != "b" {
+				t.Errorf("export headers = %v, want Authorization and the traces-specific X-Team", hs[0])
+			}
+		})
+	}
+}
+
+func TestSetupQuietByDefault(t *testing.T) {
+	setenv(t, nil)
+	var logged bytes.Buffer
+	prev := log.Writer()
+	log.SetOutput(&logged)
+	t.Cleanup(func() { log.SetOutput(prev) })
+
+	p, err := tracing.Setup(t.Context(), tracing.Config{}, tracing.Global(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, span := p.TracerProvider().Tracer("t").Start(t.Context(), "op")
+	if tracing.TraceID(ctx) == "" {
+		t.Error("no trace ID with nothing configured; logs and exemplars need one")
+	}
+	span.End()
+	if err := p.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if logged.Len() != 0 {
+		t.Errorf("logged %q, want nothing", logged.String())
+	}
+}
+
+func TestSetupConsoleExporter(t *testing.T) {
+	setenv(t, map[string]string{"OTEL_TRACES_EXPORTER": "console"})
+	var out bytes.Buffer
+	p, err := tracing.Setup(t.Context(), tracing.Config{}, tracing.Global(false), tracing.ConsoleOutput(&out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, span := p.TracerProvider().Tracer("t").Start(t.Context(), "console-op")
+	span.End()
+	if err := p.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"Name":"console-op"`) {
+		t.Errorf("console output = %q, want the span", out.String())
+	}
+}
+
+func TestSetupGRPCProtocol(t *testing.T) {
+	// Nothing listens there; with no span to send, Setup and Shutdown must
+	// still succeed and leave no goroutine behind (goleak checks).
+	setenv(t, map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1"})
+	p, err := tracing.Setup(t.Context(), tracing.Config{}, tracing.Global(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSetupDisabled(t *testing.T) {
+	r := otlptest.NewReceiver(t)
+	setenv(t, map[string]string{"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": r.Endpoint()})
+	c := &collector{}
+	p, err := tracing.Setup(t.Context(), tracing.Config{}, tracing.Global(false), tracing.SpanExporter(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := tracing.NewMiddleware(tracing.TracerProvider(p.TracerProvider()))(testMux())
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/users/5", nil))
+	if err := p.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Spans()) != 0 || len(r.Spans()) != 0 {
+		t.Errorf("disabled SDK exported %d and sent %d spans, want none", len(c.Spans()), len(r.Spans()))
+	}
+}
+
+func TestShutdown(t *testing.T) {
+	errStop := errors.New("exporter stuck")
+	tests := []struct {
+		name    string
+		stopErr error
+	}{
+		{"clean", nil},
+		{"exporter error is returned", errStop},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			setenv(t, nil)
+			c := &collector{shutdown: tt.stopErr}
+			p, err := tracing.Setup(t.Context(), tracing.Config{}, tracing.Global(false), tracing.SpanExporter(c),
+				tracing.ShutdownTimeout(time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 3 {
+				_, span := p.TracerProvider().Tracer("t").Start(t.Context(), "op")
+				span.End()
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), time.Nanosecond)
+			defer cancel()
+			<-ctx.Done()
+			first := p.Shutdown(ctx)
+			second := p.Shutdown(ctx)
+			if !errors.Is(first, tt.stopErr) || (tt.stopErr == nil && first != nil) {
+				t.Errorf("Shutdown = %v, want %v", first, tt.stopErr)
+			}
+			if !errors.Is(second, tt.stopErr) || (first == nil) != (second == nil) {
+				t.Errorf("second Shutdown = %v, want the first's result %v", second, first)
+			}
+			if len(c.Spans()) != 3 {
+				t.Errorf("exported %d spans with an expired context, want 3", len(c.Spans()))
+			}
+		})
+	}
+}
+
+func TestSetupToleratesSchemaConflict(t *testing.T) {
+	setenv(t, nil)
+	old := resource.NewWithAttributes("https://opentelemetry.io/schemas/1.4.0", attribute.String("cloud.region", "eu-west-1"))
+	c := &collector{}
+	p, err := tracing.Setup(t.Context(), tracing.Config{Resource: old}, tracing.Global(false), tracing.SpanExporter(c))
+	if err != nil {
+		t.Fatalf("Setup with a conflicting schema URL: %v", err)
+	}
+	_, span := p.TracerProvider().Tracer("t").Start(t.Context(), "op")
+	span.End()
+	if err := p.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	res := c.Spans()[0].Resource()
+	if v, _ := res.Set().Value("cloud.region"); v.AsString() != "eu-west-1" {
+		t.Errorf("resource %v lost cloud.region", res)
+	}
+}
+
+// TestSetupGlobal checks that the zero-option Middleware and Transport use
+// what Setup installs globally.
+func TestSetupGlobal(t *testing.T) {
+	setenv(t, nil)
+	prevTP, prevProp := otel.GetTracerProvider(), otel.GetTextMapPropagator()
+	t.Cleanup(func() { otel.SetTracerProvider(prevTP); otel.SetTextMapPropagator(prevProp) })
+
+	c := &collector{}
+	p, err := tracing.Setup(t.Context(), tracing.Config{ServiceName: "global"}, tracing.SpanExporter(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got http.Header
+	down := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got = r.Header.Clone() }))
+	defer down.Close()
+	client := &http.Client{Transport: tracing.Transport(nil)}
+	defer client.CloseIdleConnections()
+	h := tracing.Middleware(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		req, _ := http.NewRequestWithContext(r.Context(), "GET", down.URL, nil)
+		if resp, err := client.Do(req); err == nil {
+			_ = resp.Body.Close()
+		}
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	if err := p.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Spans()) != 2 || got.Get("Traceparent") == "" {
+		t.Errorf("spans %d, traceparent %q: want a server and a client span and the header", len(c.Spans()), got.Get("Traceparent"))
+	}
+}
