@@ -42,7 +42,18 @@
 // scrapers that ask for it, which is what makes the exemplars visible;
 // Prometheus stores them with --enable-feature=exemplar-storage. The
 // tracing middleware must wrap this one, so that its span is in the context
-// this one sees.
+// this one sees. A bucket shows only its newest exemplar, so each bucket of
+// each series takes at most one a second: a sampled request costs no more
+// than an unsampled one, and the rare slow request in an upper bucket still
+// gets its own.
+//
+// # Panics and hijacked connections
+//
+// A handler that panics is counted with the status it had sent, or 500,
+// and the panic goes on with its original stack (nothing is recovered). A
+// connection taken over with Hijack is counted with the status written
+// through the ResponseWriter, 200 if none: the 101 of a WebSocket upgrade
+// travels over the raw connection, where no middleware can see it.
 //
 // # Usage
 //

@@ -117,6 +117,9 @@ func (c *config) validate() error {
 	if c.namespace != "" && !validName(c.namespace) {
 		return fmt.Errorf("metrics: Namespace(%q): not a valid metric name prefix", c.namespace)
 	}
+	if len(c.buckets) == 0 {
+		return errors.New("metrics: Buckets: no boundaries given")
+	}
 	for i, b := range c.buckets {
 		if i > 0 && b <= c.buckets[i-1] {
 			return fmt.Errorf("metrics: Buckets: %v is not increasing", c.buckets)
@@ -145,7 +148,8 @@ func (c *config) histogram(name, help string) prometheus.HistogramOpts {
 // outside this one, so that the span is in the request context it sees.
 //
 // A handler that panics is counted with the status it sent, or 500, and the
-// panic goes on with its stack intact.
+// panic goes on with its stack intact. Requests for SkipPaths pass through
+// untouched.
 func (m *HTTP) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if m.cfg.skip != nil {

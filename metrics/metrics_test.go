@@ -406,14 +406,14 @@ func TestNewHTTPErrors(t *testing.T) {
 		name string
 		pre  prometheus.Collector // registered first
 		opts []Option
-		is   error
 	}{
-		{"clash with an existing collector", prometheus.NewCounter(prometheus.CounterOpts{Name: "http_response_size_bytes", Help: "x"}), nil, nil},
-		{"MaxRoutes zero", nil, []Option{MaxRoutes(0)}, nil},
-		{"MaxHosts negative", nil, []Option{MaxHosts(-1)}, nil},
-		{"bad namespace", nil, []Option{Namespace("my-app")}, nil},
-		{"const label clashes with a label", nil, []Option{ConstLabels(prometheus.Labels{"route": "x"})}, nil},
-		{"buckets not increasing", nil, []Option{Buckets(1, 0.5)}, nil},
+		{"clash with an existing collector", prometheus.NewCounter(prometheus.CounterOpts{Name: "http_response_size_bytes", Help: "x"}), nil},
+		{"MaxRoutes zero", nil, []Option{MaxRoutes(0)}},
+		{"MaxHosts negative", nil, []Option{MaxHosts(-1)}},
+		{"bad namespace", nil, []Option{Namespace("my-app")}},
+		{"const label clashes with a label", nil, []Option{ConstLabels(prometheus.Labels{"route": "x"})}},
+		{"buckets not increasing", nil, []Option{Buckets(1, 0.5)}},
+		{"no buckets", nil, []Option{Buckets()}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -19,6 +19,10 @@ import (
 )
 
 func TestRegistry(t *testing.T) {
+	before, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
 	reg := NewRegistry(Version("v1.2.3"))
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -56,8 +60,17 @@ build_info{goversion="` + runtime.Version() + `",modified="X",path="X",revision=
 	if err := testutil.GatherAndCompare(got, strings.NewReader(want), "build_info"); err != nil {
 		t.Error(err)
 	}
-	if prometheus.DefaultRegisterer.Unregister(buildInfo("")) {
-		t.Error("build_info was registered on the default registerer")
+	after, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before) {
+		t.Errorf("the default registry went from %d to %d metric families", len(before), len(after))
+	}
+	for _, mf := range after {
+		if mf.GetName() == "build_info" {
+			t.Error("build_info is on the default registry")
+		}
 	}
 }
 
