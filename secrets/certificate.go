@@ -55,7 +55,10 @@ func NewCertificate(ctx context.Context, certFile, keyFile string, opts ...Optio
 	// A key pair is never a line of text: its newline is not trimmed.
 	c.cfg.trim = false
 	name := cf + " + " + kf
-	c.w, err = startWatcher(ctx, c.cfg, name, func() []string { return watchDirs(cf, kf) }, c.load, nil)
+	c.w, err = startWatcher(ctx, c.cfg, name, hooks{
+		dirs: func() []string { return watchDirs(cf, kf) },
+		load: c.load,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("certificate %s: %w", name, err)
 	}

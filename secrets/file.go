@@ -44,7 +44,12 @@ func Watch(ctx context.Context, path string, opts ...Option) (*File, error) {
 		return nil, fmt.Errorf("watch %s: %w", path, err)
 	}
 	f := &File{path: abs, cfg: newConfig(opts), subs: map[*subscriber]struct{}{}}
-	f.w, err = startWatcher(ctx, f.cfg, abs, func() []string { return watchDirs(abs) }, f.load, f.stopSubscribers)
+	f.w, err = startWatcher(ctx, f.cfg, abs, hooks{
+		dirs:   func() []string { return watchDirs(abs) },
+		load:   f.load,
+		onLoad: func() { f.publish(f.cur.Load()) },
+		onStop: f.stopSubscribers,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("watch %s: %w", path, err)
 	}
@@ -116,7 +121,6 @@ func (f *File) load() (bool, error) {
 	p := &payload{s: string(b), sum: sum}
 	clear(b) // best effort: the string is the one copy kept
 	f.cur.Store(p)
-	f.publish(p)
 	return true, nil
 }
 

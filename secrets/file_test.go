@@ -3,7 +3,6 @@ package secrets
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -433,25 +432,4 @@ func TestContinuousWriterBounded(t *testing.T) {
 			t.Errorf("subscriber saw %v: want increasing, ending at %d", seen, writes)
 		}
 	})
-}
-
-func TestWithin(t *testing.T) {
-	tests := []struct {
-		path, dir string
-		want      bool
-	}{
-		{"/s/..data", "/s", true},
-		{"/s/..2025_01_01", "/s", true},
-		{"/s", "/s", true},
-		{"/s/a/b", "/s", true},
-		{"/t/a", "/s", false},
-		{"/", "/s", false},
-	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%s in %s", tt.path, tt.dir), func(t *testing.T) {
-			if got := within(tt.path, tt.dir); got != tt.want {
-				t.Fatalf("within = %v, want %v", got, tt.want)
-			}
-		})
-	}
 }

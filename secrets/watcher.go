@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"strings"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -28,6 +28,7 @@ type watcher struct {
 	name   string          // what the errors and logs name: the path(s)
 	dirs   func() []string // directories to watch, recomputed before each read
 	load   func() (changed bool, err error)
+	onLoad func() // runs after a changed value is recorded, so Check and Stats already tell
 	onStop func() // runs when the loop ends, after the watches are released
 
 	hints  chan struct{} // one slot: a pending hint is enough
@@ -47,13 +48,22 @@ type outcome struct {
 	lastChange time.Time // when it was
 }
 
-func startWatcher(ctx context.Context, cfg config, name string, dirs func() []string, load func() (bool, error), onStop func()) (*watcher, error) {
+// hooks are what File and Certificate plug into a watcher.
+type hooks struct {
+	dirs   func() []string
+	load   func() (changed bool, err error)
+	onLoad func()
+	onStop func()
+}
+
+func startWatcher(ctx context.Context, cfg config, name string, h hooks) (*watcher, error) {
 	w := &watcher{
 		cfg:    cfg,
 		name:   name,
-		dirs:   dirs,
-		load:   load,
-		onStop: onStop,
+		dirs:   h.dirs,
+		load:   h.load,
+		onLoad: h.onLoad,
+		onStop: h.onStop,
 		hints:  make(chan struct{}, 1),
 		done:   make(chan struct{}),
 	}
@@ -154,6 +164,9 @@ func (w *watcher) reload() error {
 		w.changes.Add(1)
 	}
 	w.log(prev, next, changed)
+	if changed && w.onLoad != nil {
+		w.onLoad()
+	}
 	return err
 }
 
@@ -203,36 +216,17 @@ func (w *watcher) close() {
 }
 
 // watchDirs is the directory of each path, plus the directory a symlinked
-// path finally points into when that lies elsewhere (a file linked in from
-// another volume). The Kubernetes layout needs nothing extra: its links
-// stay inside the watched directory.
+// path finally points into when that is another one: a file linked in from
+// another volume, or the timestamped directory of a Kubernetes volume, so a
+// write in place there is seen too.
 func watchDirs(paths ...string) []string {
-	seen := map[string]bool{}
 	var dirs []string
-	add := func(d string) {
-		if !seen[d] {
-			seen[d] = true
-			dirs = append(dirs, d)
-		}
-	}
 	for _, p := range paths {
-		dir := filepath.Dir(p)
-		add(dir)
+		dirs = append(dirs, filepath.Dir(p))
 		if real, err := filepath.EvalSymlinks(p); err == nil {
-			if rd := filepath.Dir(real); !within(rd, dir) {
-				add(rd)
-			}
+			dirs = append(dirs, filepath.Dir(real))
 		}
 	}
-	return dirs
-}
-
-// within reports whether path is dir or lies under it. Names such as
-// "..data" and "..2024_01_01" are inside dir, not above it.
-func within(path, dir string) bool {
-	rel, err := filepath.Rel(dir, path)
-	if err != nil {
-		return false
-	}
-	return rel == "." || (rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)))
+	slices.Sort(dirs)
+	return slices.Compact(dirs)
 }
