@@ -1,0 +1,236 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// tcpPinger pings by opening a TCP connection to a real server, as a
+// database driver's PingContext does.
+type tcpPinger struct{ addr string }
+
+func (p tcpPinger) PingContext(ctx context.Context) error {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", p.addr)
+	if err != nil {
+		return err
+	}
+	return conn.Close()
+}
+
+// listener returns the address of a live TCP listener and of a port on
+// which nothing listens any more.
+func listener(t *testing.T) (live, closed string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+	gone, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed = gone.Addr().String()
+	_ = gone.Close()
+	return l.Addr().String(), closed
+}
+
+func TestBuiltinChecks(t *testing.T) {
+	live, closed := listener(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/ok":
+			_, _ = w.Write([]byte("fine"))
+		case "/down":
+			http.Error(w, "db\x00 is down\n", http.StatusServiceUnavailable)
+		case "/slow":
+			<-r.Context().Done()
+		case "/moved":
+			http.Redirect(w, r, "/down", http.StatusFound)
+		}
+	}))
+	defer srv.Close()
+	client := srv.Client()
+	tests := []struct {
+		name    string
+		check   Check
+		wantErr error  // nil: must pass
+		wantMsg string // a part of the error text
+	}{
+		{"ping live", PingContext(tcpPinger{live}), nil, ""},
+		{"ping closed port", PingContext(tcpPinger{closed}), nil, "connection refused"},
+		{"ping nil", PingContext(nil), ErrInvalidCheck, "nil Pinger"},
+		{"dial live", Dial("tcp", live), nil, ""},
+		{"dial closed port", Dial("tcp", closed), nil, "connection refused"},
+		{"dial bad network", Dial("nope", live), nil, "unknown network"},
+		{"get 200", HTTPGet(client, srv.URL+"/ok"), nil, ""},
+		{"get 503", HTTPGet(client, srv.URL+"/down"), ErrStatus, "503 Service Unavailable: db is down"},
+		{"get follows redirect", HTTPGet(client, srv.URL+"/moved"), ErrStatus, "503"},
+		{"get nil client", HTTPGet(nil, srv.URL+"/ok"), nil, ""},
+		{"get times out", HTTPGet(client, srv.URL+"/slow"), context.DeadlineExceeded, ""},
+		{"get bad URL", HTTPGet(client, "::"), nil, "missing protocol scheme"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+			defer cancel()
+			err := tt.check(ctx)
+			if tt.wantErr == nil && tt.wantMsg == "" {
+				if err != nil {
+					t.Fatalf("err = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("err = nil, want an error")
+			}
+			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Errorf("err = %v, want %v", err, tt.wantErr)
+			}
+			if !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Errorf("err = %q, want it to contain %q", err, tt.wantMsg)
+			}
+		})
+	}
+}
+
+// A built-in check that cannot answer fails within its Timeout when run
+// by a Checker: a TCP server that accepts nothing and never answers.
+func TestBuiltinTimeout(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	// Accepts connections (the kernel does) but never speaks HTTP.
+	c := New(quiet(), ShowReasons(true))
+	c.AddReadiness("api", HTTPGet(&http.Client{}, "http://"+l.Addr().String()+"/"), Timeout(100*time.Millisecond))
+	start := time.Now()
+	code, b := probe(t, mounted(c), "/readyz")
+	if took := time.Since(start); took > raceSlack*500*time.Millisecond {
+		t.Errorf("probe took %v, want about the 100ms timeout", took)
+	}
+	if code != 503 || !strings.HasPrefix(b.Checks["api"][0].Output, "health: check timed out after 100ms") {
+		t.Errorf("got %d %+v", code, b)
+	}
+}
+
+func TestProbe(t *testing.T) {
+	_, closed := listener(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/readyz":
+			w.WriteHeader(http.StatusNoContent)
+		case "/down":
+			w.Header().Set("Content-Type", mediaType)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"status":"fail"}` + strings.Repeat(" ", 1<<20)))
+		case "/moved":
+			http.Redirect(w, r, "/readyz", http.StatusMovedPermanently)
+		case "/slow":
+			<-r.Context().Done()
+		}
+	}))
+	defer srv.Close()
+	tests := []struct {
+		name    string
+		url     string
+		timeout time.Duration // 0: Probe's own default
+		wantErr error
+		wantMsg string
+	}{
+		{"2xx", srv.URL + "/readyz", 0, nil, ""},
+		{"503 says so", srv.URL + "/down", 0, ErrStatus, `503 Service Unavailable: {"status":"fail"}`},
+		{"no redirects", srv.URL + "/moved", 0, ErrStatus, "301 Moved Permanently"},
+		{"closed port", "http://" + closed + "/readyz", 0, nil, "connection refused"},
+		{"deadline", srv.URL + "/slow", 100 * time.Millisecond, context.DeadlineExceeded, ""},
+		{"not HTTP", "ftp://example.com/", 0, nil, "must start with http://"},
+		{"no scheme", "localhost:9090/readyz", 0, nil, "must start with http://"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			if tt.timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tt.timeout)
+				defer cancel()
+			}
+			err := Probe(ctx, tt.url)
+			if tt.wantErr == nil && tt.wantMsg == "" {
+				if err != nil {
+					t.Fatalf("err = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("err = nil, want an error")
+			}
+			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Errorf("err = %v, want %v", err, tt.wantErr)
+			}
+			if !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Errorf("err = %q, want it to contain %q", err, tt.wantMsg)
+			}
+		})
+	}
+}
+
+// Probe ignores HTTP_PROXY: a proxy that refuses everything would
+// otherwise fail the probe. (Go never proxies localhost, so the target is
+// the host's non-loopback name when it has one.)
+func TestProbeNoProxy(t *testing.T) {
+	var proxied atomic.Bool
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proxied.Store(true)
+		http.Error(w, "proxy says no", http.StatusForbidden)
+	}))
+	defer proxy.Close()
+	l, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	_ = srv.Listener.Close()
+	srv.Listener = l
+	srv.Start()
+	defer srv.Close()
+	ip := outboundIP(t)
+	t.Setenv("HTTP_PROXY", proxy.URL)
+	t.Setenv("NO_PROXY", "")
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	if err := Probe(t.Context(), "http://"+net.JoinHostPort(ip, port)+"/readyz"); err != nil || proxied.Load() {
+		t.Errorf("err = %v, proxied = %v; want a direct, passing probe", err, proxied.Load())
+	}
+}
+
+// outboundIP returns a non-loopback address of this host.
+func outboundIP(t *testing.T) string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+			return n.IP.String()
+		}
+	}
+	t.Skip("no non-loopback IPv4 address to probe without the loopback exemption")
+	return ""
+}
