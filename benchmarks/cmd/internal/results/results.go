@@ -1,0 +1,81 @@
+// Package results holds what the load and start-up tools measure, in the
+// JSON files scripts/bench keeps in benchmarks/results and the report
+// tool turns into BENCHMARKS.md.
+package results
+
+import (
+	"encoding/json"
+	"os"
+	"slices"
+	"time"
+)
+
+// Load is one run of the load tool.
+type Load struct {
+	Path        string  `json:"path"`        // the URL path every request asked for
+	Concurrency int     `json:"concurrency"` // connections, each with one request in flight
+	Seconds     float64 `json:"seconds"`     // measured time of each round, after its warm-up
+	Rounds      int     `json:"rounds"`      // rounds per target, alternating targets
+	Bare        Traffic `json:"bare"`        // the catalog's routes on a plain http.Server
+	Full        Traffic `json:"full"`        // the catalog example as shipped
+}
+
+// Traffic is one target's figures: the median over the rounds.
+type Traffic struct {
+	RPS      float64 `json:"rps"`
+	P50ms    float64 `json:"p50_ms"`
+	P99ms    float64 `json:"p99_ms"`
+	Requests int     `json:"requests"` // over all rounds
+	Errors   int     `json:"errors"`   // non-200 answers and broken connections, over all rounds
+}
+
+// Startup is one run of the start-up tool.
+type Startup struct {
+	Starts  int     `json:"starts"`
+	FloorMs float64 `json:"floor_ms"` // median exec → first 200 of the bare hello world
+	FullMs  float64 `json:"full_ms"`  // median exec → first 200 on catalog's /livez
+	// Every start, in milliseconds, in the order they ran.
+	FloorRuns []float64 `json:"floor_runs_ms"`
+	FullRuns  []float64 `json:"full_runs_ms"`
+}
+
+// Write stores v as indented JSON in file.
+func Write(file string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, append(b, '\n'), 0o600)
+}
+
+// Read loads file into v.
+func Read(file string, v any) error {
+	b, err := os.ReadFile(file) // #nosec G304 -- a results file named by the caller
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+// Median of xs (which it sorts); 0 for none.
+func Median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	slices.Sort(xs)
+	if n := len(xs); n%2 == 0 {
+		return (xs[n/2-1] + xs[n/2]) / 2
+	}
+	return xs[len(xs)/2]
+}
+
+// Quantile q (0..1) of sorted durations, in milliseconds: the nearest
+// rank, so p99 of 100 values is the 99th.
+func Quantile(sorted []time.Duration, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(sorted))+0.999999) - 1
+	i = max(0, min(i, len(sorted)-1))
+	return float64(sorted[i]) / float64(time.Millisecond)
+}
