@@ -44,7 +44,7 @@ func TestNewIDIsUUIDv7(t *testing.T) {
 	seen := make(map[string]bool)
 	before := time.Now()
 	for range 100 {
-		id := newID()
+		id := newID(time.Now())
 		u, err := uuid.Parse(id)
 		if err != nil || u.Version() != 7 || u.Variant() != uuid.RFC4122 {
 			t.Fatalf("newID() = %q: %v, version %d, variant %v", id, err, u.Version(), u.Variant())
