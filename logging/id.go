@@ -39,10 +39,10 @@ func validID(id string) bool {
 func newID(now time.Time) string {
 	var u [16]byte
 	binary.BigEndian.PutUint64(u[:8], uint64(now.UnixMilli())<<16) // #nosec G115 -- the clock is after 1970
-	binary.BigEndian.PutUint16(u[6:8], uint16(rand.Uint32()))             // #nosec G115 G404 -- truncation wanted; not a secret, see above
-	binary.BigEndian.PutUint64(u[8:], rand.Uint64())                      // #nosec G404 -- not a secret, see above
-	u[6] = 0x70 | u[6]&0x0f                                               // version 7
-	u[8] = 0x80 | u[8]&0x3f                                               // variant 10
+	binary.BigEndian.PutUint16(u[6:8], uint16(rand.Uint32()))      // #nosec G115 G404 -- truncation wanted; not a secret, see above
+	binary.BigEndian.PutUint64(u[8:], rand.Uint64())               // #nosec G404 -- not a secret, see above
+	u[6] = 0x70 | u[6]&0x0f                                        // version 7
+	u[8] = 0x80 | u[8]&0x3f                                        // variant 10
 	const digits = "0123456789abcdef"
 	var s [36]byte
 	j := 0
