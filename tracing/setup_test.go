@@ -5,9 +5,9 @@ import (
 	"context"
 	"errors"
 	"log"
-	"os"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -180,7 +180,7 @@ func TestSetupEnvMatrix(t *testing.T) {
 			}
 			res := map[string]string{}
 			for _, kv := range c.Spans()[0].Resource().Attributes() {
-				res[string(kv.Key)] = kv.Value.Emit()
+				res[string(kv.Key)] = kv.Value.String()
 			}
 			for k, v := range tt.wantRes {
 				if res[k] != v {

@@ -1,0 +1,57 @@
+// Package tracing sets up OpenTelemetry tracing in one call, configured by
+// the standard OTEL_* variables, and instruments net/http servers and
+// clients.
+//
+// Every Go service copies the same fifty lines from the OTel docs: build a
+// resource, pick an exporter, set the sampler and the propagator, and
+// remember to flush on exit. The copies disagree on the environment
+// variables they honour, crash on a resource schema-URL conflict, and lose
+// the last spans because Shutdown gets a context that is already spent.
+//
+// # Setup
+//
+// Setup reads OTEL_SDK_DISABLED, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,
+// OTEL_TRACES_EXPORTER (otlp, console, none), OTEL_EXPORTER_OTLP_ENDPOINT and
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL
+// (http/protobuf, the default, or grpc), OTEL_EXPORTER_OTLP_HEADERS,
+// OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG, and OTEL_PROPAGATORS
+// (tracecontext,baggage by default). Config fills what the environment
+// leaves unset. An invalid value is an error that names the variable.
+//
+// With nothing configured, spans are still made and sampled, so trace IDs
+// reach log lines, exemplars and downstream services, but nothing is
+// exported and nothing is logged: a newcomer's first run is quiet. Setting
+// an endpoint is enough to export over OTLP/HTTP.
+//
+// # Shutdown
+//
+// Provider.Shutdown flushes with a deadline of its own: at least
+// ShutdownTimeout (5s by default) even when the caller's context is nearly
+// spent or already cancelled, longer if the caller allows it. Call it after
+// the HTTP servers have stopped, so the last requests' spans are in.
+//
+// # Middleware and Transport
+//
+// Middleware makes a server span per request named "METHOD route" (the
+// route of the matched pattern, shared with prodready's logging and metrics
+// middlewares, so it survives user middleware that copies the request),
+// with the attributes of the HTTP semantic conventions, status Error for
+// 5xx, and an exception event for a panic, which then continues. The
+// incoming traceparent is honoured unless PublicEndpoint(true) makes each
+// request a new root linked to the caller. SkipPaths leaves probes out.
+// Put it outermost, so the other middlewares see its span.
+//
+// Transport makes client spans and sends traceparent, tracestate and
+// baggage to the next service.
+//
+//	p, err := tracing.Setup(ctx, tracing.Config{ServiceName: "orders", ServiceVersion: version})
+//	if err != nil {
+//		return err
+//	}
+//	defer p.Shutdown(context.Background()) // its own deadline; after the servers stop
+//
+//	handler := tracing.NewMiddleware(tracing.SkipPaths("/livez", "/readyz"))(mux)
+//	client := &http.Client{Transport: tracing.Transport(nil)}
+//
+// TraceID returns the current trace ID for error pages and support tickets.
+package tracing
