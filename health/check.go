@@ -226,13 +226,15 @@ func (c *check) decide(r *run, err error) {
 	took := now.Sub(r.start)
 	c.last = render(st, err, now, took)
 	c.mu.Unlock()
-	close(r.decided)
 
 	ev := Event{Name: c.name, Kind: c.kind, Status: st, Time: now, Duration: took, Err: err}
 	if prev.ran {
 		ev.Previous = prev.status
 	}
+	// Observe before waking the probes: when a probe answers, the observer
+	// and the log have seen every run it reports.
 	c.owner.observe(ev, prev.err)
+	close(r.decided)
 }
 
 // render builds the reading of a finished run.

@@ -32,7 +32,8 @@ func Logger(l *slog.Logger) Option {
 // Observer calls fn after every run of every check, from the goroutine
 // that ran it, with what the run found: export metrics or log transitions
 // from here without this package importing a metrics or logging library.
-// fn must not block; it may be called concurrently for different checks.
+// Probes waiting for the run are answered after fn returns, so fn must be
+// quick; it may be called concurrently for different checks.
 func Observer(fn func(Event)) Option {
 	return optionFunc(func(c *Checker) { c.observer = fn })
 }
