@@ -29,8 +29,8 @@ func validID(id string) bool {
 	return true
 }
 
-// newID returns a new UUIDv7 for now (RFC 9562): 48 bits of Unix milliseconds, so
-// IDs sort by arrival in log search, then 74 random bits. Written here
+// newID returns a new UUIDv7 (RFC 9562) stamped with now: 48 bits of Unix
+// milliseconds, so IDs sort by arrival in log search, then 74 random bits. Written here
 // rather than with uuid.NewV7, which reads crypto/rand (a system call per
 // request) into a buffer that escapes: this costs one allocation, the
 // string. The random bits come from the runtime's ChaCha8 generator, seeded

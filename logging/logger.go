@@ -35,8 +35,9 @@ type Config struct {
 
 // Sampling keeps, each Tick and for each level and message, the First
 // lines and then every Thereafter-th, and counts the others in Dropped.
-// Zero fields take zap's production defaults (1s, 100, 100). A Sampling
-// must not be copied once passed to New.
+// Zero fields take zap's production defaults (1s, 100, 100). Access lines
+// share one message, so under load they are thinned too. A Sampling must
+// not be copied once passed to New.
 type Sampling struct {
 	Tick       time.Duration
 	First      int

@@ -1,9 +1,11 @@
 package logging_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -374,6 +376,41 @@ func TestPanicThroughServer(t *testing.T) {
 	srv.Close()
 	if n := len(accessLines(t, out)); n != 1 {
 		t.Fatalf("%d access lines, want 1", n)
+	}
+}
+
+func TestHijackedConnection(t *testing.T) {
+	l, _, out := newLogger(t, logging.Config{})
+	logged := make(chan struct{})
+	h := logging.Middleware(l)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+	}))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(logged)
+		h.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n")
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 101") {
+		t.Fatalf("response %q, %v", line, err)
+	}
+	<-logged
+	lines := accessLines(t, out)
+	if len(lines) != 1 || fmt.Sprint(lines[0]["status"]) != "101" {
+		t.Fatalf("access lines %v, want one with status 101", lines)
 	}
 }
 
