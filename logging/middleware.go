@@ -83,6 +83,9 @@ type middleware struct {
 // then the panic goes on to net/http; http.ErrAbortHandler, a deliberate
 // abort, is logged at warn with no stack.
 //
+// The access line has no caller or stack trace: both would point into
+// this package.
+//
 // Put it inside the tracing middleware so that the access line carries the
 // server span's IDs. A nil logger means zap.L().
 func Middleware(logger *zap.Logger, opts ...Option) func(http.Handler) http.Handler {
