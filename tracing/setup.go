@@ -96,9 +96,10 @@ func ShutdownTimeout(d time.Duration) Option {
 	return optionFunc(func(o *options) { o.shutdownTimeout = d })
 }
 
-// ErrorHandler installs fn as OTel's global error handler, which receives
-// export failures. Without it OTel's default applies: the standard logger,
-// which is silent until an exporter is configured and fails.
+// ErrorHandler installs fn as OTel's global error handler (OTel has no
+// other kind), which receives export failures, with or without Global.
+// Without it OTel's default applies: the standard logger, which stays
+// silent until an exporter is configured and fails.
 func ErrorHandler(fn func(error)) Option {
 	return optionFunc(func(o *options) { o.errorHandler = fn })
 }
@@ -151,10 +152,12 @@ func Setup(ctx context.Context, cfg Config, opts ...Option) (*Provider, error) {
 		p.tp = p.sdk
 	}
 
+	if o.errorHandler != nil {
+		// OTel has only a global error handler; asking for one is asking
+		// for the global to change, whatever Global says.
+		otel.SetErrorHandler(otel.ErrorHandlerFunc(o.errorHandler))
+	}
 	if o.global {
-		if o.errorHandler != nil {
-			otel.SetErrorHandler(otel.ErrorHandlerFunc(o.errorHandler))
-		}
 		otel.SetTracerProvider(p.tp)
 		otel.SetTextMapPropagator(p.propagator)
 	}

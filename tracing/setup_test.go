@@ -413,3 +413,41 @@ func TestSetupGlobal(t *testing.T) {
 		t.Errorf("spans %d, traceparent %q: want a server and a client span and the header", len(c.Spans()), got.Get("Traceparent"))
 	}
 }
+
+type failingExporter struct{ collector }
+
+var errExport = errors.New("collector down")
+
+func (*failingExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return errExport }
+
+// TestSetupErrorHandler checks that a background export failure reaches
+// the handler given to Setup.
+func TestSetupErrorHandler(t *testing.T) {
+	setenv(t, nil)
+	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "1") // export in the background within a millisecond
+	prev := otel.GetErrorHandler()
+	t.Cleanup(func() { otel.SetErrorHandler(prev) })
+
+	handled := make(chan error, 16)
+	p, err := tracing.Setup(t.Context(), tracing.Config{}, tracing.Global(false), tracing.SpanExporter(&failingExporter{}),
+		tracing.ErrorHandler(func(err error) {
+			select {
+			case handled <- err:
+			default:
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = p.Shutdown(t.Context()) }()
+	_, span := p.TracerProvider().Tracer("t").Start(t.Context(), "op")
+	span.End()
+	select {
+	case err := <-handled:
+		if !errors.Is(err, errExport) {
+			t.Errorf("handler got %v, want %v", err, errExport)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the export failure never reached the handler")
+	}
+}

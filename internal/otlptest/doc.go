@@ -1,7 +1,7 @@
 // Package otlptest is a real OTLP/HTTP trace receiver for tests: it decodes
 // the protobuf an exporter sends to POST /v1/traces (gzip or not), answers
-// with a proper ExportTraceServiceResponse, and keeps the spans in a form a
-// test can compare with plain ==.
+// with a proper ExportTraceServiceResponse, and keeps the spans as plain
+// strings and maps that a test compares with reflect.DeepEqual.
 //
 // Point an exporter at it with OTEL_EXPORTER_OTLP_ENDPOINT=r.Endpoint() (or
 // otlptracehttp.WithEndpointURL) and wait for what it sent with
