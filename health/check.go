@@ -28,33 +28,30 @@ type check struct {
 	inflight *run
 	// timer fires at the in-flight run's deadline. One per check, reset
 	// for each run (there is never more than one).
-	timer  *time.Timer
-	last   reading
+	timer *time.Timer
+	last  reading
+	// frag is the latest reading as JSON members, without output:
+	// "status":"pass","time":"…","duration":"…". It is rendered once per
+	// run, into the same buffer, and probes copy it under mu.
+	frag   []byte
 	fails  int  // consecutive failed runs
 	passed bool // has passed at least once
 }
 
-// reading is a check's latest result, with its JSON rendered once per run
-// rather than once per probe.
+// reading is a check's latest result.
 type reading struct {
 	status Status
 	err    error
 	ran    bool
-	// frag is the check's JSON members without output:
-	// "status":"pass","time":"…","duration":"…".
-	frag string
 	// out is the JSON string of the failure reason, "" when there is none.
 	out string
 }
 
-// pendingLocked is the reading of a check that has no result yet.
-func (c *check) pendingLocked() reading {
+// pendingLocked sets the reading of a check that has no result yet.
+func (c *check) pendingLocked() {
 	st := c.statusLocked()
-	return reading{
-		status: st,
-		frag:   `"status":"` + st.String() + `"`,
-		out:    `"no result yet"`,
-	}
+	c.last = reading{status: st, out: `"no result yet"`}
+	c.frag = append(append(append(c.frag[:0], `"status":"`...), st.String()...), '"')
 }
 
 // statusLocked is what the check counts as now: failing once the
@@ -224,7 +221,7 @@ func (c *check) decide(r *run, err error) {
 	}
 	st := c.statusLocked()
 	took := now.Sub(r.start)
-	c.last = render(st, err, now, took)
+	c.renderLocked(st, err, now, took)
 	c.mu.Unlock()
 
 	ev := Event{Name: c.name, Kind: c.kind, Status: st, Time: now, Duration: took, Err: err}
@@ -237,28 +234,34 @@ func (c *check) decide(r *run, err error) {
 	close(r.decided)
 }
 
-// render builds the reading of a finished run.
-func render(st Status, err error, at time.Time, took time.Duration) reading {
-	b := make([]byte, 0, 96)
-	b = append(b, `"status":"`...)
+// renderLocked records the reading of a finished run.
+func (c *check) renderLocked(st Status, err error, at time.Time, took time.Duration) {
+	b := append(c.frag[:0], `"status":"`...)
 	b = append(b, st.String()...)
 	b = append(b, `","time":"`...)
 	b = at.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","duration":"`...)
 	b = append(b, took.String()...)
-	b = append(b, '"')
-	rd := reading{status: st, err: err, ran: true, frag: string(b)}
+	c.frag = append(b, '"')
+	c.last = reading{status: st, err: err, ran: true}
 	if err != nil {
-		rd.out = string(appendJSONString(nil, err.Error()))
+		c.last.out = string(appendJSONString(nil, err.Error()))
 	}
-	return rd
 }
 
-// read returns the check's latest reading.
-func (c *check) read() reading {
+// appendTo appends the check's latest reading to a response body, as the
+// member "name":[{…}], and returns its status.
+func (c *check) appendTo(b []byte, show bool) ([]byte, Status) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.last
+	b = appendJSONString(b, c.name)
+	b = append(b, `:[{`...)
+	b = append(b, c.frag...)
+	if show && c.last.out != "" {
+		b = append(b, `,"output":`...)
+		b = append(b, c.last.out...)
+	}
+	return append(b, `}]`...), c.last.status
 }
 
 // launch starts the Interval loop, which ends with ctx or when the check

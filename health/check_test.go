@@ -436,3 +436,10 @@ func bubbleGoroutines() int {
 		b = make([]byte, 2*len(b))
 	}
 }
+
+// read returns the check's latest reading.
+func (c *check) read() reading {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last
+}

@@ -130,35 +130,27 @@ func (c *Checker) evaluate(r *http.Request, kind Kind, buf []byte) ([]byte, int)
 		}
 	}
 
-	var rdBuf [16]reading
-	rds := rdBuf[:0]
-	overall := Pass
-	for _, ch := range sel {
-		rd := ch.read()
-		overall = max(overall, rd.status)
-		rds = append(rds, rd)
-	}
+	// Every status word is four letters: write "pass" now and put the
+	// worst status in its place once each check has been copied, each
+	// under its own lock.
 	buf = append(buf, `{"status":"`...)
-	buf = append(buf, overall.String()...)
-	buf = append(buf, '"')
+	at := len(buf)
+	buf = append(buf, `pass"`...)
+	overall := Pass
 	if len(sel) > 0 {
 		buf = append(buf, `,"checks":{`...)
 		for i, ch := range sel {
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			buf = appendJSONString(buf, ch.name)
-			buf = append(buf, `:[{`...)
-			buf = append(buf, rds[i].frag...)
-			if c.show && rds[i].out != "" {
-				buf = append(buf, `,"output":`...)
-				buf = append(buf, rds[i].out...)
-			}
-			buf = append(buf, `}]`...)
+			var st Status
+			buf, st = ch.appendTo(buf, c.show)
+			overall = max(overall, st)
 		}
 		buf = append(buf, '}')
 	}
 	buf = append(buf, '}')
+	copy(buf[at:], overall.String())
 	if overall == Fail {
 		return buf, http.StatusServiceUnavailable
 	}

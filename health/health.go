@@ -183,7 +183,7 @@ func (c *Checker) add(kind Kind, name string, fn Check, opts []CheckOption) {
 	case !validName(name):
 		ch.fn = failWith(ErrInvalidCheck, "name must be non-empty, without '/' or ','")
 	}
-	ch.last = ch.pendingLocked()
+	ch.pendingLocked()
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
