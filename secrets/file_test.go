@@ -1,13 +1,17 @@
 package secrets
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -430,6 +434,48 @@ func TestContinuousWriterBounded(t *testing.T) {
 		defer mu.Unlock()
 		if !slices.IsSorted(seen) || seen[len(seen)-1] != writes {
 			t.Errorf("subscriber saw %v: want increasing, ending at %d", seen, writes)
+		}
+	})
+}
+
+// TestLogger: a change is logged at Info, a failure once at Warn however
+// often the poll finds it again, recovery at Info; the content never.
+func TestLogger(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var buf bytes.Buffer
+		logger := slog.New(slog.NewJSONHandler(&buf, nil))
+		f, src, path := watchFake(t, "first-s3cr3t", Logger(logger), PollInterval(time.Second))
+		writeFile(t, path, "second-s3cr3t")
+		src.event()
+		time.Sleep(time.Second / 2)
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Second) // five polls find it missing
+		writeFile(t, path, "second-s3cr3t")
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		_ = f.Close()
+
+		var msgs []string
+		for line := range strings.Lines(buf.String()) {
+			var rec struct{ Level, Msg string }
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatal(err)
+			}
+			msgs = append(msgs, rec.Level+" "+rec.Msg)
+		}
+		want := []string{
+			"INFO secret loaded",
+			"INFO secret reloaded",
+			"WARN secret reload failed; keeping the last good value",
+			"INFO secret readable again",
+		}
+		if !slices.Equal(msgs, want) {
+			t.Errorf("logged %q, want %q", msgs, want)
+		}
+		if strings.Contains(buf.String(), "s3cr3t") {
+			t.Errorf("the log holds the secret:\n%s", buf.String())
 		}
 	})
 }

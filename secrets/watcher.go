@@ -177,6 +177,8 @@ func (w *watcher) log(prev, next *outcome, changed bool) {
 	case l == nil:
 	case next.err != nil && (prev.err == nil || prev.err.Error() != next.err.Error()):
 		l.Warn("secret reload failed; keeping the last good value", slog.String("path", w.name), slog.Any("error", next.err))
+	case changed && !prev.loaded:
+		l.Info("secret loaded", slog.String("path", w.name))
 	case changed:
 		l.Info("secret reloaded", slog.String("path", w.name), slog.Uint64("changes", w.changes.Load()))
 	case next.err == nil && prev.err != nil && prev.loaded:
