@@ -31,9 +31,13 @@ type check struct {
 	timer *time.Timer
 	last  reading
 	// frag is the latest reading as JSON members, without output:
-	// "status":"pass","time":"…","duration":"…". It is rendered once per
-	// run, into the same buffer, and probes copy it under mu.
+	// "status":"pass","time":"…","duration":"…", and out the JSON string
+	// of its failure reason ("" for none). The first probe after a run
+	// renders them (stale says it must), into the same buffer each time;
+	// probes copy them under mu.
 	frag   []byte
+	out    string
+	stale  bool
 	fails  int  // consecutive failed runs
 	passed bool // has passed at least once
 }
@@ -43,15 +47,14 @@ type reading struct {
 	status Status
 	err    error
 	ran    bool
-	// out is the JSON string of the failure reason, "" when there is none.
-	out string
+	at     time.Time
+	took   time.Duration
 }
 
 // pendingLocked sets the reading of a check that has no result yet.
 func (c *check) pendingLocked() {
-	st := c.statusLocked()
-	c.last = reading{status: st, out: `"no result yet"`}
-	c.frag = append(append(append(c.frag[:0], `"status":"`...), st.String()...), '"')
+	c.last = reading{status: c.statusLocked()}
+	c.stale = true
 }
 
 // statusLocked is what the check counts as now: failing once the
@@ -221,7 +224,7 @@ func (c *check) decide(r *run, err error) {
 	}
 	st := c.statusLocked()
 	took := now.Sub(r.start)
-	c.renderLocked(st, err, now, took)
+	c.recordLocked(st, err, now, took)
 	c.mu.Unlock()
 
 	ev := Event{Name: c.name, Kind: c.kind, Status: st, Time: now, Duration: took, Err: err}
@@ -234,18 +237,33 @@ func (c *check) decide(r *run, err error) {
 	close(r.decided)
 }
 
-// renderLocked records the reading of a finished run.
-func (c *check) renderLocked(st Status, err error, at time.Time, took time.Duration) {
+// recordLocked records the reading of a finished run. Its JSON is
+// rendered by the next probe, on the probe's goroutine: rendering here
+// would grow the small stack of every run's goroutine.
+func (c *check) recordLocked(st Status, err error, at time.Time, took time.Duration) {
+	c.last = reading{status: st, err: err, ran: true, at: at, took: took}
+	c.stale = true
+}
+
+// renderLocked renders the latest reading into frag.
+func (c *check) renderLocked() {
+	c.stale = false
 	b := append(c.frag[:0], `"status":"`...)
-	b = append(b, st.String()...)
-	b = append(b, `","time":"`...)
-	b = at.UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","duration":"`...)
-	b = append(b, took.String()...)
+	b = append(b, c.last.status.String()...)
+	if c.last.ran {
+		b = append(b, `","time":"`...)
+		b = c.last.at.UTC().AppendFormat(b, time.RFC3339Nano)
+		b = append(b, `","duration":"`...)
+		b = append(b, c.last.took.String()...)
+	}
 	c.frag = append(b, '"')
-	c.last = reading{status: st, err: err, ran: true}
-	if err != nil {
-		c.last.out = string(appendJSONString(nil, err.Error()))
+	switch {
+	case c.last.err != nil:
+		c.out = string(appendJSONString(nil, c.last.err.Error()))
+	case !c.last.ran:
+		c.out = `"no result yet"`
+	default:
+		c.out = ""
 	}
 }
 
@@ -256,10 +274,13 @@ func (c *check) appendTo(b []byte, show bool) ([]byte, Status) {
 	defer c.mu.Unlock()
 	b = appendJSONString(b, c.name)
 	b = append(b, `:[{`...)
+	if c.stale {
+		c.renderLocked()
+	}
 	b = append(b, c.frag...)
-	if show && c.last.out != "" {
+	if show && c.out != "" {
 		b = append(b, `,"output":`...)
-		b = append(b, c.last.out...)
+		b = append(b, c.out...)
 	}
 	return append(b, `}]`...), c.last.status
 }
