@@ -22,7 +22,7 @@ const (
 // Short intervals so that the suite is quick; the defaults are production's.
 const (
 	checkInterval = 200 * time.Millisecond
-	checkTimeout  = 500 * time.Millisecond
+	checkTimeout  = time.Second
 	readyWithin   = 20 * time.Second
 )
 

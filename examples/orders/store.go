@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"time"
@@ -23,9 +24,10 @@ const (
 	connMaxIdle    = 5 * time.Minute
 	connMaxLife    = 30 * time.Minute
 	connectTimeout = 3 * time.Second
-	// attempts bounds the retries of a statement the server refused to run
-	// because it was ending the session (see retryable).
-	attempts = 4
+	// attempts bounds the retries of retry: each failed attempt uses up one
+	// connection the server had ended, and the pool holds at most maxConns,
+	// so the last attempt gets a new connection.
+	attempts = maxConns + 1
 )
 
 var errNotFound = errors.New("orders: not found")
@@ -156,14 +158,21 @@ func (d *database) get(ctx context.Context, id int64) (Order, error) {
 	return o, nil
 }
 
+// PingContext pings on a live connection: database/sql retries getting a
+// connection, not the ping, so a connection the server ended while it sat
+// in the pool would fail the readiness check of a healthy database.
+func (d *database) PingContext(ctx context.Context) error {
+	return retry(func() error { return d.DB.PingContext(ctx) })
+}
+
 // retry runs fn again, on another connection, when the server refused to
 // run its statement because it was ending the session. database/sql
 // retries by itself only when the driver knows nothing was sent; a
 // connection that the server terminated while it sat idle in the pool
 // (pg_terminate_backend after a password rotation, a failover, a fast
 // shutdown) is only found out when a statement is sent on it, and fails
-// with one of these codes. The statement did not run: sending it again
-// cannot apply it twice.
+// with one of these codes, or driver.ErrBadConn for a ping. The statement
+// did not run: sending it again cannot apply it twice.
 func retry(fn func() error) error {
 	var err error
 	for range attempts {
@@ -174,10 +183,13 @@ func retry(fn func() error) error {
 	return err
 }
 
-// retryable reports whether err is the server ending the session before it
-// ran the statement: admin_shutdown (57P01), crash_shutdown (57P02),
+// retryable reports whether err is a dead connection (ErrBadConn) or the
+// server ending the session before it ran the statement: admin_shutdown (57P01), crash_shutdown (57P02),
 // cannot_connect_now (57P03).
 func retryable(err error) bool {
+	if errors.Is(err, driver.ErrBadConn) {
+		return true
+	}
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
 		return false

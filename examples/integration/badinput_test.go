@@ -1,0 +1,87 @@
+//go:build unix
+
+package integration_test
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// validID is what logging accepts as a correlation ID.
+var validID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// TestBadInput: every kind of bad request gets a clean 4xx JSON error that
+// names the correlation ID, leaves one log line (the access line), and the
+// service keeps serving.
+func TestBadInput(t *testing.T) {
+	s := startStack(t, stackOptions{})
+	tests := []struct {
+		name          string
+		method, path  string
+		correlationID string // sent as X-Correlation-ID
+		body          string
+		wantStatus    int
+		keepsID       bool // the answer carries the ID sent; false: a new valid one
+	}{
+		{"malformed JSON", http.MethodPost, "/orders", "bad-json", `{"product_id":"p1",`, http.StatusBadRequest, true},
+		{"wrong field type", http.MethodPost, "/orders", "bad-type", `{"product_id":"p1","quantity":"2"}`, http.StatusBadRequest, true},
+		{"unknown field", http.MethodPost, "/orders", "bad-field", `{"product":"p1","quantity":2}`, http.StatusBadRequest, true},
+		{"quantity zero", http.MethodPost, "/orders", "bad-quantity", `{"product_id":"p1","quantity":0}`, http.StatusBadRequest, true},
+		{"unknown product", http.MethodPost, "/orders", "bad-product", `{"product_id":"no-such-product","quantity":1}`, http.StatusUnprocessableEntity, true},
+		{"oversize body", http.MethodPost, "/orders", "bad-size", `{"product_id":"` + strings.Repeat("x", 64<<10) + `","quantity":1}`, http.StatusRequestEntityTooLarge, true},
+		{"order id not a number", http.MethodGet, "/orders/abc", "bad-order-id", "", http.StatusBadRequest, true},
+		{"unknown order", http.MethodGet, "/orders/999999", "no-order", "", http.StatusNotFound, true},
+		{"invalid correlation ID", http.MethodGet, "/orders/999998", "spaces and <tags> are not an ID", "", http.StatusNotFound, false},
+		{"oversize correlation ID", http.MethodGet, "/orders/999997", strings.Repeat("a", 129), "", http.StatusNotFound, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := s.send(t, tt.method, tt.path, http.Header{"X-Correlation-Id": {tt.correlationID}}, tt.body)
+			if r.status != tt.wantStatus {
+				t.Fatalf("status %d, want %d: %s", r.status, tt.wantStatus, r.body)
+			}
+			if ct := r.header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type %q", ct)
+			}
+			var e errorBody
+			r.decode(t, &e)
+			id := r.header.Get("X-Correlation-Id")
+			switch {
+			case e.Error == "":
+				t.Errorf("error body without an error: %s", r.body)
+			case e.CorrelationID != id:
+				t.Errorf("body correlation_id %q, header %q", e.CorrelationID, id)
+			case tt.keepsID && id != tt.correlationID:
+				t.Errorf("correlation ID %q, sent %q", id, tt.correlationID)
+			case !tt.keepsID && (id == tt.correlationID || !validID.MatchString(id)):
+				t.Errorf("invalid ID %q answered with %q, want a new valid one", tt.correlationID, id)
+			}
+
+			// One line, the access line, with the status; the invalid ID is
+			// nowhere in the log.
+			lines := s.orders.waitLines(func(l map[string]any) bool { return l["correlation_id"] == id }, 1, 5*time.Second)
+			time.Sleep(50 * time.Millisecond) // a second line would follow the first at once
+			if lines = linesWith(s.orders, id); len(lines) != 1 || lines[0]["status"] != float64(tt.wantStatus) {
+				t.Errorf("log lines for the request: %v, want one access line with status %d", lines, tt.wantStatus)
+			}
+			if !tt.keepsID {
+				for _, line := range s.orders.Lines() {
+					if strings.Contains(line, tt.correlationID) {
+						t.Errorf("the refused correlation ID reached the log: %s", line)
+					}
+				}
+			}
+		})
+	}
+
+	// Still serving.
+	if r := s.send(t, http.MethodPost, "/orders", nil, `{"product_id":"p1","quantity":1}`); r.status != http.StatusCreated {
+		t.Fatalf("after bad input: status %d: %s", r.status, r.body)
+	}
+	if !s.orders.running() {
+		t.Fatal("orders exited")
+	}
+}

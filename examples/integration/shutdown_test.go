@@ -1,0 +1,180 @@
+//go:build unix
+
+package integration_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prodready/prodready/internal/otlptest"
+)
+
+// attempt is one request of the load: when it began, how it ended.
+type attempt struct {
+	began time.Time
+	err   error // nil: the answer was the one wanted
+}
+
+// TestGracefulShutdownUnderLoad: SIGTERM to orders while 20 clients send
+// orders and 5 slow uploads are in flight. Every request that began before
+// the servers stopped succeeds, readiness is 503 during the drain, the
+// process exits 0, and the spans of the answered requests reach the
+// collector.
+func TestGracefulShutdownUnderLoad(t *testing.T) {
+	const (
+		clients    = 20
+		slow       = 5
+		drainDelay = time.Second
+		slowBody   = 2 * time.Second // each slow upload takes this long
+		// A request that began this close to the moment the listeners
+		// closed raced the close: its connection may have been in the
+		// accept queue. Beyond it, nothing may fail.
+		raceWindow = 100 * time.Millisecond
+	)
+	receiver := otlptest.NewReceiver(t)
+	s := startStack(t, stackOptions{otlp: receiver, drainDelay: drainDelay, ordersEnv: []string{
+		// Export nothing until the shutdown flushes, so the spans prove it did.
+		"OTEL_BSP_SCHEDULE_DELAY=600000",
+		"OTEL_BSP_MAX_QUEUE_SIZE=200000",
+	}})
+
+	var mu sync.Mutex
+	var attempts []attempt
+	record := func(a attempt) {
+		mu.Lock()
+		attempts = append(attempts, a)
+		mu.Unlock()
+	}
+	ctx, stopClients := context.WithCancel(context.Background())
+	defer stopClients()
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Go(func() {
+			for n := 0; ctx.Err() == nil && s.orders.running(); n++ {
+				// The key makes the POST replayable for Go's transport, which
+				// then resends it when the server closed the kept-alive
+				// connection without reading it: what happens to a request
+				// sent at the instant the drain turns keep-alives off, and a
+				// race no server can close on its own in HTTP/1.1.
+				key := http.Header{"Idempotency-Key": {fmt.Sprintf("client-%d-%d", c, n)}}
+				began := time.Now()
+				code, body, err := do(s.client, http.MethodPost, s.ordersURL+"/orders", key, []byte(`{"product_id":"p6","quantity":2}`))
+				if err == nil && code != http.StatusCreated {
+					err = fmt.Errorf("status %d: %s", code, body)
+				}
+				record(attempt{began, err})
+				if err != nil {
+					time.Sleep(10 * time.Millisecond) // refused: do not spin
+				}
+			}
+		})
+	}
+
+	// The slow ones send half the body, then the rest after slowBody.
+	slowResults := make(chan error, slow)
+	for range slow {
+		r, w := io.Pipe()
+		req, err := http.NewRequest(http.MethodPost, s.ordersURL+"/orders", r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		go func() {
+			_, _ = io.WriteString(w, `{"product_id":"p6",`)
+			time.Sleep(slowBody)
+			_, _ = io.WriteString(w, `"quantity":1}`)
+			_ = w.Close()
+		}()
+		go func() {
+			resp, err := s.client.Do(req)
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				_ = resp.Body.Close()
+				if resp.StatusCode != http.StatusCreated {
+					err = fmt.Errorf("slow request: status %d", resp.StatusCode)
+				}
+			}
+			slowResults <- err
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // the slow uploads are in the handlers now
+
+	// Watch readiness through the drain until the admin port closes.
+	readiness := make(chan []int, 1)
+	go func() {
+		var seen []int
+		for {
+			code, _, err := get(s.client, s.ordersAdmin+"/readyz", nil)
+			if err != nil {
+				readiness <- seen
+				return
+			}
+			seen = append(seen, code)
+			time.Sleep(25 * time.Millisecond)
+		}
+	}()
+
+	s.orders.Signal(syscall.SIGTERM)
+	if code := s.orders.Exit(20 * time.Second); code != 0 {
+		t.Errorf("orders exited %d after SIGTERM, want 0", code)
+	}
+	stopClients()
+	wg.Wait()
+
+	for range slow {
+		if err := <-slowResults; err != nil {
+			t.Errorf("slow request in flight at SIGTERM failed: %v", err)
+		}
+	}
+	seen := <-readiness
+	saw503 := false
+	for _, code := range seen {
+		saw503 = saw503 || code == http.StatusServiceUnavailable
+	}
+	if !saw503 {
+		t.Errorf("readiness during the drain: %v, want 503 before the port closed", seen)
+	}
+
+	// When the servers stopped, by orders' own log.
+	stopping, err := s.orders.WaitLog(context.Background(), func(l map[string]any) bool { return l["msg"] == "stopping servers" })
+	if err != nil {
+		t.Fatalf("no \"stopping servers\" line: %v", err)
+	}
+	stoppedAt, err := time.Parse(time.RFC3339Nano, stopping["time"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ok, failedBefore, failedAfter int
+	for _, a := range attempts {
+		switch {
+		case a.err == nil:
+			ok++
+		case a.began.Before(stoppedAt.Add(-raceWindow)):
+			failedBefore++
+			t.Errorf("request begun %v before the servers stopped failed: %v", stoppedAt.Sub(a.began), a.err)
+		default:
+			failedAfter++
+		}
+	}
+	t.Logf("%d requests succeeded, %d failed after the servers stopped (expected), %d failed before", ok, failedAfter, failedBefore)
+	if ok < clients {
+		t.Errorf("only %d requests succeeded", ok)
+	}
+
+	// Every answered order's server span was flushed at shutdown.
+	var served int
+	for _, sp := range receiver.Spans() {
+		if sp.Service == "orders" && sp.Kind == "server" && sp.Name == "POST /orders" {
+			served++
+		}
+	}
+	if served < ok+slow {
+		t.Errorf("%d orders server spans reached the collector, want at least %d (every answered request)", served, ok+slow)
+	}
+}
