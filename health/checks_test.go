@@ -91,22 +91,7 @@ func TestBuiltinChecks(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 			defer cancel()
-			err := tt.check(ctx)
-			if tt.wantErr == nil && tt.wantMsg == "" {
-				if err != nil {
-					t.Fatalf("err = %v, want nil", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatal("err = nil, want an error")
-			}
-			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
-				t.Errorf("err = %v, want %v", err, tt.wantErr)
-			}
-			if !strings.Contains(err.Error(), tt.wantMsg) {
-				t.Errorf("err = %q, want it to contain %q", err, tt.wantMsg)
-			}
+			wantError(t, tt.check(ctx), tt.wantErr, tt.wantMsg)
 		})
 	}
 }
@@ -172,22 +157,7 @@ func TestProbe(t *testing.T) {
 				ctx, cancel = context.WithTimeout(ctx, tt.timeout)
 				defer cancel()
 			}
-			err := Probe(ctx, tt.url)
-			if tt.wantErr == nil && tt.wantMsg == "" {
-				if err != nil {
-					t.Fatalf("err = %v, want nil", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatal("err = nil, want an error")
-			}
-			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
-				t.Errorf("err = %v, want %v", err, tt.wantErr)
-			}
-			if !strings.Contains(err.Error(), tt.wantMsg) {
-				t.Errorf("err = %q, want it to contain %q", err, tt.wantMsg)
-			}
+			wantError(t, Probe(ctx, tt.url), tt.wantErr, tt.wantMsg)
 		})
 	}
 }
@@ -233,4 +203,26 @@ func outboundIP(t *testing.T) string {
 	}
 	t.Skip("no non-loopback IPv4 address to probe without the loopback exemption")
 	return ""
+}
+
+// wantError checks err against a table row: no error when neither a
+// sentinel nor a message is wanted; otherwise an error that wraps want
+// (when given) and whose text contains msg.
+func wantError(t *testing.T, err, want error, msg string) {
+	t.Helper()
+	if want == nil && msg == "" {
+		if err != nil {
+			t.Fatalf("err = %v, want nil", err)
+		}
+		return
+	}
+	if err == nil {
+		t.Fatal("err = nil, want an error")
+	}
+	if want != nil && !errors.Is(err, want) {
+		t.Errorf("err = %v, want %v", err, want)
+	}
+	if !strings.Contains(err.Error(), msg) {
+		t.Errorf("err = %q, want it to contain %q", err, msg)
+	}
 }
