@@ -195,3 +195,32 @@ func TestKindAndStatusStrings(t *testing.T) {
 		})
 	}
 }
+
+// The zero Checker works: no logger, reasons hidden.
+func TestZeroChecker(t *testing.T) {
+	var c Checker
+	c.AddReadiness("db", failing)
+	c.AddLiveness("loop", passing)
+	tests := []struct {
+		target   string
+		wantCode int
+	}{
+		{"/readyz", 503},
+		{"/livez", 200},
+		{"/startupz", 200},
+	}
+	h := mounted(&c)
+	for _, tt := range tests {
+		t.Run(tt.target, func(t *testing.T) {
+			code, b := probe(t, h, tt.target)
+			if code != tt.wantCode {
+				t.Errorf("code %d, want %d", code, tt.wantCode)
+			}
+			for name, cs := range b.Checks {
+				if cs[0].Output != "" {
+					t.Errorf("%s: reason %q shown by default", name, cs[0].Output)
+				}
+			}
+		})
+	}
+}
