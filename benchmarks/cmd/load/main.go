@@ -7,6 +7,8 @@
 //
 //	go run ./benchmarks/cmd/load                  # 3 rounds of 4 s each, 64 connections
 //	go run ./benchmarks/cmd/load -json out.json   # also write the figures
+//	go run ./benchmarks/cmd/load -profile /tmp/p  # and CPU profiles of both servers:
+//	go tool pprof -top -cum /tmp/p/catalog /tmp/p/full.pprof
 //
 // The two targets run side by side and take turns, round after round,
 // each round after a warm-up, so a noisy neighbour on a shared machine hits
@@ -25,6 +27,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/prodready/prodready/benchmarks/cmd/internal/bin"
@@ -35,6 +38,9 @@ const catalogPkg = "github.com/prodready/prodready/examples/catalog"
 
 //go:embed catalog_bare.go
 var bareMain []byte
+
+//go:embed profile_overlay.go
+var profileOverlay []byte
 
 func main() {
 	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
@@ -58,6 +64,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	rounds := fs.Int("rounds", 3, "rounds per target")
 	path := fs.String("path", "/products/p1", "URL path to request")
 	jsonOut := fs.String("json", "", "write the figures to this file as JSON")
+	profDir := fs.String("profile", "", "keep both binaries in this directory and write a CPU profile of each server's run there")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -70,17 +77,27 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	full, bare, err := build(ctx, dir)
+	binDir, profile := dir, ""
+	if *profDir != "" {
+		binDir = *profDir
+		if profile, err = filepath.Abs(*profDir); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(profile, 0o750); err != nil {
+			return err
+		}
+	}
+	full, bare, err := build(ctx, dir, binDir, profile != "")
 	if err != nil {
 		return err
 	}
 
-	fullT, stopFull, err := startFull(full)
+	fullT, stopFull, err := startFull(full, profile)
 	if err != nil {
 		return err
 	}
 	defer stopFull()
-	bareT, stopBare, err := startBare(bare)
+	bareT, stopBare, err := startBare(bare, profile)
 	if err != nil {
 		return err
 	}
@@ -113,28 +130,43 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
-// build compiles the catalog example as shipped, and its bare twin: the
-// same package with main.go replaced by catalog_bare.go.
-func build(ctx context.Context, dir string) (full, bare string, err error) {
+// build compiles into out the catalog example as shipped, and its bare
+// twin: the same package with main.go replaced by catalog_bare.go; with
+// profile, both with profile_overlay.go added. dir takes the sources.
+func build(ctx context.Context, dir, out string, profile bool) (full, bare string, err error) {
 	src, err := bin.PackageDir(ctx, catalogPkg)
 	if err != nil {
 		return "", "", err
 	}
-	// Without its build constraint, which keeps it out of this tool.
-	code := bytes.TrimPrefix(bareMain, []byte("//go:build ignore\n"))
-	twin := filepath.Join(dir, "catalog_bare.go")
-	if err := os.WriteFile(twin, code, 0o600); err != nil {
+	fullOverlay, bareOverlay := map[string]string{}, map[string]string{}
+	twin, err := writeSource(dir, "catalog_bare.go", bareMain)
+	if err != nil {
 		return "", "", err
 	}
-	if full, err = bin.Build(ctx, dir, "catalog", catalogPkg, nil); err != nil {
+	bareOverlay[filepath.Join(src, "main.go")] = twin
+	if profile {
+		prof, err := writeSource(dir, "profile_overlay.go", profileOverlay)
+		if err != nil {
+			return "", "", err
+		}
+		fullOverlay[filepath.Join(src, "zz_profile.go")] = prof
+		bareOverlay[filepath.Join(src, "zz_profile.go")] = prof
+	}
+	if full, err = bin.Build(ctx, out, "catalog", catalogPkg, fullOverlay); err != nil {
 		return "", "", err
 	}
-	bare, err = bin.Build(ctx, dir, "catalog-bare", catalogPkg,
-		map[string]string{filepath.Join(src, "main.go"): twin})
+	bare, err = bin.Build(ctx, out, "catalog-bare", catalogPkg, bareOverlay)
 	return full, bare, err
 }
 
-func startFull(path string) (*target, func(), error) {
+// writeSource writes an embedded source into dir without its build
+// constraint, which keeps it out of this tool, and returns its path.
+func writeSource(dir, name string, code []byte) (string, error) {
+	file := filepath.Join(dir, name)
+	return file, os.WriteFile(file, bytes.TrimPrefix(code, []byte("//go:build ignore\n")), 0o600)
+}
+
+func startFull(path, profile string) (*target, func(), error) {
 	addr, err := bin.FreeAddr()
 	if err != nil {
 		return nil, nil, err
@@ -143,26 +175,37 @@ func startFull(path string) (*target, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	cmd := bin.Command(path, bin.Env("HTTP_ADDR="+addr, "ADMIN_ADDR="+admin))
-	return start("full", addr, cmd, "http://"+admin+"/readyz")
+	cmd := bin.Command(path, bin.Env("HTTP_ADDR="+addr, "ADMIN_ADDR="+admin, profileEnv(profile, "full")))
+	return start("full", addr, cmd, "http://"+admin+"/readyz", profile != "")
 }
 
-func startBare(path string) (*target, func(), error) {
+func startBare(path, profile string) (*target, func(), error) {
 	addr, err := bin.FreeAddr()
 	if err != nil {
 		return nil, nil, err
 	}
-	cmd := bin.Command(path, bin.Env("HTTP_ADDR="+addr))
-	return start("bare", addr, cmd, "http://"+addr+"/products")
+	cmd := bin.Command(path, bin.Env("HTTP_ADDR="+addr, profileEnv(profile, "bare")))
+	return start("bare", addr, cmd, "http://"+addr+"/products", profile != "")
+}
+
+// profileEnv names the file profile_overlay.go writes, "" for none.
+func profileEnv(dir, name string) string {
+	if dir == "" {
+		return "LOAD_CPUPROFILE="
+	}
+	return "LOAD_CPUPROFILE=" + filepath.Join(dir, name+".pprof")
 }
 
 // start runs cmd and waits until ready answers 200 on both it and the
-// traffic port.
-func start(name, addr string, cmd *exec.Cmd, ready string) (*target, func(), error) {
+// traffic port. With profiled, stopping asks for the profile first.
+func start(name, addr string, cmd *exec.Cmd, ready string, profiled bool) (*target, func(), error) {
 	if err := cmd.Start(); err != nil {
 		return nil, nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	stop := func() { bin.Stop(cmd) }
+	if profiled {
+		stop = func() { bin.StopWith(cmd, syscall.SIGUSR2, 5*time.Second) }
+	}
 	for _, url := range []string{ready, "http://" + addr + "/products"} {
 		if _, err := bin.WaitOK(url, 10*time.Millisecond, 10*time.Second); err != nil {
 			stop()

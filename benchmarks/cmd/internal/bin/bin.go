@@ -95,6 +95,26 @@ func Stop(cmd *exec.Cmd) {
 	_ = cmd.Wait()
 }
 
+// StopWith sends sig to a started command and reaps it, killing it if
+// it has not exited after grace.
+func StopWith(cmd *exec.Cmd, sig os.Signal, grace time.Duration) {
+	if cmd.Process == nil {
+		return
+	}
+	_ = cmd.Process.Signal(sig)
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
 // errNotReady is what WaitOK's error wraps when the deadline passes first.
 var errNotReady = errors.New("no 200 before the deadline")
 
