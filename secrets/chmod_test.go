@@ -16,10 +16,6 @@ import (
 	"github.com/prodready/prodready/internal/testenv"
 )
 
-// childEnv makes the test binary, re-executed as another user, run one
-// scenario instead of the suite.
-const childEnv = "SECRETS_TEST_CHILD"
-
 const nobody = 65534
 
 // TestChmod000NonRoot: a file its reader may no longer read keeps the last
