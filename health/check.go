@@ -169,7 +169,7 @@ func (c *check) expire() {
 	c.mu.Unlock()
 	// Decide before cancelling, so the check's own "context deadline
 	// exceeded" does not win the race.
-	c.decide(r, c.timedOut())
+	c.decide(r, c.timedOut(), false)
 	r.cancel(context.DeadlineExceeded)
 }
 
@@ -183,11 +183,8 @@ func (c *check) exec(r *run) {
 		// A context derived from ours expired a moment before our timer.
 		err = c.timedOut()
 	}
+	c.decide(r, err, true)
 	r.cancel(context.Canceled)
-	c.decide(r, err)
-	c.mu.Lock()
-	c.inflight = nil
-	c.mu.Unlock()
 }
 
 // call runs fn, turning a panic into an error.
@@ -201,9 +198,14 @@ func call(ctx context.Context, fn Check) (err error) {
 }
 
 // decide records the result of r unless it was decided already (the
-// deadline passed first, or the Interval loop is stopping).
-func (c *check) decide(r *run, err error) {
+// deadline passed first, or the Interval loop is stopping). returned says
+// the check's function has returned: from then on the next probe starts a
+// new run, and it must see this result, not the one before it.
+func (c *check) decide(r *run, err error, returned bool) {
 	c.mu.Lock()
+	if returned && c.inflight == r {
+		c.inflight = nil
+	}
 	if r.isDecided {
 		c.mu.Unlock()
 		return
