@@ -62,9 +62,9 @@ func TestBadInput(t *testing.T) {
 
 			// One line, the access line, with the status; the invalid ID is
 			// nowhere in the log.
-			lines := s.orders.waitLines(func(l map[string]any) bool { return l["correlation_id"] == id }, 1, 5*time.Second)
+			s.orders.waitLines(func(l map[string]any) bool { return l["correlation_id"] == id }, 1, 5*time.Second)
 			time.Sleep(50 * time.Millisecond) // a second line would follow the first at once
-			if lines = linesWith(s.orders, id); len(lines) != 1 || lines[0]["status"] != float64(tt.wantStatus) {
+			if lines := linesWith(s.orders, id); len(lines) != 1 || lines[0]["status"] != float64(tt.wantStatus) {
 				t.Errorf("log lines for the request: %v, want one access line with status %d", lines, tt.wantStatus)
 			}
 			if !tt.keepsID {

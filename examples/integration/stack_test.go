@@ -150,18 +150,6 @@ func (r response) decode(t testing.TB, v any) {
 	}
 }
 
-// accessLines returns the access lines (those with a route and a status)
-// of p's log that carry the correlation ID.
-func accessLines(p *proc, correlationID string) []map[string]any {
-	var out []map[string]any
-	for _, l := range p.Logs() {
-		if l["correlation_id"] == correlationID && l["route"] != nil && l["status"] != nil {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 // linesWith returns every log line of p that carries the correlation ID.
 func linesWith(p *proc, correlationID string) []map[string]any {
 	var out []map[string]any

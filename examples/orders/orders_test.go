@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestRetryable(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"admin shutdown", &pgconn.PgError{Code: "57P01"}, true},
+		{"crash shutdown", &pgconn.PgError{Code: "57P02"}, true},
+		{"cannot connect now", &pgconn.PgError{Code: "57P03"}, true},
+		{"wrapped", fmt.Errorf("insert: %w", &pgconn.PgError{Code: "57P01"}), true},
+		{"bad connection", driver.ErrBadConn, true},
+		{"unique violation", &pgconn.PgError{Code: "23505"}, false},
+		{"query canceled", &pgconn.PgError{Code: "57014"}, false},
+		{"other", errors.New("boom"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := retryable(tt.err); got != tt.want {
+				t.Errorf("retryable(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRetryStopsAtTheBound(t *testing.T) {
+	tests := []struct {
+		name      string
+		failFirst int // calls that fail with 57P01 before one succeeds
+		wantCalls int
+		wantErr   bool
+	}{
+		{"succeeds at once", 0, 1, false},
+		{"one dead connection", 1, 2, false},
+		{"every pooled connection dead", maxConns, maxConns + 1, false},
+		{"never succeeds", 1 << 10, attempts, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls := 0
+			err := retry(func() error {
+				calls++
+				if calls <= tt.failFirst {
+					return &pgconn.PgError{Code: "57P01"}
+				}
+				return nil
+			})
+			if calls != tt.wantCalls || (err != nil) != tt.wantErr {
+				t.Errorf("calls %d err %v, want %d calls, error %v", calls, err, tt.wantCalls, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestUnavailable(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"connection refused", errors.New("dial tcp: connection refused"), true},
+		{"connection failure", &pgconn.PgError{Code: "08006"}, true},
+		{"too many connections", &pgconn.PgError{Code: "53300"}, true},
+		{"admin shutdown", &pgconn.PgError{Code: "57P01"}, true},
+		{"invalid password", &pgconn.PgError{Code: "28P01"}, true},
+		{"syntax error", &pgconn.PgError{Code: "42601"}, false},
+		{"check violation", &pgconn.PgError{Code: "23514"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := unavailable(tt.err); got != tt.want {
+				t.Errorf("unavailable(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
+	}
+}
+
+// fakeCatalog answers /products/{id} like catalog: p1 exists, "broken"
+// is a 500, everything else a 404.
+func fakeCatalog(t *testing.T) *catalogClient {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /products/{id}", func(w http.ResponseWriter, r *http.Request) {
+		switch r.PathValue("id") {
+		case "p1":
+			_, _ = w.Write([]byte(`{"id":"p1","name":"beans","price_cents":2450}`))
+		case "broken":
+			http.Error(w, "oops", http.StatusInternalServerError)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+	srv := httptest.NewServer(mux)
+	c := newCatalogClient(srv.URL + "/")
+	t.Cleanup(func() {
+		c.http.CloseIdleConnections()
+		srv.Close()
+	})
+	return c
+}
+
+func TestCatalogClient(t *testing.T) {
+	c := fakeCatalog(t)
+	tests := []struct {
+		name    string
+		id      string
+		want    product
+		wantErr error // nil: no error; errAny: some error
+	}{
+		{"known", "p1", product{ID: "p1", PriceCents: 2450}, nil},
+		{"unknown", "p2", product{}, errUnknownProduct},
+		{"path is escaped", "../admin", product{}, errUnknownProduct},
+		{"catalog failing", "broken", product{}, errAny},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := c.product(context.Background(), tt.id)
+			switch {
+			case tt.wantErr == nil && err != nil:
+				t.Fatalf("product(%q): %v", tt.id, err)
+			case tt.wantErr == errAny && (err == nil || errors.Is(err, errUnknownProduct)):
+				t.Fatalf("product(%q) error %v, want a catalog failure", tt.id, err)
+			case tt.wantErr != nil && tt.wantErr != errAny && !errors.Is(err, tt.wantErr):
+				t.Fatalf("product(%q) error %v, want %v", tt.id, err, tt.wantErr)
+			}
+			if got != tt.want {
+				t.Errorf("product(%q) = %+v, want %+v", tt.id, got, tt.want)
+			}
+		})
+	}
+}
+
+var errAny = errors.New("any error")
+
+// TestCreateOrderRefusesBadInput covers the answers given before the
+// database is touched (the e2e tests cover the rest against Postgres).
+func TestCreateOrderRefusesBadInput(t *testing.T) {
+	h := newAPI(nil, fakeCatalog(t)).routes()
+	tests := []struct {
+		name       string
+		method     string
+		path       string
+		body       string
+		wantStatus int
+	}{
+		{"malformed JSON", http.MethodPost, "/orders", `{"product_id":`, http.StatusBadRequest},
+		{"no product", http.MethodPost, "/orders", `{"quantity":1}`, http.StatusBadRequest},
+		{"product ID too long", http.MethodPost, "/orders", `{"product_id":"` + strings.Repeat("x", 65) + `","quantity":1}`, http.StatusBadRequest},
+		{"quantity zero", http.MethodPost, "/orders", `{"product_id":"p1","quantity":0}`, http.StatusBadRequest},
+		{"quantity too large", http.MethodPost, "/orders", `{"product_id":"p1","quantity":1001}`, http.StatusBadRequest},
+		{"oversize body", http.MethodPost, "/orders", `{"product_id":"` + strings.Repeat("x", maxBody) + `"}`, http.StatusRequestEntityTooLarge},
+		{"unknown product", http.MethodPost, "/orders", `{"product_id":"p9","quantity":1}`, http.StatusUnprocessableEntity},
+		{"catalog failing", http.MethodPost, "/orders", `{"product_id":"broken","quantity":1}`, http.StatusBadGateway},
+		{"order ID not a number", http.MethodGet, "/orders/x", "", http.StatusBadRequest},
+		{"order ID zero", http.MethodGet, "/orders/0", "", http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest(tt.method, tt.path, strings.NewReader(tt.body)))
+			if w.Code != tt.wantStatus {
+				t.Fatalf("status %d, want %d: %s", w.Code, tt.wantStatus, w.Body)
+			}
+			var body struct{ Error string }
+			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body.Error == "" {
+				t.Errorf("body %s is not a JSON error (%v)", w.Body, err)
+			}
+		})
+	}
+}
