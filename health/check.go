@@ -79,14 +79,14 @@ type run struct {
 	parent   context.Context
 	start    time.Time
 	deadline time.Time
-	// decided is closed once the result is known: the function returned
-	// or the deadline passed. Probes wait on it.
-	decided   chan struct{}
+	// done is the context's Done channel, and what probes wait on: it is
+	// closed just after the result is recorded (the function returned or
+	// the deadline passed), so one channel serves both.
+	done      chan struct{}
 	isDecided bool // guarded by c.mu
 
-	mu   sync.Mutex
-	err  error
-	done chan struct{} // made when the check first asks for Done
+	mu  sync.Mutex
+	err error
 }
 
 var _ context.Context = (*run)(nil)
@@ -94,17 +94,7 @@ var _ context.Context = (*run)(nil)
 func (r *run) Deadline() (time.Time, bool) { return r.deadline, true }
 func (r *run) Value(key any) any           { return r.parent.Value(key) }
 
-func (r *run) Done() <-chan struct{} {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.done == nil {
-		r.done = make(chan struct{})
-		if r.err != nil {
-			close(r.done)
-		}
-	}
-	return r.done
-}
+func (r *run) Done() <-chan struct{} { return r.done }
 
 func (r *run) Err() error {
 	r.mu.Lock()
@@ -119,9 +109,7 @@ func (r *run) cancel(err error) {
 		return
 	}
 	r.err = err
-	if r.done != nil {
-		close(r.done)
-	}
+	close(r.done)
 }
 
 // begin returns the run in flight, starting one when there is none, so
@@ -145,7 +133,7 @@ func (c *check) newRunLocked(parent context.Context) *run {
 		parent:   parent,
 		start:    now,
 		deadline: now.Add(c.timeout),
-		decided:  make(chan struct{}),
+		done:     make(chan struct{}),
 	}
 	c.inflight = r
 	if c.timer == nil {
@@ -214,7 +202,6 @@ func (c *check) decide(r *run, err error, returned bool) {
 	if r.parent.Err() != nil {
 		// Start's context ended: shutdown, not a failure of the check.
 		c.mu.Unlock()
-		close(r.decided)
 		return
 	}
 	now := time.Now()
@@ -233,10 +220,10 @@ func (c *check) decide(r *run, err error, returned bool) {
 	if prev.ran {
 		ev.Previous = prev.status
 	}
-	// Observe before waking the probes: when a probe answers, the observer
-	// and the log have seen every run it reports.
+	// Observe before the caller wakes the probes (cancel closes done):
+	// when a probe answers, the observer and the log have seen every run
+	// it reports.
 	c.owner.observe(ev, prev.err)
-	close(r.decided)
 }
 
 // recordLocked records the reading of a finished run. Its JSON is

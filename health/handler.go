@@ -50,6 +50,15 @@ var _ http.Handler = (*handler)(nil)
 // bufPool holds response buffers; most bodies are a few hundred bytes.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
+// The header values every response sets, shared rather than made per
+// probe (Header.Set allocates a slice each time). Sharing is safe as long
+// as nobody assigns into a value slice in place: Set and Del replace it,
+// and Add copies, since len == cap.
+var (
+	noStore    = []string{"no-store"}
+	healthJSON = []string{mediaType}
+)
+
 // maxPooled keeps one huge response from pinning its buffer.
 const maxPooled = 64 << 10
 
@@ -72,13 +81,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, code := h.c.evaluate(r, h.kind, (*bp)[:0])
 	*bp = body
 	hdr := w.Header()
+	hdr["Cache-Control"] = noStore
 	if code == http.StatusNotFound {
-		hdr.Set("Cache-Control", "no-store")
 		http.Error(w, "health: no "+h.kind.String()+" check of that name", code)
 		return
 	}
-	hdr.Set("Content-Type", mediaType)
-	hdr.Set("Cache-Control", "no-store")
+	hdr["Content-Type"] = healthJSON
 	w.WriteHeader(code)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body) // the client went away; nothing to do
@@ -124,7 +132,7 @@ func (c *Checker) evaluate(r *http.Request, kind Kind, buf []byte) ([]byte, int)
 	ctx := r.Context()
 	for _, rn := range runs {
 		select {
-		case <-rn.decided:
+		case <-rn.done:
 		case <-ctx.Done():
 			return buf, http.StatusServiceUnavailable
 		}

@@ -224,3 +224,29 @@ func TestZeroChecker(t *testing.T) {
 		})
 	}
 }
+
+// The header values are shared between responses: what one response's
+// middleware adds must not reach the next.
+func TestSharedHeaderValues(t *testing.T) {
+	h := New(quiet()).Handler(Liveness)
+	first := httptest.NewRecorder()
+	h.ServeHTTP(first, httptest.NewRequest("GET", "/livez", nil))
+	first.Header().Add("Cache-Control", "private")
+	first.Header().Add("Content-Type", "charset=utf-8")
+	second := httptest.NewRecorder()
+	h.ServeHTTP(second, httptest.NewRequest("GET", "/livez", nil))
+	tests := []struct {
+		key  string
+		want string
+	}{
+		{"Cache-Control", "no-store"},
+		{"Content-Type", mediaType},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			if got := second.Header().Values(tt.key); len(got) != 1 || got[0] != tt.want {
+				t.Errorf("%s = %q, want [%q]", tt.key, got, tt.want)
+			}
+		})
+	}
+}
