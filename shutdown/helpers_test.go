@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -157,6 +158,7 @@ type pipeNet struct {
 	done  chan struct{}
 	once  sync.Once
 	tr    *http.Transport
+	dials atomic.Int32
 }
 
 type pipeAddr struct{}
@@ -188,6 +190,7 @@ func (p *pipeNet) Close() error {
 func (p *pipeNet) Addr() net.Addr { return pipeAddr{} }
 
 func (p *pipeNet) dial(ctx context.Context, _, _ string) (net.Conn, error) {
+	p.dials.Add(1)
 	server, client := net.Pipe()
 	select {
 	case p.conns <- server:

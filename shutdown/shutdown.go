@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,6 +36,10 @@ type Manager struct {
 	done     chan struct{} // closed when the shutdown has finished
 	err      error         // Wait's result, written before done closes
 	serving  sync.WaitGroup
+
+	// draining is set when shutdown begins: from then on every response
+	// carries "Connection: close".
+	draining atomic.Bool
 
 	mu       sync.Mutex
 	began    bool
@@ -119,11 +124,11 @@ func (m *Manager) OnDrain(fn func()) {
 	fn()
 }
 
-// Serve serves srv on ln (on srv.Addr when ln is nil). When shutdown
-// begins srv's keep-alives are turned off; after the drain delay Shutdown
-// lets in-flight requests finish, and Close ends whatever is left when the
-// budget runs out. srv is
-// served with TLS when srv.TLSConfig has a certificate (Certificates,
+// Serve serves srv on ln (on srv.Addr when ln is nil). Serve wraps
+// srv.Handler so that, once shutdown begins, every response carries
+// "Connection: close" (HTTP/2: GOAWAY); after the drain delay Shutdown lets
+// in-flight requests finish, and Close ends whatever is left when the
+// budget runs out. srv is served with TLS when srv.TLSConfig has a certificate (Certificates,
 // GetCertificate or GetConfigForClient). Serve returns at once; an error
 // (the port is in use) begins the shutdown and comes back from Wait;
 // http.ErrServerClosed is not an error. Serve after shutdown began does
@@ -143,6 +148,7 @@ func (m *Manager) Serve(srv *http.Server, ln net.Listener) {
 		}
 	}
 	s := &server{name: ln.Addr().String(), srv: srv, ln: ln}
+	srv.Handler = m.closeWhenDraining(srv.Handler)
 	m.mu.Lock()
 	if m.began {
 		m.mu.Unlock()
@@ -154,6 +160,24 @@ func (m *Manager) Serve(srv *http.Server, ln net.Listener) {
 	m.serving.Add(1)
 	m.mu.Unlock()
 	go m.serve(s)
+}
+
+// closeWhenDraining asks each client to close its connection after the
+// response once shutdown has begun, so that it dials again and reaches an
+// instance that is still in the endpoints. Idle connections are left alone
+// until Shutdown: closing them at the start of the drain (as
+// SetKeepAlivesEnabled(false) does) races clients that are sending on them
+// at that moment, while traffic is still at full rate.
+func (m *Manager) closeWhenDraining(h http.Handler) http.Handler {
+	if h == nil {
+		h = http.DefaultServeMux
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m.draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (m *Manager) serve(s *server) {
@@ -299,17 +323,15 @@ func (m *Manager) run(cause error, drain bool) {
 	close(m.done)
 }
 
-// drain calls the OnDrain callbacks, turns keep-alives off and waits the
-// drain delay while the servers still serve. Keep-alives go off here, not
-// when the servers stop, so that clients holding a connection to this
-// process dial again during the delay and reach an instance that is still
-// in the endpoints, instead of racing Shutdown's close of idle connections.
+// drain calls the OnDrain callbacks, marks the servers as draining (their
+// responses close connections from now on) and waits the drain delay while
+// they still serve.
 func (m *Manager) drain(ctx context.Context, delay bool) []error {
+	m.draining.Store(true)
 	m.mu.Lock()
 	fns := m.drainFns
 	m.drainFns = nil
 	m.drained = true
-	servers := m.servers
 	m.mu.Unlock()
 
 	var errs []error
@@ -333,9 +355,6 @@ func (m *Manager) drain(ctx context.Context, delay bool) []error {
 			}
 		}
 		mu.Unlock()
-	}
-	for _, s := range servers {
-		s.srv.SetKeepAlivesEnabled(false)
 	}
 	if !delay || m.cfg.drainDelay <= 0 || ctx.Err() != nil {
 		return errs

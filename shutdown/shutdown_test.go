@@ -125,8 +125,9 @@ func TestDrainDelay(t *testing.T) {
 	}
 }
 
-// During the drain the server keeps serving, with keep-alives off so that
-// clients dial again elsewhere; in-flight requests finish; after it, new
+// During the drain the server keeps serving, asking clients to close so
+// that they dial again elsewhere, without cutting the idle connection a
+// client may be sending on; in-flight requests finish; after it, new
 // connections are refused.
 func TestServingDuringDrain(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -135,9 +136,6 @@ func TestServingDuringDrain(t *testing.T) {
 		pn := newPipeNet(t)
 		m.Serve(testServer(), pn)
 
-		if _, closing, err := pn.get("/fast"); err != nil || closing {
-			t.Fatalf("before the signal: err %v, Connection: close %v; want a kept-alive 200", err, closing)
-		}
 		slow := make(chan error, 1)
 		go func() {
 			body, _, err := pn.get("/slow?d=5s")
@@ -146,12 +144,21 @@ func TestServingDuringDrain(t *testing.T) {
 			}
 			slow <- err
 		}()
-		synctest.Wait() // the slow request is in flight
+		synctest.Wait() // the slow request is in flight on the first connection
+		if _, closing, err := pn.get("/fast"); err != nil || closing {
+			t.Fatalf("before the signal: err %v, Connection: close %v; want a kept-alive 200", err, closing)
+		}
+		synctest.Wait() // the second connection is idle in the client's pool
 		fake.send(t, syscall.SIGTERM)
 
 		time.Sleep(time.Second) // inside the drain
 		if _, closing, err := pn.get("/fast"); err != nil || !closing {
 			t.Errorf("during the drain: err %v, Connection: close %v; want a 200 that closes the connection", err, closing)
+		}
+		// The fast request went over the connection left idle before the
+		// signal: the drain did not cut it.
+		if n := pn.dials.Load(); n != 2 {
+			t.Errorf("%d connections dialled by the end of the drain, want 2: the idle one was closed", n)
 		}
 		time.Sleep(2 * time.Second) // servers are stopping, the slow request still runs
 		if _, _, err := pn.get("/fast"); err == nil {
