@@ -91,10 +91,16 @@ func (s *serverTimes) slowest() time.Duration {
 }
 
 // The probe storm over the network: 100 concurrent probes against a 50ms
-// check. Each is answered within 100ms of reaching the server, and never
-// are two runs of the check in flight at once. (How many runs it takes
-// depends on how far apart the machine lets the 100 requests arrive;
-// TestProbeStormExact pins that down on a fake clock.)
+// check. Never are two runs of the check in flight at once, and no probe
+// waits for more than the run it joined plus the one after it. The exact
+// bound (every probe answered after 50ms by one run) is pinned down on a
+// fake clock by TestProbeStormExact; here, on a shared machine with the
+// other packages' tests running, the wall-clock bound allows for the
+// scheduler (stormSlack) rather than fail on a descheduled goroutine.
+// stormSlack is what the real-network storm tests allow the scheduler on
+// top of the bound the Checker is responsible for.
+const stormSlack = raceSlack * 200 * time.Millisecond
+
 func TestProbeStorm(t *testing.T) {
 	var calls, inFlight, maxInFlight atomic.Int32
 	c := New(quiet())
@@ -117,8 +123,8 @@ func TestProbeStorm(t *testing.T) {
 	st.lat = nil
 
 	storm(t, client, srv.URL+"/readyz", 100, 200)
-	if slowest := st.slowest(); slowest > raceSlack*100*time.Millisecond {
-		t.Errorf("slowest probe took %v in the server, want <= %v", slowest, raceSlack*100*time.Millisecond)
+	if slowest, limit := st.slowest(), 100*time.Millisecond+stormSlack; slowest > limit {
+		t.Errorf("slowest probe took %v in the server, want <= %v", slowest, limit)
 	}
 	if maxInFlight.Load() != 1 {
 		t.Errorf("%d runs of the check in flight at once, want 1", maxInFlight.Load())
@@ -181,8 +187,8 @@ func TestHungCheckHTTP(t *testing.T) {
 	for round := range 2 {
 		st.lat = nil
 		storm(t, client, srv.URL+"/readyz", 50, 503)
-		if slowest := st.slowest(); slowest > raceSlack*150*time.Millisecond {
-			t.Errorf("round %d: slowest probe took %v in the server, want <= %v (100ms timeout + slack)", round, slowest, raceSlack*150*time.Millisecond)
+		if slowest, limit := st.slowest(), 100*time.Millisecond+stormSlack; slowest > limit {
+			t.Errorf("round %d: slowest probe took %v in the server, want <= %v (100ms timeout + scheduler slack)", round, slowest, limit)
 		}
 	}
 	if n := calls.Load(); n != 1 {
