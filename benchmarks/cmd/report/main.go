@@ -178,7 +178,7 @@ func run(ctx context.Context, args []string) error {
 	}
 
 	p("## How to run\n\n")
-	p("```sh\nscripts/bench                      # everything below, then this file (COUNT=6 BENCHTIME=500ms by default)\n")
+	p("```sh\nscripts/bench                      # everything below, then this file (COUNT=10 BENCHTIME=300ms by default)\n")
 	if c.command != "" {
 		p("%s\n", c.command)
 	}
