@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 )
 
@@ -60,6 +61,23 @@ func (r *Reader) Duration(key string, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// Bool returns the value of key as a boolean ("true", "false", "1", "0"
+// and the other spellings of strconv.ParseBool), or def when it is unset or
+// empty. A malformed value is recorded for Err and def is returned: a
+// typo in PPROF=ture must not switch a feature silently.
+func (r *Reader) Bool(key string, def bool) bool {
+	v, ok := r.lookup(key)
+	if !ok || v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Errorf("%s=%q: want true or false", key, v))
+		return def
+	}
+	return b
 }
 
 // Err returns the errors of every malformed variable read so far, joined,
