@@ -107,7 +107,7 @@ func buildImages() (imageSet, error) {
 		into       *string
 	}{{"catalog", "8080", &set.catalog}, {"orders", "8081", &set.orders}} {
 		tag := "prodready/" + s.name + ":" + testVersion
-		out, err := exec.CommandContext(ctx, "docker", "build", "-q", // #nosec G204 -- fixed arguments
+		out, err := exec.CommandContext(ctx, "docker", "build", "-q", "--force-rm", // #nosec G204 -- fixed arguments
 			"-f", filepath.Join(root, "examples", "Dockerfile"),
 			"--build-arg", "BUILDER_IMAGE="+base["BUILDER_IMAGE"],
 			"--build-arg", "RUNTIME_IMAGE=scratch",
