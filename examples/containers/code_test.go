@@ -84,7 +84,7 @@ func (c *serviceCode) addCall(call *ast.CallExpr) {
 		if key, ok := stringLit(call.Args[0]); ok && envName.MatchString(key) {
 			c.env[key] = `""`
 		}
-	case "String", "Duration":
+	case "String", "Duration", "Bool", "Int":
 		key, ok := stringLit(call.Args[0])
 		if !ok || !envName.MatchString(key) || len(call.Args) < 2 {
 			return
