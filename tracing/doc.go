@@ -18,10 +18,13 @@
 // (tracecontext,baggage by default). Config fills what the environment
 // leaves unset. An invalid value is an error that names the variable.
 //
-// With nothing configured, spans are still made and sampled, so trace IDs
-// reach log lines, exemplars and downstream services, but nothing is
-// exported and nothing is logged: a newcomer's first run is quiet. Setting
-// an endpoint is enough to export over OTLP/HTTP.
+// With nothing configured nothing is exported and nothing is logged: a
+// newcomer's first run is quiet. Spans still carry trace IDs, so the IDs
+// reach log lines and downstream services, but only spans whose caller
+// sampled them are recorded (recording what goes nowhere is pure cost),
+// so a sampled trace crossing this service stays whole. Setting an
+// endpoint is enough to export over OTLP/HTTP, sampling everything unless
+// OTEL_TRACES_SAMPLER or Config.Sampler says otherwise.
 //
 // # Shutdown
 //

@@ -53,6 +53,7 @@ type settings struct {
 	endpoint    string // full URL of the traces endpoint; "" for the exporter's default
 	headers     map[string]string
 	sampler     sdktrace.Sampler
+	samplerSet  bool // by OTEL_TRACES_SAMPLER or Config.Sampler
 	propagator  propagation.TextMapPropagator
 }
 
@@ -123,6 +124,7 @@ func readEnv(cfg Config) (settings, error) {
 	if s.sampler, err = parseSampler(getenv(envSampler), getenv(envSamplerArg), cfg.Sampler); err != nil {
 		errs = append(errs, err)
 	}
+	s.samplerSet = getenv(envSampler) != "" || cfg.Sampler != nil
 	if s.propagator, err = parsePropagators(getenv(envPropagators)); err != nil {
 		errs = append(errs, envError(envPropagators, getenv(envPropagators), err))
 	}

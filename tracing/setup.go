@@ -120,9 +120,10 @@ type Provider struct {
 // with cfg filling what the environment leaves unset, and installs both as
 // the OTel globals unless Global(false) is given.
 //
-// With nothing configured the provider still samples spans, so trace IDs
-// reach logs, exemplars and outgoing calls, but exports nothing and logs
-// nothing. OTEL_SDK_DISABLED=true makes it a no-op provider. An invalid
+// With nothing configured the provider exports nothing, logs nothing and
+// records only spans whose caller sampled them: every span still has a
+// trace ID, so trace IDs reach logs and outgoing calls, and a sampled
+// trace that crosses this service stays whole. OTEL_SDK_DISABLED=true makes it a no-op provider. An invalid
 // variable is an error wrapping ErrInvalidEnv that names it; nothing is
 // installed then.
 func Setup(ctx context.Context, cfg Config, opts ...Option) (*Provider, error) {
@@ -140,12 +141,21 @@ func Setup(ctx context.Context, cfg Config, opts ...Option) (*Provider, error) {
 		p.tp = noop.NewTracerProvider()
 	} else {
 		res := buildResource(ctx, cfg, s)
-		tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSampler(s.sampler)}
 		exporters, err := newExporters(ctx, s, o)
 		if err != nil {
 			return nil, err
 		}
-		for _, e := range append(exporters, o.exporters...) {
+		exporters = append(exporters, o.exporters...)
+		sampler := s.sampler
+		if len(exporters) == 0 && !s.samplerSet {
+			// Nothing is exported, so recording spans is pure cost. Root
+			// spans still get trace IDs (for logs and the next service)
+			// but are not recorded; a request whose caller sampled it is
+			// still sampled, so a trace crossing this service stays whole.
+			sampler = sdktrace.ParentBased(sdktrace.NeverSample())
+		}
+		tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSampler(sampler)}
+		for _, e := range exporters {
 			tpOpts = append(tpOpts, sdktrace.WithBatcher(e))
 		}
 		p.sdk = sdktrace.NewTracerProvider(tpOpts...)

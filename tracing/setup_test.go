@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/prodready/prodready/internal/otlptest"
 	"github.com/prodready/prodready/tracing"
@@ -264,9 +265,24 @@ func TestSetupQuietByDefault(t *testing.T) {
 	}
 	ctx, span := p.TracerProvider().Tracer("t").Start(t.Context(), "op")
 	if tracing.TraceID(ctx) == "" {
-		t.Error("no trace ID with nothing configured; logs and exemplars need one")
+		t.Error("no trace ID with nothing configured; logs and the next service need one")
+	}
+	if span.IsRecording() {
+		t.Error("a root span is recorded although nothing is exported")
 	}
 	span.End()
+	// A caller that sampled the trace keeps it sampled through here.
+	parent := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID:    trace.TraceID{1},
+		SpanID:     trace.SpanID{2},
+		TraceFlags: trace.FlagsSampled,
+		Remote:     true,
+	})
+	_, child := p.TracerProvider().Tracer("t").Start(trace.ContextWithRemoteSpanContext(t.Context(), parent), "op")
+	if !child.SpanContext().IsSampled() {
+		t.Error("the span of a sampled caller is not sampled: the trace would break at this service")
+	}
+	child.End()
 	if err := p.Shutdown(t.Context()); err != nil {
 		t.Fatal(err)
 	}
