@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/prodready/prodready/examples/internal/service"
 	"github.com/prodready/prodready/logging"
 	"github.com/prodready/prodready/tracing"
 )
@@ -24,32 +24,22 @@ type product struct {
 	PriceCents int64  `json:"price_cents"`
 }
 
-// catalogClient calls catalog. Every timeout is set: a catalog that hangs
-// must cost a request seconds, not a goroutine for ever.
+// catalogTimeout bounds one lookup in catalog, reading the answer included.
+const catalogTimeout = 5 * time.Second
+
+// catalogClient calls catalog. Every timeout is set (service.NewClient): a
+// catalog that hangs must cost a request seconds, not a goroutine for ever.
 type catalogClient struct {
 	base string
 	http *http.Client
 }
 
 func newCatalogClient(base string) *catalogClient {
-	transport := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSHandshakeTimeout:   2 * time.Second,
-		ResponseHeaderTimeout: 3 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		IdleConnTimeout:       90 * time.Second,
-		MaxIdleConnsPerHost:   32,
-	}
-	return &catalogClient{
-		base: strings.TrimSuffix(base, "/"),
-		http: &http.Client{
-			Timeout: 5 * time.Second,
-			// The correlation ID and the trace go on to catalog, and the
-			// client span sees the correlation ID header.
-			Transport: logging.Transport(tracing.Transport(transport)),
-		},
-	}
+	c := service.NewClient(catalogTimeout)
+	// The correlation ID and the trace go on to catalog, and the client
+	// span sees the correlation ID header.
+	c.Transport = logging.Transport(tracing.Transport(c.Transport))
+	return &catalogClient{base: strings.TrimSuffix(base, "/"), http: c}
 }
 
 // product looks id up in catalog: errUnknownProduct when catalog does not

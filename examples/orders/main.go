@@ -8,8 +8,11 @@
 //
 // Settings come from the environment: HTTP_ADDR (:8081), ADMIN_ADDR
 // (:9090), SHUTDOWN_TIMEOUT (25s), SHUTDOWN_DRAIN_DELAY (5s), LOG_LEVEL
-// (info), DATABASE_URL (no password in it), DATABASE_PASSWORD_FILE (watched:
-// new connections use the current password), CATALOG_URL
+// (info), HTTP_READ_HEADER_TIMEOUT (5s), ADMIN_TOKEN (unset: PUT
+// /loglevel, /debug/health and /debug/pprof/ are refused), PPROF (false),
+// DATABASE_URL (no password in it), DATABASE_PASSWORD_FILE (watched: new
+// connections use the current password; printable text, at most 1 KiB),
+// CATALOG_URL
 // (http://localhost:8080), CATALOG_READY_URL (http://localhost:9090/readyz),
 // HEALTH_CHECK_INTERVAL (5s), HEALTH_CHECK_TIMEOUT (1s) and the standard
 // OTEL_* variables.
@@ -82,7 +85,7 @@ func (cfg config) routes(ctx context.Context, s *service.Service) (http.Handler,
 
 	every := []health.CheckOption{health.Interval(cfg.checkInterval), health.Timeout(cfg.checkTimeout)}
 	s.Health.AddReadiness("postgres", health.PingContext(db), every...)
-	s.Health.AddReadiness("catalog", health.HTTPGet(&http.Client{Timeout: cfg.checkTimeout}, cfg.catalogReadyURL), every...)
+	s.Health.AddReadiness("catalog", health.HTTPGet(service.NewClient(cfg.checkTimeout), cfg.catalogReadyURL), every...)
 	if db.password != nil {
 		// A password file that fails to reload keeps the last good value:
 		// worth a warning on /readyz, not taking the instance out.

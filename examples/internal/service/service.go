@@ -9,6 +9,20 @@
 // metrics innermost, so it sees the route the mux matched); the admin
 // port, never counted as traffic; and a shutdown that owns both servers.
 //
+// # Hardening
+//
+// Both ports are NewServer's: every timeout set (HTTP_READ_HEADER_TIMEOUT
+// tunes the one against slowloris), headers capped at 64 KiB, bodies at
+// 1 MiB on the traffic port and 4 KiB on the admin port. Calls to other
+// services go through NewClient, never http.DefaultClient.
+//
+// The admin port keeps what kubelet and Prometheus need open: /livez,
+// /readyz, /startupz (failure reasons withheld), /metrics and GET
+// /loglevel. What changes the process or tells more (PUT /loglevel,
+// /debug/health with each check's error, /debug/pprof/ when PPROF=true)
+// needs "Authorization: Bearer $ADMIN_TOKEN", and is refused outright when
+// ADMIN_TOKEN is unset. Do not publish the admin port outside the cluster.
+//
 // # Usage
 //
 //	func run(ctx context.Context) error {
@@ -45,16 +59,6 @@ import (
 	"github.com/prodready/prodready/tracing"
 )
 
-// Timeouts of both servers. No request may hold a connection for ever
-// (ReadHeaderTimeout stops slowloris, ReadTimeout slow bodies); the write
-// timeout leaves room for catalog's slowest /work.
-const (
-	readHeaderTimeout = 5 * time.Second
-	readTimeout       = 15 * time.Second
-	writeTimeout      = 45 * time.Second
-	idleTimeout       = 60 * time.Second
-)
-
 // Config is what every service reads from the environment.
 type Config struct {
 	Name            string        // service name on log lines, spans and metrics
@@ -62,6 +66,17 @@ type Config struct {
 	AdminAddr       string        // ADMIN_ADDR: health, /metrics, /loglevel; default ":9090"
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: the whole budget after SIGTERM; default 25s
 	DrainDelay      time.Duration // SHUTDOWN_DRAIN_DELAY: serve on, readiness red; default 5s
+	// ReadHeaderTimeout (HTTP_READ_HEADER_TIMEOUT) bounds how long a
+	// client may take to send its request headers, on both ports; default
+	// DefaultReadHeaderTimeout.
+	ReadHeaderTimeout time.Duration
+	// AdminToken (ADMIN_TOKEN) opens the admin port's guarded endpoints
+	// (PUT /loglevel, /debug/health, /debug/pprof/) to requests with
+	// "Authorization: Bearer <token>". Empty: they are closed.
+	AdminToken Token
+	// Pprof (PPROF) serves /debug/pprof/ on the admin port, behind the
+	// token; default false.
+	Pprof bool
 }
 
 // FromEnv reads the settings every service has; httpAddr is the service's
@@ -73,6 +88,10 @@ func FromEnv(e *env.Reader, name, httpAddr string) Config {
 		AdminAddr:       e.String("ADMIN_ADDR", ":9090"),
 		ShutdownTimeout: e.Duration("SHUTDOWN_TIMEOUT", 25*time.Second),
 		DrainDelay:      e.Duration("SHUTDOWN_DRAIN_DELAY", 5*time.Second),
+
+		ReadHeaderTimeout: e.Duration("HTTP_READ_HEADER_TIMEOUT", DefaultReadHeaderTimeout),
+		AdminToken:        Token(e.String("ADMIN_TOKEN", "")),
+		Pprof:             e.Bool("PPROF", false),
 	}
 }
 
@@ -105,6 +124,8 @@ func Run(ctx context.Context, cfg Config, routes Routes) error {
 	logger.Info("starting",
 		zap.String("http_addr", cfg.HTTPAddr),
 		zap.String("admin_addr", cfg.AdminAddr),
+		zap.Bool("admin_token", cfg.AdminToken != ""),
+		zap.Bool("pprof", cfg.Pprof),
 		zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)),
 		zap.Int64("memory_limit", limit),
 		zap.String("memory_limit_source", source))
@@ -125,7 +146,8 @@ func Run(ctx context.Context, cfg Config, routes Routes) error {
 	if err != nil {
 		return err
 	}
-	checks := health.New(health.Logger(logging.Slog(logger)))
+	var last details
+	checks := health.New(health.Logger(logging.Slog(logger)), health.Observer(last.observe))
 	sd.OnDrain(checks.Drain)
 
 	s := &Service{Config: cfg, Version: version, Logger: logger, Health: checks, Shutdown: sd}
@@ -135,25 +157,17 @@ func Run(ctx context.Context, cfg Config, routes Routes) error {
 	}
 	sd.Add("traces", traces.Shutdown) // the first hook to run: spans of the last requests
 
-	admin := http.NewServeMux()
-	checks.Mount(admin)
-	admin.Handle("GET /metrics", metrics.Handler(reg))
-	admin.Handle("/loglevel", level)
-
 	checks.Start(sd.Context())
 	errorLog, err := zap.NewStdLogAt(logger, zap.WarnLevel)
 	if err != nil {
 		return err
 	}
-	for _, srv := range []*http.Server{
-		{Addr: cfg.HTTPAddr, Handler: tracing.Middleware(logging.Middleware(logger)(red.Middleware(handler)))},
-		{Addr: cfg.AdminAddr, Handler: admin},
-	} {
-		srv.ReadHeaderTimeout, srv.ReadTimeout = readHeaderTimeout, readTimeout
-		srv.WriteTimeout, srv.IdleTimeout = writeTimeout, idleTimeout
-		srv.ErrorLog = errorLog
-		sd.Serve(srv, nil)
-	}
+	traffic := tracing.Middleware(logging.Middleware(logger)(red.Middleware(handler)))
+	// The body limit goes outermost: it hands a copy of the request on,
+	// and our middlewares must hold the request the mux fills the route in.
+	sd.Serve(NewServer(cfg.HTTPAddr, http.MaxBytesHandler(traffic, maxBody), cfg.ReadHeaderTimeout, errorLog), nil)
+	admin := adminMux(cfg, checks, &last, metrics.Handler(reg), level)
+	sd.Serve(NewServer(cfg.AdminAddr, admin, cfg.ReadHeaderTimeout, errorLog), nil)
 	return sd.Wait()
 }
 
