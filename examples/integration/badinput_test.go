@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prodready/prodready/examples/internal/e2e"
 )
 
 // validID is what logging accepts as a correlation ID.
@@ -17,7 +19,7 @@ var validID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 // names the correlation ID, leaves one log line (the access line), and the
 // service keeps serving.
 func TestBadInput(t *testing.T) {
-	s := startStack(t, stackOptions{})
+	s := e2e.StartStack(t, bin, e2e.StackOptions{})
 	tests := []struct {
 		name          string
 		method, path  string
@@ -39,19 +41,19 @@ func TestBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := s.send(t, tt.method, tt.path, http.Header{"X-Correlation-Id": {tt.correlationID}}, tt.body)
-			if r.status != tt.wantStatus {
-				t.Fatalf("status %d, want %d: %s", r.status, tt.wantStatus, r.body)
+			r := s.Send(t, tt.method, tt.path, http.Header{"X-Correlation-Id": {tt.correlationID}}, tt.body)
+			if r.Status != tt.wantStatus {
+				t.Fatalf("status %d, want %d: %s", r.Status, tt.wantStatus, r.Body)
 			}
-			if ct := r.header.Get("Content-Type"); ct != "application/json" {
+			if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 				t.Errorf("Content-Type %q", ct)
 			}
-			var e errorBody
-			r.decode(t, &e)
-			id := r.header.Get("X-Correlation-Id")
+			var e e2e.ErrorBody
+			r.Decode(t, &e)
+			id := r.Header.Get("X-Correlation-Id")
 			switch {
 			case e.Error == "":
-				t.Errorf("error body without an error: %s", r.body)
+				t.Errorf("error body without an error: %s", r.Body)
 			case e.CorrelationID != id:
 				t.Errorf("body correlation_id %q, header %q", e.CorrelationID, id)
 			case tt.keepsID && id != tt.correlationID:
@@ -62,13 +64,13 @@ func TestBadInput(t *testing.T) {
 
 			// One line, the access line, with the status; the invalid ID is
 			// nowhere in the log.
-			s.orders.waitLines(func(l map[string]any) bool { return l["correlation_id"] == id }, 1, 5*time.Second)
+			s.Orders.WaitLines(func(l map[string]any) bool { return l["correlation_id"] == id }, 1, 5*time.Second)
 			time.Sleep(50 * time.Millisecond) // a second line would follow the first at once
-			if lines := linesWith(s.orders, id); len(lines) != 1 || lines[0]["status"] != float64(tt.wantStatus) {
+			if lines := e2e.LinesWith(s.Orders, id); len(lines) != 1 || lines[0]["status"] != float64(tt.wantStatus) {
 				t.Errorf("log lines for the request: %v, want one access line with status %d", lines, tt.wantStatus)
 			}
 			if !tt.keepsID {
-				for _, line := range s.orders.Lines() {
+				for _, line := range s.Orders.Lines() {
 					if strings.Contains(line, tt.correlationID) {
 						t.Errorf("the refused correlation ID reached the log: %s", line)
 					}
@@ -78,10 +80,10 @@ func TestBadInput(t *testing.T) {
 	}
 
 	// Still serving.
-	if r := s.send(t, http.MethodPost, "/orders", nil, `{"product_id":"p1","quantity":1}`); r.status != http.StatusCreated {
-		t.Fatalf("after bad input: status %d: %s", r.status, r.body)
+	if r := s.Send(t, http.MethodPost, "/orders", nil, `{"product_id":"p1","quantity":1}`); r.Status != http.StatusCreated {
+		t.Fatalf("after bad input: status %d: %s", r.Status, r.Body)
 	}
-	if !s.orders.running() {
+	if !s.Orders.Running() {
 		t.Fatal("orders exited")
 	}
 }

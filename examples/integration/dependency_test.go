@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/prodready/prodready/examples/internal/e2e"
 )
 
 // TestDependencyLoss: with Postgres stopped, orders' readiness goes red
@@ -13,18 +15,18 @@ import (
 // requests get a clean 503, and when Postgres is back orders is ready again
 // without a restart.
 func TestDependencyLoss(t *testing.T) {
-	s := startStack(t, stackOptions{})
-	if r := s.send(t, http.MethodPost, "/orders", nil, `{"product_id":"p5","quantity":1}`); r.status != http.StatusCreated {
-		t.Fatalf("POST /orders: %d: %s", r.status, r.body)
+	s := e2e.StartStack(t, bin, e2e.StackOptions{})
+	if r := s.Send(t, http.MethodPost, "/orders", nil, `{"product_id":"p5","quantity":1}`); r.Status != http.StatusCreated {
+		t.Fatalf("POST /orders: %d: %s", r.Status, r.Body)
 	}
 
-	s.pg.Stop(t)
+	s.PG.Stop(t)
 	// Scheduling on a busy machine (and the race detector) adds to the
 	// contract's bound; a failure here is seconds late, not milliseconds.
 	const slack = time.Second
-	took := waitStatus(t, s.client, s.ordersAdmin+"/readyz", http.StatusServiceUnavailable, checkInterval+checkTimeout+slack)
-	t.Logf("readiness went red %v after Postgres stopped (interval %v + timeout %v)", took, checkInterval, checkTimeout)
-	if code, body, err := get(s.client, s.ordersAdmin+"/livez", nil); err != nil || code != http.StatusOK {
+	took := e2e.WaitStatus(t, s.Client, s.OrdersAdmin+"/readyz", http.StatusServiceUnavailable, e2e.CheckInterval+e2e.CheckTimeout+slack)
+	t.Logf("readiness went red %v after Postgres stopped (interval %v + timeout %v)", took, e2e.CheckInterval, e2e.CheckTimeout)
+	if code, body, err := e2e.Get(s.Client, s.OrdersAdmin+"/livez", nil); err != nil || code != http.StatusOK {
 		t.Errorf("livez with Postgres down: %d %s %v", code, body, err)
 	}
 
@@ -37,24 +39,24 @@ func TestDependencyLoss(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			const id = "db-down-1"
-			r := s.send(t, tt.method, tt.path, http.Header{"X-Correlation-Id": {id}}, tt.body)
-			if r.status != http.StatusServiceUnavailable {
-				t.Fatalf("status %d with Postgres down, want 503: %s", r.status, r.body)
+			r := s.Send(t, tt.method, tt.path, http.Header{"X-Correlation-Id": {id}}, tt.body)
+			if r.Status != http.StatusServiceUnavailable {
+				t.Fatalf("status %d with Postgres down, want 503: %s", r.Status, r.Body)
 			}
-			var e errorBody
-			r.decode(t, &e)
+			var e e2e.ErrorBody
+			r.Decode(t, &e)
 			if e.Error != "database unavailable" || e.CorrelationID != id {
 				t.Errorf("error body %+v", e)
 			}
 		})
 	}
 
-	s.pg.Start(t)
-	waitStatus(t, s.client, s.ordersAdmin+"/readyz", http.StatusOK, 10*time.Second)
-	if r := s.send(t, http.MethodPost, "/orders", nil, `{"product_id":"p5","quantity":1}`); r.status != http.StatusCreated {
-		t.Fatalf("POST /orders after Postgres came back: %d: %s", r.status, r.body)
+	s.PG.Start(t)
+	e2e.WaitStatus(t, s.Client, s.OrdersAdmin+"/readyz", http.StatusOK, 10*time.Second)
+	if r := s.Send(t, http.MethodPost, "/orders", nil, `{"product_id":"p5","quantity":1}`); r.Status != http.StatusCreated {
+		t.Fatalf("POST /orders after Postgres came back: %d: %s", r.Status, r.Body)
 	}
-	if !s.orders.running() {
+	if !s.Orders.Running() {
 		t.Fatal("orders exited")
 	}
 }

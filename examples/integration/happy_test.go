@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/prodready/prodready/examples/internal/e2e"
 )
 
 var traceIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
@@ -16,42 +18,42 @@ var traceIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
 // sent by the client, is on the access lines of both services and in both
 // answers, and those lines share one trace ID.
 func TestHappyPath(t *testing.T) {
-	s := startStack(t, stackOptions{})
+	s := e2e.StartStack(t, bin, e2e.StackOptions{})
 	const id = "e2e-happy.path:1"
 	header := http.Header{"X-Correlation-Id": {id}}
 
-	created := s.send(t, http.MethodPost, "/orders", header, `{"product_id":"p3","quantity":2}`)
-	if created.status != http.StatusCreated {
-		t.Fatalf("POST /orders: status %d: %s", created.status, created.body)
+	created := s.Send(t, http.MethodPost, "/orders", header, `{"product_id":"p3","quantity":2}`)
+	if created.Status != http.StatusCreated {
+		t.Fatalf("POST /orders: status %d: %s", created.Status, created.Body)
 	}
-	var o order
-	created.decode(t, &o)
-	want := order{ID: o.ID, ProductID: "p3", Quantity: 2, UnitPriceCents: 12900, TotalCents: 25800}
+	var o e2e.Order
+	created.Decode(t, &o)
+	want := e2e.Order{ID: o.ID, ProductID: "p3", Quantity: 2, UnitPriceCents: 12900, TotalCents: 25800}
 	if o != want || o.ID < 1 {
 		t.Fatalf("created %+v, want %+v", o, want)
 	}
-	if loc := created.header.Get("Location"); loc != "/orders/"+strconv.FormatInt(o.ID, 10) {
+	if loc := created.Header.Get("Location"); loc != "/orders/"+strconv.FormatInt(o.ID, 10) {
 		t.Errorf("Location %q", loc)
 	}
 
-	read := s.send(t, http.MethodGet, "/orders/"+strconv.FormatInt(o.ID, 10), header, "")
-	if read.status != http.StatusOK {
-		t.Fatalf("GET /orders/%d: status %d: %s", o.ID, read.status, read.body)
+	read := s.Send(t, http.MethodGet, "/orders/"+strconv.FormatInt(o.ID, 10), header, "")
+	if read.Status != http.StatusOK {
+		t.Fatalf("GET /orders/%d: status %d: %s", o.ID, read.Status, read.Body)
 	}
-	var got order
-	read.decode(t, &got)
+	var got e2e.Order
+	read.Decode(t, &got)
 	if got != o {
 		t.Errorf("read %+v, created %+v", got, o)
 	}
-	for name, r := range map[string]response{"POST": created, "GET": read} {
-		if h := r.header.Get("X-Correlation-Id"); h != id {
+	for name, r := range map[string]e2e.Response{"POST": created, "GET": read} {
+		if h := r.Header.Get("X-Correlation-Id"); h != id {
 			t.Errorf("%s answer X-Correlation-ID = %q, want %q", name, h, id)
 		}
 	}
 
 	withID := func(l map[string]any) bool { return l["correlation_id"] == id && l["status"] != nil }
-	ordersLines := s.orders.waitLines(withID, 2, 5*time.Second)
-	catalogLines := s.catalog.waitLines(withID, 1, 5*time.Second)
+	ordersLines := s.Orders.WaitLines(withID, 2, 5*time.Second)
+	catalogLines := s.Catalog.WaitLines(withID, 1, 5*time.Second)
 	wantRoutes := map[string]float64{"/orders": 201, "/orders/{id}": 200}
 	for _, l := range ordersLines {
 		if code, ok := wantRoutes[l["route"].(string)]; !ok || l["status"] != code {
@@ -78,19 +80,19 @@ func TestHappyPath(t *testing.T) {
 	}
 
 	// Every line of both services is a JSON object with the common keys.
-	for _, p := range []*proc{s.orders, s.catalog} {
+	for _, p := range []*e2e.Proc{s.Orders, s.Catalog} {
 		for _, l := range p.Logs() {
 			for _, k := range []string{"time", "level", "msg", "service"} {
 				if _, ok := l[k]; !ok {
-					t.Errorf("%s line without %q: %v", p.name, k, l)
+					t.Errorf("%s line without %q: %v", p.Name(), k, l)
 				}
 			}
 		}
 	}
 
 	// The healthcheck subcommand, as Docker's HEALTHCHECK runs it.
-	for _, c := range []struct{ bin, admin string }{{bin.catalog, s.catalogAdmin}, {bin.orders, s.ordersAdmin}} {
-		if code, out := run(t, c.bin, []string{"ADMIN_ADDR=" + c.admin[len("http://"):]}, "healthcheck"); code != 0 {
+	for _, c := range []struct{ bin, admin string }{{bin.Catalog, s.CatalogAdmin}, {bin.Orders, s.OrdersAdmin}} {
+		if code, out := e2e.Run(t, c.bin, []string{"ADMIN_ADDR=" + c.admin[len("http://"):]}, "healthcheck"); code != 0 {
 			t.Errorf("%s healthcheck: exit %d: %s", c.bin, code, out)
 		}
 	}
@@ -103,12 +105,12 @@ func TestHealthcheckFailsWhenNotServing(t *testing.T) {
 		name string
 		bin  string
 	}{
-		{"catalog", bin.catalog},
-		{"orders", bin.orders},
+		{"catalog", bin.Catalog},
+		{"orders", bin.Orders},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out := run(t, tt.bin, []string{"ADMIN_ADDR=" + freeAddr(t)}, "healthcheck")
+			code, out := e2e.Run(t, tt.bin, []string{"ADMIN_ADDR=" + e2e.FreeAddr(t)}, "healthcheck")
 			if code != 1 {
 				t.Fatalf("healthcheck with nothing listening: exit %d, want 1: %s", code, out)
 			}

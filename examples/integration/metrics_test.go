@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/prodready/prodready/internal/testenv"
+
+	"github.com/prodready/prodready/examples/internal/e2e"
 )
 
 var routeLabel = regexp.MustCompile(`(?m)^http_requests_total\{[^}]*route="([^"]*)"`)
@@ -24,16 +26,16 @@ func TestMetrics(t *testing.T) {
 	if err != nil {
 		testenv.Missing(t, "promtool", "install Debian's prometheus package")
 	}
-	s := startStack(t, stackOptions{})
+	s := e2e.StartStack(t, bin, e2e.StackOptions{})
 	for i := range 200 {
-		code, body, err := get(s.client, fmt.Sprintf("%s/products/id-%03d", s.catalogURL, i), nil)
+		code, body, err := e2e.Get(s.Client, fmt.Sprintf("%s/products/id-%03d", s.CatalogURL, i), nil)
 		if err != nil || (code != http.StatusOK && code != http.StatusNotFound) {
 			t.Fatalf("GET /products/id-%03d: %d %s %v", i, code, body, err)
 		}
 	}
 	for range 3 {
-		if r := s.send(t, http.MethodPost, "/orders", nil, `{"product_id":"p2","quantity":3}`); r.status != http.StatusCreated {
-			t.Fatalf("POST /orders: %d: %s", r.status, r.body)
+		if r := s.Send(t, http.MethodPost, "/orders", nil, `{"product_id":"p2","quantity":3}`); r.Status != http.StatusCreated {
+			t.Fatalf("POST /orders: %d: %s", r.Status, r.Body)
 		}
 	}
 
@@ -43,12 +45,12 @@ func TestMetrics(t *testing.T) {
 		wantRoutes []string // the route label values of http_requests_total, sorted
 	}{
 		// Orders' three lookups reached catalog too.
-		{"catalog", s.catalogAdmin, []string{"/products/{id}"}},
-		{"orders", s.ordersAdmin, []string{"/orders"}},
+		{"catalog", s.CatalogAdmin, []string{"/products/{id}"}},
+		{"orders", s.OrdersAdmin, []string{"/orders"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, body, err := get(s.client, tt.admin+"/metrics", nil)
+			code, body, err := e2e.Get(s.Client, tt.admin+"/metrics", nil)
 			if err != nil || code != http.StatusOK {
 				t.Fatalf("GET /metrics: %d %v", code, err)
 			}

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prodready/prodready/examples/internal/e2e"
 )
 
 // load sends orders from n clients until stopped and counts the answers.
@@ -23,7 +25,7 @@ type load struct {
 	stopped sync.WaitGroup
 }
 
-func startLoad(t *testing.T, s *stack, n int) *load {
+func startLoad(t *testing.T, s *e2e.Stack, n int) *load {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &load{stop: cancel}
 	for i := range n {
@@ -31,7 +33,7 @@ func startLoad(t *testing.T, s *stack, n int) *load {
 		go func() {
 			defer l.stopped.Done()
 			for ctx.Err() == nil {
-				code, body, err := do(s.client, http.MethodPost, s.ordersURL+"/orders", nil, []byte(`{"product_id":"p4","quantity":1}`))
+				code, body, err := e2e.Do(s.Client, http.MethodPost, s.OrdersURL+"/orders", nil, []byte(`{"product_id":"p4","quantity":1}`))
 				if err == nil && code == http.StatusCreated {
 					l.ok.Add(1)
 					continue
@@ -70,9 +72,9 @@ func (l *load) waitOK(t *testing.T, n int64, within time.Duration) {
 // terminated; orders answers every request meanwhile, and its new
 // connections authenticate with the new password.
 func TestPasswordRotation(t *testing.T) {
-	s := startStack(t, stackOptions{})
+	s := e2e.StartStack(t, bin, e2e.StackOptions{})
 	backends := func() []string {
-		out := s.pg.Query(t, `SELECT pid FROM pg_stat_activity WHERE usename = '`+dbRole+`' ORDER BY pid`)
+		out := s.PG.Query(t, `SELECT pid FROM pg_stat_activity WHERE usename = '`+e2e.DBRole+`' ORDER BY pid`)
 		return strings.Fields(out)
 	}
 
@@ -84,12 +86,12 @@ func TestPasswordRotation(t *testing.T) {
 	}
 
 	isReload := func(m map[string]any) bool { return m["msg"] == "secret reloaded" }
-	reloads := len(s.orders.waitLines(isReload, 0, 0))
-	s.pg.Exec(t, `ALTER ROLE `+dbRole+` PASSWORD 'second-password'`)
-	writeSecret(t, s.secretDir, "password", "second-password\n")
-	s.orders.waitLines(isReload, reloads+1, 5*time.Second)
+	reloads := len(s.Orders.WaitLines(isReload, 0, 0))
+	s.PG.Exec(t, `ALTER ROLE `+e2e.DBRole+` PASSWORD 'second-password'`)
+	e2e.WriteSecret(t, s.SecretDir, "password", "second-password\n")
+	s.Orders.WaitLines(isReload, reloads+1, 5*time.Second)
 
-	s.pg.Exec(t, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '`+dbRole+`'`)
+	s.PG.Exec(t, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '`+e2e.DBRole+`'`)
 	l.waitOK(t, 100, 20*time.Second)
 	l.end()
 
@@ -106,5 +108,5 @@ func TestPasswordRotation(t *testing.T) {
 		}
 	}
 	// The old password is refused now, so these connections used the new one.
-	waitStatus(t, s.client, s.ordersAdmin+"/readyz", http.StatusOK, 5*time.Second)
+	e2e.WaitStatus(t, s.Client, s.OrdersAdmin+"/readyz", http.StatusOK, 5*time.Second)
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prodready/prodready/internal/otlptest"
+
+	"github.com/prodready/prodready/examples/internal/e2e"
 )
 
 // attempt is one request of the load: when it began, how it ended.
@@ -41,7 +43,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 		raceWindow = 500 * time.Millisecond
 	)
 	receiver := otlptest.NewReceiver(t)
-	s := startStack(t, stackOptions{otlp: receiver, drainDelay: drainDelay, ordersEnv: []string{
+	s := e2e.StartStack(t, bin, e2e.StackOptions{OTLP: receiver, DrainDelay: drainDelay, OrdersEnv: []string{
 		// Export nothing until the shutdown flushes, so the spans prove it did.
 		"OTEL_BSP_SCHEDULE_DELAY=600000",
 		"OTEL_BSP_MAX_QUEUE_SIZE=200000",
@@ -59,7 +61,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 	var wg sync.WaitGroup
 	for c := range clients {
 		wg.Go(func() {
-			for n := 0; ctx.Err() == nil && s.orders.running(); n++ {
+			for n := 0; ctx.Err() == nil && s.Orders.Running(); n++ {
 				// The key makes the POST replayable for Go's transport, which
 				// then resends it when the server closed the kept-alive
 				// connection without reading it: what happens to a request
@@ -68,7 +70,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 				id := fmt.Sprintf("shutdown-%d-%d", c, n)
 				header := http.Header{"Idempotency-Key": {id}, "X-Correlation-Id": {id}}
 				began := time.Now()
-				code, body, err := do(s.client, http.MethodPost, s.ordersURL+"/orders", header, []byte(`{"product_id":"p6","quantity":2}`))
+				code, body, err := e2e.Do(s.Client, http.MethodPost, s.OrdersURL+"/orders", header, []byte(`{"product_id":"p6","quantity":2}`))
 				if err == nil && code != http.StatusCreated {
 					err = fmt.Errorf("status %d: %s", code, body)
 				}
@@ -84,7 +86,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 	slowResults := make(chan error, slow)
 	for range slow {
 		r, w := io.Pipe()
-		req, err := http.NewRequest(http.MethodPost, s.ordersURL+"/orders", r)
+		req, err := http.NewRequest(http.MethodPost, s.OrdersURL+"/orders", r)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,7 +98,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 			_ = w.Close()
 		}()
 		go func() {
-			resp, err := s.client.Do(req)
+			resp, err := s.Client.Do(req)
 			if err == nil {
 				_, _ = io.Copy(io.Discard, resp.Body)
 				_ = resp.Body.Close()
@@ -114,7 +116,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 	go func() {
 		var seen []int
 		for {
-			code, _, err := get(s.client, s.ordersAdmin+"/readyz", nil)
+			code, _, err := e2e.Get(s.Client, s.OrdersAdmin+"/readyz", nil)
 			if err != nil {
 				readiness <- seen
 				return
@@ -124,8 +126,8 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 		}
 	}()
 
-	s.orders.Signal(syscall.SIGTERM)
-	if code := s.orders.Exit(20 * time.Second); code != 0 {
+	s.Orders.Signal(syscall.SIGTERM)
+	if code := s.Orders.Exit(20 * time.Second); code != 0 {
 		t.Errorf("orders exited %d after SIGTERM, want 0", code)
 	}
 	stopClients()
@@ -146,7 +148,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 	}
 
 	// When the servers stopped, by orders' own log.
-	stopping, err := s.orders.WaitLog(context.Background(), func(l map[string]any) bool { return l["msg"] == "stopping servers" })
+	stopping, err := s.Orders.WaitLog(context.Background(), func(l map[string]any) bool { return l["msg"] == "stopping servers" })
 	if err != nil {
 		t.Fatalf("no \"stopping servers\" line: %v", err)
 	}
@@ -155,7 +157,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	handled := map[string]bool{} // correlation IDs of the requests orders answered
-	for _, l := range s.orders.Logs() {
+	for _, l := range s.Orders.Logs() {
 		if id, _ := l["correlation_id"].(string); id != "" && l["status"] != nil {
 			handled[id] = true
 		}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prodready/prodready/internal/otlptest"
+
+	"github.com/prodready/prodready/examples/internal/e2e"
 )
 
 // TestTraces: one order is one trace, exported over OTLP/HTTP by both
@@ -16,9 +18,9 @@ import (
 // each the parent of the next.
 func TestTraces(t *testing.T) {
 	receiver := otlptest.NewReceiver(t)
-	s := startStack(t, stackOptions{otlp: receiver})
-	if r := s.send(t, http.MethodPost, "/orders", nil, `{"product_id":"p1","quantity":1}`); r.status != http.StatusCreated {
-		t.Fatalf("POST /orders: %d: %s", r.status, r.body)
+	s := e2e.StartStack(t, bin, e2e.StackOptions{OTLP: receiver})
+	if r := s.Send(t, http.MethodPost, "/orders", nil, `{"product_id":"p1","quantity":1}`); r.Status != http.StatusCreated {
+		t.Fatalf("POST /orders: %d: %s", r.Status, r.Body)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
