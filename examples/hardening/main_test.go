@@ -63,8 +63,9 @@ func rss(t testing.TB, pid int) int64 {
 	return 0
 }
 
-// sample is one line of a Prometheus text exposition.
-var sample = regexp.MustCompile(`(?m)^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)`)
+// sample is one line of a Prometheus text exposition; label values may
+// hold braces (route="/products/{id}") and escaped quotes.
+var sample = regexp.MustCompile(`(?m)^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[^}"]|"(?:[^"\\]|\\.)*")*\})? (\S+)`)
 
 // scrape GETs a /metrics URL and returns its body and its samples by
 // series (name plus labels).
@@ -75,7 +76,17 @@ func scrape(t testing.TB, c *http.Client, url string) ([]byte, map[string]float6
 		t.Fatalf("GET %s: %d %v", url, code, err)
 	}
 	series := map[string]float64{}
-	for _, m := range sample.FindAllSubmatch(body, -1) {
+	lines := 0
+	for _, l := range bytes.Split(body, []byte("\n")) {
+		if len(l) > 0 && l[0] != '#' {
+			lines++
+		}
+	}
+	matches := sample.FindAllSubmatch(body, -1)
+	if len(matches) != lines {
+		t.Fatalf("%s: %d sample lines, %d parsed", url, lines, len(matches))
+	}
+	for _, m := range matches {
 		v, err := strconv.ParseFloat(string(m[3]), 64)
 		if err != nil {
 			t.Fatalf("%s: sample %s: %v", url, m[0], err)
