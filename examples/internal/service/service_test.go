@@ -202,13 +202,13 @@ func TestNewClientTimesOut(t *testing.T) {
 	start := time.Now()
 	resp, err := c.Get("http://" + ln.Addr().String() + "/")
 	if err == nil {
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		t.Fatal("a silent peer answered")
 	}
 	if took := time.Since(start); took < timeout || took > timeout+2*time.Second {
 		t.Errorf("gave up after %v, want about %v", took, timeout)
 	}
 	if conn := <-accepted; conn != nil {
-		conn.Close()
+		_ = conn.Close()
 	}
 }
