@@ -606,7 +606,7 @@ func TestStreamingAndHijackThroughMiddleware(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	resp, err := http.Get(srv.URL + "/events")
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(srv.URL + "/events")
 	if err != nil {
 		t.Fatal(err)
 	}

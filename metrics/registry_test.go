@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -154,7 +155,7 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	resp, err := http.Get(srv.URL + "/metrics")
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(srv.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
