@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
@@ -214,7 +215,8 @@ func TestRealServer(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	resp, err := http.Get(srv.URL + "/file")
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(srv.URL + "/file")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +227,7 @@ func TestRealServer(t *testing.T) {
 		t.Fatalf("file: client read %d, layer saw %+v", n, r)
 	}
 
-	resp, err = http.Get(srv.URL + "/hints")
+	resp, err = client.Get(srv.URL + "/hints")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +262,7 @@ func TestHijackedFlag(t *testing.T) {
 		}
 		hijacked <- s.Hijacked()
 	})
-	resp, err := http.Get(srv.URL)
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(srv.URL)
 	if err == nil {
 		resp.Body.Close()
 	}
