@@ -118,6 +118,7 @@ func TestReceiverRejectsBadRequests(t *testing.T) {
 		{"not gzip", http.MethodPost, "application/x-protobuf", "gzip", []byte("plain"), http.StatusBadRequest},
 		{"unknown encoding", http.MethodPost, "application/x-protobuf", "br", valid, http.StatusBadRequest},
 	}
+	client := &http.Client{Timeout: 10 * time.Second}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req, err := http.NewRequestWithContext(t.Context(), tt.method, r.Endpoint()+"/v1/traces", bytes.NewReader(tt.body))
@@ -126,7 +127,7 @@ func TestReceiverRejectsBadRequests(t *testing.T) {
 			}
 			req.Header.Set("Content-Type", tt.contentType)
 			req.Header.Set("Content-Encoding", tt.encoding)
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := client.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -136,7 +137,7 @@ func TestReceiverRejectsBadRequests(t *testing.T) {
 			}
 		})
 	}
-	http.DefaultClient.CloseIdleConnections()
+	client.CloseIdleConnections()
 	if got := r.Spans(); len(got) != 0 {
 		t.Errorf("spans = %v, want none", got)
 	}
