@@ -540,10 +540,14 @@ func TestExemplarsInOpenMetricsScrape(t *testing.T) {
 	if !strings.HasPrefix(ct, "application/openmetrics-text") {
 		t.Fatalf("content type %q, want OpenMetrics", ct)
 	}
-	exemplar := `# {trace_id="4bf92f3577b34da6a3ce929d0e0e4736",span_id="00f067aa0ba902b7"}`
+	// client_golang writes exemplar labels in map order: match either.
+	exemplars := []string{
+		`# {trace_id="4bf92f3577b34da6a3ce929d0e0e4736",span_id="00f067aa0ba902b7"}`,
+		`# {span_id="00f067aa0ba902b7",trace_id="4bf92f3577b34da6a3ce929d0e0e4736"}`,
+	}
 	var withExemplar []string
 	for line := range strings.Lines(body) {
-		if strings.Contains(line, exemplar) {
+		if strings.Contains(line, exemplars[0]) || strings.Contains(line, exemplars[1]) {
 			withExemplar = append(withExemplar, line)
 		}
 	}
