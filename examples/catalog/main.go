@@ -24,6 +24,10 @@ import (
 	"github.com/prodready/prodready/examples/internal/service"
 )
 
+// version and commit are stamped at build time, as the Dockerfile does:
+// go build -ldflags "-X main.version=1.4.2 -X main.commit=$(git rev-parse HEAD)"
+var version, commit string
+
 func main() {
 	if err := run(context.Background(), os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "catalog:", err)
@@ -34,6 +38,7 @@ func main() {
 func run(ctx context.Context, args []string) error {
 	var e env.Reader
 	cfg := service.FromEnv(&e, "catalog", ":8080")
+	cfg.Version, cfg.Commit = version, commit
 	if err := e.Err(); err != nil {
 		return err
 	}

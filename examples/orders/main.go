@@ -31,6 +31,10 @@ import (
 	"github.com/prodready/prodready/logging"
 )
 
+// version and commit are stamped at build time, as the Dockerfile does:
+// go build -ldflags "-X main.version=1.4.2 -X main.commit=$(git rev-parse HEAD)"
+var version, commit string
+
 func main() {
 	if err := run(context.Background(), os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "orders:", err)
@@ -62,6 +66,7 @@ func run(ctx context.Context, args []string) error {
 	if err := e.Err(); err != nil {
 		return err
 	}
+	cfg.Version, cfg.Commit = version, commit
 	switch {
 	case len(args) == 0:
 		return service.Run(ctx, cfg.Config, cfg.routes)

@@ -77,6 +77,12 @@ type Config struct {
 	// Pprof (PPROF) serves /debug/pprof/ on the admin port, behind the
 	// token; default false.
 	Pprof bool
+
+	// Version and Commit are stamped into the binary at build time
+	// (-ldflags "-X main.version=… -X main.commit=…"), where a container
+	// build has no VCS information. An empty Version falls back to the
+	// module version or VCS revision of the build.
+	Version, Commit string
 }
 
 // FromEnv reads the settings every service has; httpAddr is the service's
@@ -115,7 +121,10 @@ type Routes func(ctx context.Context, s *Service) (http.Handler, error)
 // and returns nil when everything stopped cleanly. A start that fails
 // returns its error at once: nothing serves yet.
 func Run(ctx context.Context, cfg Config, routes Routes) error {
-	version := buildVersion()
+	version := cfg.Version
+	if version == "" {
+		version = buildVersion()
+	}
 	logger, level, err := logging.New(logging.Config{Service: cfg.Name, Version: version})
 	if err != nil {
 		return err
@@ -128,7 +137,8 @@ func Run(ctx context.Context, cfg Config, routes Routes) error {
 		zap.Bool("pprof", cfg.Pprof),
 		zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)),
 		zap.Int64("memory_limit", limit),
-		zap.String("memory_limit_source", source))
+		zap.String("memory_limit_source", source),
+		zap.String("commit", cfg.Commit))
 
 	sd := shutdown.New(
 		shutdown.Timeout(cfg.ShutdownTimeout),
