@@ -13,8 +13,9 @@ import (
 
 // FromContext returns the request's logger: the Middleware's logger with
 // correlation_id and, when ctx carries a span, trace_id and span_id. It is
-// made on the first call and its fields are encoded on its first line
-// (zap's WithLazy), so a handler that never logs pays almost nothing.
+// made on the first call and adds its fields as each line is written
+// (nothing is encoded up front), so a handler that never logs pays almost
+// nothing.
 // Called with a context that carries another span (a child span), it
 // returns a logger with that span's IDs.
 //
