@@ -20,8 +20,13 @@
 // /readyz, /startupz (failure reasons withheld), /metrics and GET
 // /loglevel. What changes the process or tells more (PUT /loglevel,
 // /debug/health with each check's error, /debug/pprof/ when PPROF=true)
-// needs "Authorization: Bearer $ADMIN_TOKEN", and is refused outright when
-// ADMIN_TOKEN is unset. Do not publish the admin port outside the cluster.
+// needs "Authorization: Bearer <token>", and is refused outright when
+// ADMIN_TOKEN_FILE is unset or does not hold a valid token yet. The token
+// is a file, like every secret here, watched with the secrets package: a
+// rotated token is the one accepted from the next request on, without a
+// restart, and a file that turns bad keeps the last good token and shows
+// as the non-critical readiness check "admin token file". Do not publish
+// the admin port outside the cluster.
 //
 // # Usage
 //
@@ -70,10 +75,13 @@ type Config struct {
 	// client may take to send its request headers, on both ports; default
 	// DefaultReadHeaderTimeout.
 	ReadHeaderTimeout time.Duration
-	// AdminToken (ADMIN_TOKEN) opens the admin port's guarded endpoints
-	// (PUT /loglevel, /debug/health, /debug/pprof/) to requests with
-	// "Authorization: Bearer <token>". Empty: they are closed.
-	AdminToken Token
+	// AdminTokenFile (ADMIN_TOKEN_FILE) is the file holding the token
+	// that opens the admin port's guarded endpoints (PUT /loglevel,
+	// /debug/health, /debug/pprof/) to requests with "Authorization:
+	// Bearer <token>": 16 to 1024 visible ASCII bytes, a final newline
+	// ignored. It is watched, so a rotated token needs no restart. Empty:
+	// the guarded endpoints are closed.
+	AdminTokenFile string
 	// Pprof (PPROF) serves /debug/pprof/ on the admin port, behind the
 	// token; default false.
 	Pprof bool
@@ -96,7 +104,7 @@ func FromEnv(e *env.Reader, name, httpAddr string) Config {
 		DrainDelay:      e.Duration("SHUTDOWN_DRAIN_DELAY", 5*time.Second),
 
 		ReadHeaderTimeout: e.Duration("HTTP_READ_HEADER_TIMEOUT", DefaultReadHeaderTimeout),
-		AdminToken:        Token(e.String("ADMIN_TOKEN", "")),
+		AdminTokenFile:    e.String("ADMIN_TOKEN_FILE", ""),
 		Pprof:             e.Bool("PPROF", false),
 	}
 }
@@ -133,7 +141,7 @@ func Run(ctx context.Context, cfg Config, routes Routes) error {
 	logger.Info("starting",
 		zap.String("http_addr", cfg.HTTPAddr),
 		zap.String("admin_addr", cfg.AdminAddr),
-		zap.Bool("admin_token", cfg.AdminToken != ""),
+		zap.Bool("admin_token", cfg.AdminTokenFile != ""),
 		zap.Bool("pprof", cfg.Pprof),
 		zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)),
 		zap.Int64("memory_limit", limit),
@@ -160,6 +168,20 @@ func Run(ctx context.Context, cfg Config, routes Routes) error {
 	checks := health.New(health.Logger(logging.Slog(logger)), health.Observer(last.observe))
 	sd.OnDrain(checks.Drain)
 
+	token, err := watchAdminToken(ctx, cfg.AdminTokenFile, logging.Slog(logger))
+	if err != nil {
+		return err
+	}
+	if token != nil {
+		// Closed by its hook after the servers stop, or here when the start
+		// fails further down (a second Close does nothing).
+		defer token.Close()
+		sd.Add("admin token file", func(context.Context) error { return token.Close() })
+		// A token file that fails to reload keeps the last good token:
+		// worth a warning on /readyz, not taking the instance out.
+		checks.AddReadiness("admin token file", token.Check, health.Critical(false))
+	}
+
 	s := &Service{Config: cfg, Version: version, Logger: logger, Health: checks, Shutdown: sd}
 	handler, err := routes(sd.Context(), s)
 	if err != nil {
@@ -176,7 +198,7 @@ func Run(ctx context.Context, cfg Config, routes Routes) error {
 	// The body limit goes outermost: it hands a copy of the request on,
 	// and our middlewares must hold the request the mux fills the route in.
 	sd.Serve(NewServer(cfg.HTTPAddr, http.MaxBytesHandler(traffic, maxBody), cfg.ReadHeaderTimeout, errorLog), nil)
-	admin := adminMux(cfg, checks, &last, metrics.Handler(reg), level)
+	admin := adminMux(cfg, token, checks, &last, metrics.Handler(reg), level)
 	sd.Serve(NewServer(cfg.AdminAddr, admin, cfg.ReadHeaderTimeout, errorLog), nil)
 	return sd.Wait()
 }
