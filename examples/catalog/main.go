@@ -9,9 +9,10 @@
 //
 // Settings come from the environment: HTTP_ADDR (:8080), ADMIN_ADDR
 // (:9090), SHUTDOWN_TIMEOUT (25s), SHUTDOWN_DRAIN_DELAY (5s), LOG_LEVEL
-// (info), HTTP_READ_HEADER_TIMEOUT (5s), ADMIN_TOKEN (unset: PUT
-// /loglevel, /debug/health and /debug/pprof/ are refused), PPROF (false)
-// and the standard OTEL_* variables.
+// (info), HTTP_READ_HEADER_TIMEOUT (5s), ADMIN_TOKEN_FILE (the bearer
+// token for PUT /loglevel, /debug/health and /debug/pprof/, watched: a
+// rotated token needs no restart; unset or without a valid token, they are
+// refused), PPROF (false) and the standard OTEL_* variables.
 package main
 
 import (

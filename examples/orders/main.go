@@ -8,11 +8,12 @@
 //
 // Settings come from the environment: HTTP_ADDR (:8081), ADMIN_ADDR
 // (:9090), SHUTDOWN_TIMEOUT (25s), SHUTDOWN_DRAIN_DELAY (5s), LOG_LEVEL
-// (info), HTTP_READ_HEADER_TIMEOUT (5s), ADMIN_TOKEN (unset: PUT
-// /loglevel, /debug/health and /debug/pprof/ are refused), PPROF (false),
-// DATABASE_URL (no password in it), DATABASE_PASSWORD_FILE (watched: new
-// connections use the current password; printable text, at most 1 KiB),
-// CATALOG_URL
+// (info), HTTP_READ_HEADER_TIMEOUT (5s), ADMIN_TOKEN_FILE (the bearer
+// token for PUT /loglevel, /debug/health and /debug/pprof/, watched: a
+// rotated token needs no restart; unset or without a valid token, they are
+// refused), PPROF (false), DATABASE_URL (no password in it),
+// DATABASE_PASSWORD_FILE (watched: new connections use the current
+// password; printable text, at most 1 KiB), CATALOG_URL
 // (http://localhost:8080), CATALOG_READY_URL (http://localhost:9090/readyz),
 // HEALTH_CHECK_INTERVAL (5s), HEALTH_CHECK_TIMEOUT (1s) and the standard
 // OTEL_* variables.
