@@ -30,8 +30,8 @@ const (
 type messages chan string
 
 func (m messages) Enabled(context.Context, slog.Level) bool { return true }
-func (m messages) WithAttrs([]slog.Attr) slog.Handler        { return m }
-func (m messages) WithGroup(string) slog.Handler             { return m }
+func (m messages) WithAttrs([]slog.Attr) slog.Handler       { return m }
+func (m messages) WithGroup(string) slog.Handler            { return m }
 func (m messages) Handle(_ context.Context, r slog.Record) error {
 	select {
 	case m <- r.Message:
