@@ -9,13 +9,19 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/goleak"
+
+	"github.com/prodready/prodready/secrets"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -60,7 +66,7 @@ func TestRetryStopsAtTheBound(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			calls := 0
-			err := retry(func() error {
+			err := (&database{}).retry(t.Context(), func() error {
 				calls++
 				if calls <= tt.failFirst {
 					return &pgconn.PgError{Code: "57P01"}
@@ -71,6 +77,52 @@ func TestRetryStopsAtTheBound(t *testing.T) {
 				t.Errorf("calls %d err %v, want %d calls, error %v", calls, err, tt.wantCalls, tt.wantErr)
 			}
 		})
+	}
+}
+
+// A connection refused for its password during a rotation is retried
+// with the password the file holds once it changes; without a change the
+// refusal stands after rotationWait.
+func TestRetryAwaitsARotatedPassword(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "password")
+	if err := os.WriteFile(path, []byte("first\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file, err := secrets.Watch(t.Context(), path, secrets.TrimNewline(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	d := &database{password: file}
+	accepted := "second"
+
+	var tried []string
+	err = d.retry(t.Context(), func() error {
+		tried = append(tried, d.currentPassword())
+		if d.currentPassword() != accepted {
+			if len(tried) == 1 {
+				// The role's password changed first; the file follows.
+				if err := os.WriteFile(path+".new", []byte("second\n"), 0o600); err != nil {
+					t.Error(err)
+				}
+				if err := os.Rename(path+".new", path); err != nil {
+					t.Error(err)
+				}
+			}
+			return &pgconn.PgError{Code: "28P01"}
+		}
+		return nil
+	})
+	if err != nil || !slices.Equal(tried, []string{"first", "second"}) {
+		t.Fatalf("err %v after trying %q; want success with the rotated password on the second try", err, tried)
+	}
+
+	accepted = "never"
+	start := time.Now()
+	err = d.retry(t.Context(), func() error { return &pgconn.PgError{Code: "28P01"} })
+	if !badPassword(err) || time.Since(start) < rotationWait {
+		t.Fatalf("a password that stays wrong: err %v after %v, want 28P01 after waiting %v", err, time.Since(start), rotationWait)
 	}
 }
 

@@ -155,7 +155,7 @@ type Order struct {
 
 // create stores o and returns it with its ID and time.
 func (d *database) create(ctx context.Context, o Order) (Order, error) {
-	err := retry(func() error {
+	err := d.retry(ctx, func() error {
 		return d.QueryRowContext(ctx,
 			`INSERT INTO orders (product_id, quantity, unit_price_cents) VALUES ($1, $2, $3)
 			 RETURNING id, created_at`,
@@ -171,7 +171,7 @@ func (d *database) create(ctx context.Context, o Order) (Order, error) {
 // get returns the order id, or errNotFound.
 func (d *database) get(ctx context.Context, id int64) (Order, error) {
 	o := Order{ID: id}
-	err := retry(func() error {
+	err := d.retry(ctx, func() error {
 		return d.QueryRowContext(ctx,
 			`SELECT product_id, quantity, unit_price_cents, created_at FROM orders WHERE id = $1`,
 			id).Scan(&o.ProductID, &o.Quantity, &o.UnitPriceCents, &o.CreatedAt)
@@ -190,7 +190,7 @@ func (d *database) get(ctx context.Context, id int64) (Order, error) {
 // connection, not the ping, so a connection the server ended while it sat
 // in the pool would fail the readiness check of a healthy database.
 func (d *database) PingContext(ctx context.Context) error {
-	return retry(func() error { return d.DB.PingContext(ctx) })
+	return d.retry(ctx, func() error { return d.DB.PingContext(ctx) })
 }
 
 // retry runs fn again, on another connection, when the server refused to
@@ -201,14 +201,68 @@ func (d *database) PingContext(ctx context.Context) error {
 // shutdown) is only found out when a statement is sent on it, and fails
 // with one of these codes, or driver.ErrBadConn for a ping. The statement
 // did not run: sending it again cannot apply it twice.
-func retry(fn func() error) error {
+//
+// A new connection refused for its password (28P01) is retried too once
+// the password file holds a newer password: the role's password and the
+// file cannot change at the same instant, so during a rotation a
+// connection opened between the two is refused, and waiting up to
+// rotationWait for the file to catch up turns that into a short delay
+// instead of a failed request.
+func (d *database) retry(ctx context.Context, fn func() error) error {
 	var err error
 	for range attempts {
-		if err = fn(); !retryable(err) {
+		used := d.currentPassword()
+		err = fn()
+		switch {
+		case retryable(err):
+		case badPassword(err) && d.awaitNewPassword(ctx, used):
+		default:
 			return err
 		}
 	}
 	return err
+}
+
+// How long a request refused for its password waits for the password file
+// to change, and how often it looks. The secrets package publishes a
+// change within a second of the file's event (Debounce, bounded).
+const (
+	rotationWait = 2 * time.Second
+	rotationPoll = 20 * time.Millisecond
+)
+
+func (d *database) currentPassword() string {
+	if d.password == nil {
+		return ""
+	}
+	return d.password.Value().Reveal()
+}
+
+// awaitNewPassword waits until the password file holds a password other
+// than used, for at most rotationWait, and reports whether it does.
+func (d *database) awaitNewPassword(ctx context.Context, used string) bool {
+	if d.password == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, rotationWait)
+	defer cancel()
+	tick := time.NewTicker(rotationPoll)
+	defer tick.Stop()
+	for d.currentPassword() == used {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+	return true
+}
+
+// badPassword reports whether the server refused the password
+// (invalid_password, 28P01).
+func badPassword(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "28P01"
 }
 
 // retryable reports whether err is a dead connection (ErrBadConn) or the
