@@ -8,8 +8,12 @@
 //     against catalog leave its memory and its metrics series bounded,
 //     every answer valid HTTP, and no error in its log;
 //   - secret leaks: orders, with debug logging, through start, two
-//     password rotations, failed reloads and shutdown: no password value
-//     in any log line, metrics scrape or health body;
+//     password rotations, an admin token rotation, failed reloads and
+//     shutdown: no password or token value in any log line, metrics
+//     scrape or health body;
+//   - admin token rotation: the token file updated the way the kubelet
+//     updates a Secret switches which token both services accept, without
+//     a restart; a bad token file keeps the last good token and warns;
 //   - faults: a password file turned to garbage, a directory, or removed
 //     keeps the last good password, reported by the check and the log;
 //     Postgres killed under load gives clean JSON 503s with the request's

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,18 +16,57 @@ import (
 )
 
 // adminToken opens the guarded admin endpoints (/debug/health) to the
-// tests.
-const adminToken = "hardening-admin-token"
+// tests; rotatedToken replaces it in the tests that rotate it.
+const (
+	adminToken   = "hardening-admin-token"
+	rotatedToken = "hardening-admin-token-rotated-5e0c"
+)
 
-// passwordCheck is orders' readiness check of its password file.
-const passwordCheck = "database password file"
+// Readiness checks of orders' password file and both services' admin
+// token file.
+const (
+	passwordCheck   = "database password file"
+	adminTokenCheck = "admin token file"
+)
 
-// startOrders starts the stack from binaries with the admin token and env
-// set on both services.
+// startOrders starts the stack from binaries with env set on both
+// services, and adminToken in a token file of their own.
 func startOrders(t *testing.T, b e2e.Binaries, env ...string) *e2e.Stack {
 	t.Helper()
-	env = append([]string{"ADMIN_TOKEN=" + adminToken}, env...)
+	return startWithToken(t, b, t.TempDir(), env...)
+}
+
+// startWithToken starts the stack with adminToken written into tokenDir
+// the way the kubelet writes a Secret volume, as ADMIN_TOKEN_FILE of both
+// services. The directory is not the password's: a kubelet update swaps
+// the whole volume, so each Secret has its own.
+func startWithToken(t *testing.T, b e2e.Binaries, tokenDir string, env ...string) *e2e.Stack {
+	t.Helper()
+	file := e2e.WriteSecret(t, tokenDir, "token", adminToken+"\n")
+	env = append([]string{"ADMIN_TOKEN_FILE=" + file}, env...)
 	return e2e.StartStack(t, b, e2e.StackOptions{OrdersEnv: env, CatalogEnv: env})
+}
+
+// rotateToken writes token into tokenDir the way the kubelet updates a
+// Secret, and waits until both services have logged what reading it did
+// (msg: reloaded, or the failed reload).
+func rotateToken(t *testing.T, s *e2e.Stack, tokenDir, token, msg string) {
+	t.Helper()
+	file := filepath.Join(tokenDir, "token")
+	about := func(l map[string]any) bool { return l["msg"] == msg && l["path"] == file }
+	procs := []*e2e.Proc{s.Orders, s.Catalog}
+	seen := make([]int, len(procs))
+	for i, p := range procs {
+		for _, l := range p.Logs() {
+			if about(l) {
+				seen[i]++
+			}
+		}
+	}
+	e2e.WriteSecret(t, tokenDir, "token", token)
+	for i, p := range procs {
+		p.WaitLines(about, seen[i]+1, reloadDeadline)
+	}
 }
 
 // count returns how many of p's log lines have the message.
@@ -212,13 +252,15 @@ func TestSecretFileFaults(t *testing.T) {
 // (the guarded details included).
 func TestNoSecretLeaks(t *testing.T) {
 	passwords := []string{e2e.DBFirstPassword, "rotated-Pw-2-c41f9e07", "rotated-Pw-3-8d2b6a15"}
-	s := startOrders(t, bin.checked, "LOG_LEVEL=debug")
+	tokenDir := t.TempDir()
+	s := startWithToken(t, bin.checked, tokenDir, "LOG_LEVEL=debug")
+	token := adminToken // the one the services accept now
 	var bodies []string
 	scrapeAll := func(stage string) {
 		t.Helper()
 		for _, admin := range []string{s.OrdersAdmin, s.CatalogAdmin} {
-			for _, path := range []string{"/metrics", "/livez", "/readyz", "/startupz", "/readyz/" + strings.ReplaceAll(passwordCheck, " ", "%20"), "/readyz/postgres", "/loglevel", "/debug/health"} {
-				code, body, err := e2e.Get(s.Client, admin+path, http.Header{"Authorization": {"Bearer " + adminToken}})
+			for _, path := range []string{"/metrics", "/livez", "/readyz", "/startupz", "/readyz/" + strings.ReplaceAll(passwordCheck, " ", "%20"), "/readyz/" + strings.ReplaceAll(adminTokenCheck, " ", "%20"), "/readyz/postgres", "/loglevel", "/debug/health"} {
+				code, body, err := e2e.Get(s.Client, admin+path, http.Header{"Authorization": {"Bearer " + token}})
 				if err != nil {
 					t.Fatalf("%s: GET %s%s: %v", stage, admin, path, err)
 				}
@@ -238,6 +280,9 @@ func TestNoSecretLeaks(t *testing.T) {
 		order(t, s)
 		scrapeAll("rotated")
 	}
+	rotateToken(t, s, tokenDir, rotatedToken+"\n", msgReloaded)
+	token = rotatedToken
+	scrapeAll("admin token rotated")
 	for _, f := range faults {
 		breakFile(t, s, f)
 		scrapeAll("broken: " + f.name)
@@ -253,7 +298,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		}
 	}
 
-	secrets := append(passwords, "GARBAGE-CONTENT")
+	secrets := append(passwords, "GARBAGE-CONTENT", adminToken, rotatedToken)
 	var logLines int
 	for _, p := range []*e2e.Proc{s.Orders, s.Catalog} {
 		lines := append(p.Lines(), strings.Split(p.Stderr(), "\n")...)
@@ -284,4 +329,76 @@ func TestNoSecretLeaks(t *testing.T) {
 	if n := count(s.Orders, msgReloadFail); n < len(faults) {
 		t.Errorf("%d failed reloads logged, want at least %d: the search covered less than it should", n, len(faults))
 	}
+}
+
+// TestAdminTokenRotation: the admin token file rotated the way the kubelet
+// updates a Secret switches which token both services accept, without a
+// restart; a token file turned bad keeps the last good token and warns on
+// /readyz.
+func TestAdminTokenRotation(t *testing.T) {
+	tokenDir := t.TempDir()
+	s := startWithToken(t, bin.checked, tokenDir)
+	admins := map[string]string{"orders": s.OrdersAdmin, "catalog": s.CatalogAdmin}
+	started := map[string]int{"orders": s.Orders.PID(), "catalog": s.Catalog.PID()}
+	steps := []struct {
+		name     string
+		content  string // the token file's new content
+		logged   string // what each service logs once it has read it
+		accepted string
+		refused  string
+		check    string // status of the admin token file check on /readyz
+	}{
+		{"started", "", "", adminToken, rotatedToken, "pass"},
+		{"rotated", rotatedToken + "\n", msgReloaded, rotatedToken, adminToken, "pass"},
+		{"too short: the last good token stays", "short\n", msgReloadFail, rotatedToken, adminToken, "warn"},
+		{"rotated back", adminToken + "\n", msgReloaded, adminToken, rotatedToken, "pass"},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			if st.content != "" {
+				rotateToken(t, s, tokenDir, st.content, st.logged)
+			}
+			for name, admin := range admins {
+				for token, want := range map[string]int{st.accepted: http.StatusOK, st.refused: http.StatusUnauthorized} {
+					code, body, err := e2e.Get(s.Client, admin+"/debug/health", http.Header{"Authorization": {"Bearer " + token}})
+					if err != nil || code != want {
+						t.Errorf("%s /debug/health with %q: %d %v, want %d: %s", name, token, code, err, want, body)
+					}
+				}
+				if got := checkStatus(t, s, admin, adminTokenCheck); got != st.check {
+					t.Errorf("%s /readyz: check %q is %q, want %q", name, adminTokenCheck, got, st.check)
+				}
+			}
+		})
+	}
+	for name, p := range map[string]*e2e.Proc{"orders": s.Orders, "catalog": s.Catalog} {
+		if !p.Running() || p.PID() != started[name] {
+			t.Errorf("%s restarted or exited: the rotation must need no restart", name)
+		}
+		for _, line := range p.Lines() {
+			if strings.Contains(line, adminToken) || strings.Contains(line, rotatedToken) {
+				t.Errorf("%s logged a token: %s", name, line)
+			}
+		}
+	}
+}
+
+// checkStatus returns the status /readyz of the admin port gives the
+// named check ("" when it has none).
+func checkStatus(t *testing.T, s *e2e.Stack, admin, check string) string {
+	t.Helper()
+	_, body, err := e2e.Get(s.Client, admin+"/readyz", nil)
+	if err != nil {
+		t.Fatalf("GET %s/readyz: %v", admin, err)
+	}
+	var r struct {
+		Checks map[string][]struct{ Status string }
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatalf("%s/readyz: %v: %s", admin, err, body)
+	}
+	if c := r.Checks[check]; len(c) == 1 {
+		return c[0].Status
+	}
+	return ""
 }
