@@ -31,11 +31,11 @@ func TestFromEnv(t *testing.T) {
 			ShutdownTimeout: 25 * time.Second, DrainDelay: 5 * time.Second,
 			ReadHeaderTimeout: service.DefaultReadHeaderTimeout,
 		}, ""},
-		{"set", map[string]string{
+		{"set", map[string]string{ // #nosec G101 -- ADMIN_TOKEN_FILE is a path, not a credential
 			"HTTP_ADDR": "127.0.0.1:1", "ADMIN_ADDR": "127.0.0.1:2",
 			"SHUTDOWN_TIMEOUT": "10s", "SHUTDOWN_DRAIN_DELAY": "0s",
 			"HTTP_READ_HEADER_TIMEOUT": "1s", "ADMIN_TOKEN_FILE": "/run/secrets/admin/token", "PPROF": "true",
-		}, service.Config{
+		}, service.Config{ // #nosec G101 -- AdminTokenFile is a path, not a credential
 			Name: "orders", HTTPAddr: "127.0.0.1:1", AdminAddr: "127.0.0.1:2",
 			ShutdownTimeout: 10 * time.Second, ReadHeaderTimeout: time.Second,
 			AdminTokenFile: "/run/secrets/admin/token", Pprof: true,
