@@ -78,8 +78,12 @@ func Decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("trailing data after the JSON object")
+	if err == nil {
+		// Only the end of the body may follow. dec.More would miss a
+		// stray "}" or "]", which it reads as the end of an enclosing value.
+		if _, tokErr := dec.Token(); !errors.Is(tokErr, io.EOF) {
+			err = errors.New("trailing data after the JSON object")
+		}
 	}
 	if err == nil {
 		return nil
