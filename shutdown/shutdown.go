@@ -56,6 +56,7 @@ type server struct {
 	name string
 	srv  *http.Server
 	ln   net.Listener
+	tls  bool
 }
 
 type namedHook struct {
@@ -129,7 +130,9 @@ func (m *Manager) OnDrain(fn func()) {
 // "Connection: close" (HTTP/2: GOAWAY); after the drain delay Shutdown lets
 // in-flight requests finish, and Close ends whatever is left when the
 // budget runs out. srv is served with TLS when srv.TLSConfig has a certificate (Certificates,
-// GetCertificate or GetConfigForClient). Serve returns at once; an error
+// GetCertificate or GetConfigForClient). One srv may be served on several
+// listeners (IPv4 and IPv6, TCP and a unix socket): call Serve once for
+// each, before or after the first serves. Serve returns at once; an error
 // (the port is in use) begins the shutdown and comes back from Wait;
 // http.ErrServerClosed is not an error. Serve after shutdown began does
 // not serve: it closes ln and reports ErrShuttingDown to the observers.
@@ -147,8 +150,19 @@ func (m *Manager) Serve(srv *http.Server, ln net.Listener) {
 			return
 		}
 	}
-	s := &server{name: ln.Addr().String(), srv: srv, ln: ln}
-	srv.Handler = m.closeWhenDraining(srv.Handler)
+	// Wrap once, and read srv's settings only then: the same srv served
+	// on a second listener is already serving on the first, and net/http
+	// writes srv.TLSConfig and reads srv.Handler while it serves.
+	d, ok := srv.Handler.(*drainHandler)
+	if !ok || d.m != m {
+		next := srv.Handler
+		if next == nil {
+			next = http.DefaultServeMux // what http.Server serves for nil
+		}
+		d = &drainHandler{m: m, next: next, tls: hasCertificate(srv)}
+		srv.Handler = d
+	}
+	s := &server{name: ln.Addr().String(), srv: srv, ln: ln, tls: d.tls}
 	m.mu.Lock()
 	if m.began {
 		m.mu.Unlock()
@@ -162,28 +176,30 @@ func (m *Manager) Serve(srv *http.Server, ln net.Listener) {
 	go m.serve(s)
 }
 
-// closeWhenDraining asks each client to close its connection after the
+// drainHandler asks each client to close its connection after the
 // response once shutdown has begun, so that it dials again and reaches an
-// instance that is still in the endpoints. Idle connections are left alone
-// until Shutdown: closing them at the start of the drain (as
-// SetKeepAlivesEnabled(false) does) races clients that are sending on them
-// at that moment, while traffic is still at full rate.
-func (m *Manager) closeWhenDraining(h http.Handler) http.Handler {
-	if h == nil {
-		h = http.DefaultServeMux
+// instance that is still in the endpoints (over HTTP/2 Go's server turns
+// the header into GOAWAY). Idle connections are left alone until Shutdown:
+// closing them at the start of the drain (as SetKeepAlivesEnabled(false)
+// does) races clients that are sending on them at that moment, while
+// traffic is still at full rate.
+type drainHandler struct {
+	m    *Manager
+	next http.Handler
+	tls  bool // serve with TLS: srv.TLSConfig has a certificate
+}
+
+func (d *drainHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if d.m.draining.Load() {
+		w.Header().Set("Connection", "close")
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if m.draining.Load() {
-			w.Header().Set("Connection", "close")
-		}
-		h.ServeHTTP(w, r)
-	})
+	d.next.ServeHTTP(w, r)
 }
 
 func (m *Manager) serve(s *server) {
 	defer m.serving.Done()
 	var err error
-	if hasCertificate(s.srv) {
+	if s.tls {
 		err = s.srv.ServeTLS(s.ln, "", "")
 	} else {
 		err = s.srv.Serve(s.ln)
