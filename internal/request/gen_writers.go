@@ -14,7 +14,7 @@ import (
 )
 
 var ifaces = []struct{ bit, name, method string }{
-	{"canFlush", "F", "func (w %s) Flush() { w.flush() }"},
+	{"canFlush", "F", "func (w %[1]s) Flush() { w.flush() }\nfunc (w %[1]s) FlushError() error { return w.flushError() }"},
 	{"canHijack", "H", "func (w %s) Hijack() (net.Conn, *bufio.ReadWriter, error) { return w.hijack() }"},
 	{"canReadFrom", "R", "func (w %s) ReadFrom(src io.Reader) (int64, error) { return w.readFrom(src) }"},
 	{"canPush", "P", "func (w %s) Push(target string, opts *http.PushOptions) error { return w.push(target, opts) }"},

@@ -80,7 +80,13 @@ func Enter(w http.ResponseWriter, r *http.Request) (*State, http.ResponseWriter,
 
 // Writer returns the capturing writer, with exactly the optional interfaces
 // (http.Flusher, http.Hijacker, io.ReaderFrom, http.Pusher) of the writer it
-// wraps. Converting it to an interface does not allocate.
+// wraps, and with Flush a FlushError that passes on the underlying writer's
+// error to http.ResponseController. Converting it to an interface does not
+// allocate.
+//
+// Like any ResponseWriter it must not be used once the handler has
+// returned, nor from two goroutines at once: the status and byte count are
+// plain fields, read by the middlewares after next returns.
 func (s *State) Writer() http.ResponseWriter { return s.w.wrapped() }
 
 // CaptureRoute records the route of r.Pattern unless a route is known

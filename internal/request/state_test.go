@@ -3,6 +3,7 @@ package request
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -346,5 +347,42 @@ func BenchmarkThreeLayers(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		h.ServeHTTP(rec, req)
+	}
+}
+
+// errFlusher is a writer whose flush fails, as net/http's does once the
+// client has gone.
+type errFlusher struct {
+	http.ResponseWriter
+	err error
+}
+
+func (e errFlusher) Flush()            {}
+func (e errFlusher) FlushError() error { return e.err }
+
+// TestFlushErrorReachesResponseController checks that the error of a failed
+// flush is not swallowed: a streaming handler that loops on
+// ResponseController.Flush learns the client has gone.
+func TestFlushErrorReachesResponseController(t *testing.T) {
+	gone := errors.New("client gone")
+	tests := []struct {
+		name  string
+		under http.ResponseWriter
+		want  error
+	}{
+		{"FlushError fails", errFlusher{httptest.NewRecorder(), gone}, gone},
+		{"FlushError succeeds", errFlusher{httptest.NewRecorder(), nil}, nil},
+		{"Flush only", httptest.NewRecorder(), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := New(context.Background(), tt.under)
+			if err := http.NewResponseController(st.Writer()).Flush(); !errors.Is(err, tt.want) || (err == nil) != (tt.want == nil) {
+				t.Fatalf("Flush error %v, want %v", err, tt.want)
+			}
+			if st.Status() != http.StatusOK {
+				t.Fatalf("status %d after a flush, want 200", st.Status())
+			}
+		})
 	}
 }

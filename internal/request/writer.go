@@ -74,6 +74,20 @@ func (w *captureWriter) flush() {
 	w.ResponseWriter.(http.Flusher).Flush()
 }
 
+// flushError is Flush for http.ResponseController, which prefers a
+// FlushError method: net/http's writers report through it that the client
+// has gone, and a streaming handler stops on that error.
+func (w *captureWriter) flushError() error {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if f, ok := w.ResponseWriter.(interface{ FlushError() error }); ok {
+		return f.FlushError()
+	}
+	w.ResponseWriter.(http.Flusher).Flush()
+	return nil
+}
+
 func (w *captureWriter) hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, rw, err := w.ResponseWriter.(http.Hijacker).Hijack()
 	if err == nil {

@@ -50,7 +50,8 @@ type rw struct{ *captureWriter }
 
 type rwF struct{ *captureWriter }
 
-func (w rwF) Flush() { w.flush() }
+func (w rwF) Flush()            { w.flush() }
+func (w rwF) FlushError() error { return w.flushError() }
 
 type rwH struct{ *captureWriter }
 
@@ -59,6 +60,7 @@ func (w rwH) Hijack() (net.Conn, *bufio.ReadWriter, error) { return w.hijack() }
 type rwFH struct{ *captureWriter }
 
 func (w rwFH) Flush()                                       { w.flush() }
+func (w rwFH) FlushError() error                            { return w.flushError() }
 func (w rwFH) Hijack() (net.Conn, *bufio.ReadWriter, error) { return w.hijack() }
 
 type rwR struct{ *captureWriter }
@@ -68,6 +70,7 @@ func (w rwR) ReadFrom(src io.Reader) (int64, error) { return w.readFrom(src) }
 type rwFR struct{ *captureWriter }
 
 func (w rwFR) Flush()                                { w.flush() }
+func (w rwFR) FlushError() error                     { return w.flushError() }
 func (w rwFR) ReadFrom(src io.Reader) (int64, error) { return w.readFrom(src) }
 
 type rwHR struct{ *captureWriter }
@@ -78,6 +81,7 @@ func (w rwHR) ReadFrom(src io.Reader) (int64, error)        { return w.readFrom(
 type rwFHR struct{ *captureWriter }
 
 func (w rwFHR) Flush()                                       { w.flush() }
+func (w rwFHR) FlushError() error                            { return w.flushError() }
 func (w rwFHR) Hijack() (net.Conn, *bufio.ReadWriter, error) { return w.hijack() }
 func (w rwFHR) ReadFrom(src io.Reader) (int64, error)        { return w.readFrom(src) }
 
@@ -88,6 +92,7 @@ func (w rwP) Push(target string, opts *http.PushOptions) error { return w.push(t
 type rwFP struct{ *captureWriter }
 
 func (w rwFP) Flush()                                           { w.flush() }
+func (w rwFP) FlushError() error                                { return w.flushError() }
 func (w rwFP) Push(target string, opts *http.PushOptions) error { return w.push(target, opts) }
 
 type rwHP struct{ *captureWriter }
@@ -98,6 +103,7 @@ func (w rwHP) Push(target string, opts *http.PushOptions) error { return w.push(
 type rwFHP struct{ *captureWriter }
 
 func (w rwFHP) Flush()                                           { w.flush() }
+func (w rwFHP) FlushError() error                                { return w.flushError() }
 func (w rwFHP) Hijack() (net.Conn, *bufio.ReadWriter, error)     { return w.hijack() }
 func (w rwFHP) Push(target string, opts *http.PushOptions) error { return w.push(target, opts) }
 
@@ -109,6 +115,7 @@ func (w rwRP) Push(target string, opts *http.PushOptions) error { return w.push(
 type rwFRP struct{ *captureWriter }
 
 func (w rwFRP) Flush()                                           { w.flush() }
+func (w rwFRP) FlushError() error                                { return w.flushError() }
 func (w rwFRP) ReadFrom(src io.Reader) (int64, error)            { return w.readFrom(src) }
 func (w rwFRP) Push(target string, opts *http.PushOptions) error { return w.push(target, opts) }
 
@@ -121,6 +128,7 @@ func (w rwHRP) Push(target string, opts *http.PushOptions) error { return w.push
 type rwFHRP struct{ *captureWriter }
 
 func (w rwFHRP) Flush()                                           { w.flush() }
+func (w rwFHRP) FlushError() error                                { return w.flushError() }
 func (w rwFHRP) Hijack() (net.Conn, *bufio.ReadWriter, error)     { return w.hijack() }
 func (w rwFHRP) ReadFrom(src io.Reader) (int64, error)            { return w.readFrom(src) }
 func (w rwFHRP) Push(target string, opts *http.PushOptions) error { return w.push(target, opts) }
