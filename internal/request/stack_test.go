@@ -269,3 +269,39 @@ func TestStackHTTP2(t *testing.T) {
 		})
 	}
 }
+
+// TestStackPanicReachesServer checks, on a real server, that net/http logs
+// the panic once, with its value and the stack of the handler that
+// panicked: the layers that recover and re-raise keep the original frames.
+func TestStackPanicReachesServer(t *testing.T) {
+	for _, order := range orders {
+		t.Run(strings.Join(order, ">"), func(t *testing.T) {
+			s := newStack(t)
+			mux := http.NewServeMux()
+			mux.HandleFunc("GET /items/{id}", func(_ http.ResponseWriter, r *http.Request) {
+				logging.FromContext(r.Context()).Info("handler")
+				panicDeepInHandler()
+			})
+			var errLog syncBuffer
+			srv := httptest.NewUnstartedServer(s.chain(order, mux))
+			srv.Config.ErrorLog = log.New(&errLog, "", 0)
+			srv.Start()
+			if _, err := srv.Client().Get(srv.URL + "/items/7"); err == nil {
+				t.Error("the client got a response from a handler that panicked")
+			}
+			srv.Close()
+			errLog.mu.Lock()
+			out := errLog.b.String()
+			errLog.mu.Unlock()
+			if n := strings.Count(out, "http: panic serving"); n != 1 {
+				t.Fatalf("net/http logged %d panics, want 1:\n%s", n, out)
+			}
+			if !strings.Contains(out, "deep in the handler") || !strings.Contains(out, "request_test.panicDeepInHandler(") {
+				t.Errorf("net/http's log lacks the value or the handler's frame:\n%s", out)
+			}
+			s.check(t, "/items/{id}", "500", 0, "error")
+		})
+	}
+}
+
+func panicDeepInHandler() { panic("deep in the handler") }
