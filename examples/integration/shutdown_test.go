@@ -84,6 +84,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 
 	// The slow ones send half the body, then the rest after slowBody.
 	slowResults := make(chan error, slow)
+	halfSent := make(chan struct{}, slow)
 	for range slow {
 		r, w := io.Pipe()
 		req, err := http.NewRequest(http.MethodPost, s.OrdersURL+"/orders", r)
@@ -93,6 +94,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 		req.Header.Set("Content-Type", "application/json")
 		go func() {
 			_, _ = io.WriteString(w, `{"product_id":"p6",`)
+			halfSent <- struct{}{}
 			time.Sleep(slowBody)
 			_, _ = io.WriteString(w, `"quantity":1}`)
 			_ = w.Close()
@@ -109,7 +111,16 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 			slowResults <- err
 		}()
 	}
-	time.Sleep(300 * time.Millisecond) // the slow uploads are in the handlers now
+	// A pipe write returns once the transport has taken the bytes, after
+	// the request's headers: every slow upload is on the wire, and the
+	// drain delay leaves orders time to take it in before it stops.
+	for range slow {
+		select {
+		case <-halfSent:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the slow uploads did not start within 10s")
+		}
+	}
 
 	// Watch readiness through the drain until the admin port closes.
 	readiness := make(chan []int, 1)
