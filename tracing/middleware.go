@@ -340,8 +340,10 @@ func requestAttrs(attrs []attribute.KeyValue, r *http.Request) []attribute.KeyVa
 		attrs = append(attrs, semconv.URLPath(r.URL.Path))
 	}
 	name, version, _ := strings.Cut(r.Proto, "/")
-	if name = strings.ToLower(name); name != "" && name != "http" {
-		attrs = append(attrs, semconv.NetworkProtocolName(name))
+	// EqualFold first: lower-casing "HTTP", as every request spells it,
+	// would allocate a string per request only to throw it away.
+	if name != "" && !strings.EqualFold(name, "http") {
+		attrs = append(attrs, semconv.NetworkProtocolName(strings.ToLower(name)))
 	}
 	if version != "" {
 		attrs = append(attrs, semconv.NetworkProtocolVersion(version))

@@ -373,3 +373,26 @@ func withBaggage(t *testing.T, ctx context.Context, k, v string) context.Context
 	}
 	return baggage.ContextWithBaggage(ctx, b)
 }
+
+// TestMiddlewareAllocsNearFloor holds the sampled path to the SDK's own
+// floor (start, hand over, set the same attributes, end) plus the one
+// allocation of the request state shared with logging and metrics:
+// building the attributes and naming the span must allocate nothing.
+func TestMiddlewareAllocsNearFloor(t *testing.T) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(discardProcessor{}))
+	t.Cleanup(func() { _ = tp.Shutdown(t.Context()) })
+	req := benchRequest()
+	w := &discardWriter{h: http.Header{}}
+	handlers := map[string]http.Handler{
+		"ours":  tracing.NewMiddleware(tracing.TracerProvider(tp), tracing.Propagator(w3c))(benchMux()),
+		"floor": sdkFloor{tr: tp.Tracer("floor"), attrs: ourAttrs(t, benchMux()), next: benchMux()},
+	}
+	allocs := map[string]float64{}
+	for name, h := range handlers {
+		allocs[name] = testing.AllocsPerRun(200, func() { h.ServeHTTP(w, req) })
+	}
+	if allocs["ours"] > allocs["floor"]+1 {
+		t.Errorf("middleware allocates %v per request, the SDK floor %v: want at most one more (the request state)",
+			allocs["ours"], allocs["floor"])
+	}
+}
