@@ -20,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
 
 	"github.com/prodready/prodready/secrets"
 )
@@ -291,4 +292,36 @@ func FuzzValidPassword(f *testing.F) {
 			t.Fatalf("error %q quotes the content", err)
 		}
 	})
+}
+
+// TestPasswordWatchOutlivesItsContext: routes opens the pool with the
+// context that ends when shutdown begins, but the pool serves through the
+// drain and the shutdown; a password rotated meanwhile must still reach
+// new connections, until Close.
+func TestPasswordWatchOutlivesItsContext(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(path, []byte("first\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	d, err := openDB(ctx, "postgres://orders@localhost:1/orders", path, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	cancel() // shutdown began
+
+	if err := os.WriteFile(path+".new", []byte("second\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".new", path); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for d.currentPassword() != "second" {
+		if time.Now().After(deadline) {
+			t.Fatalf("password %q 5s after the rotation, want the rotated one", d.currentPassword())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

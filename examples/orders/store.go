@@ -46,7 +46,9 @@ type database struct {
 // readiness says when PostgreSQL answers. Every new connection asks the
 // password file for the current password, so a rotated password needs no
 // restart: connections already open stay authenticated, new ones use the
-// new password.
+// new password. The file is watched until Close, whenever ctx ends: the
+// pool serves through the drain and the shutdown, and needs a rotation
+// made meanwhile as much as any other.
 func openDB(ctx context.Context, url, passwordFile string, logger *zap.Logger) (*database, error) {
 	cc, err := pgx.ParseConfig(url)
 	if err != nil {
@@ -58,7 +60,7 @@ func openDB(ctx context.Context, url, passwordFile string, logger *zap.Logger) (
 	d := &database{}
 	var opts []stdlib.OptionOpenDB
 	if passwordFile != "" {
-		d.password, err = secrets.Watch(ctx, passwordFile,
+		d.password, err = secrets.Watch(context.WithoutCancel(ctx), passwordFile,
 			secrets.TrimNewline(true), secrets.MaxSize(maxPasswordFile),
 			secrets.Validate(validPassword), secrets.Logger(logging.Slog(logger)))
 		if err != nil {
