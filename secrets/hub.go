@@ -76,10 +76,6 @@ func (h *hub) join(hint func()) *hubClient {
 	return c
 }
 
-// dispatch turns fsnotify's events into hints for the clients watching the
-// directory an event happened in (or the directory itself, for its own
-// removal). Every error, the queue overflow above all, means events were
-// lost: every client re-reads.
 // start creates the watcher if there is none. A failure leaves the
 // clients polling; the next ensure tries again. Called with opMu held.
 func (h *hub) start() {
@@ -92,6 +88,10 @@ func (h *hub) start() {
 	}
 }
 
+// dispatch turns fsnotify's events into hints for the clients watching the
+// directory an event happened in (or the directory itself, for its own
+// removal). Every error, the queue overflow above all, means events were
+// lost: every client re-reads.
 func (h *hub) dispatch(events <-chan fsnotify.Event, errs <-chan error, done chan struct{}) {
 	defer close(done)
 	for {
@@ -162,9 +162,17 @@ func (c *hubClient) ensure(dirs []string) error {
 }
 
 // addNearest watches dir, or when it is gone the nearest ancestor that
-// exists, and returns what it watches. Called with opMu held.
+// exists, and returns what it watches: always by its real path. The kernel
+// follows symlinks, so a directory reached through a link and by its real
+// path is one watch, which fsnotify files (and names its events) under
+// whichever path came first; watching and routing by the real path keeps
+// both watches' events flowing, and one Close from removing the other's
+// watch. Called with opMu held.
 func (h *hub) addNearest(dir string) (string, error) {
 	for {
+		if real, err := filepath.EvalSymlinks(dir); err == nil {
+			dir = real
+		}
 		err := h.w.Add(dir)
 		if err == nil {
 			return dir, nil

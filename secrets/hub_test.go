@@ -39,8 +39,12 @@ func TestHubShared(t *testing.T) {
 		t.Fatalf("closing one of two watches of a directory dropped it: %v", w.WatchList())
 	}
 	_ = files[2].Close()
-	if got := w.WatchList(); len(got) != 1 || got[0] != dirA {
-		t.Fatalf("watch list %v after closing dirB's only watch, want [%s]", got, dirA)
+	realA, err := filepath.EvalSymlinks(dirA) // the hub watches real paths (macOS: /private/var)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := w.WatchList(); len(got) != 1 || got[0] != realA {
+		t.Fatalf("watch list %v after closing dirB's only watch, want [%s]", got, realA)
 	}
 	_ = files[1].Close()
 	theHub.opMu.Lock()
