@@ -44,6 +44,11 @@
 //
 //	handler := tracing.Middleware(logging.Middleware(logger, logging.SkipPaths("/readyz"))(mux))
 //
+// A middleware that buffers the response (http.TimeoutHandler, a
+// compressor that buffers) belongs outside all of prodready's: they share
+// one response-capturing writer, so a layer of ours inside the buffer
+// would read the status and size before the buffer is written out.
+//
 // # Request logger
 //
 // FromContext returns the request's logger, with correlation_id, trace_id

@@ -35,6 +35,11 @@
 // series. Methods outside the standard nine are "OTHER"; codes outside
 // 100-599 are "other".
 //
+// A middleware that buffers the response (http.TimeoutHandler, a
+// compressor that buffers) belongs outside all of prodready's: they share
+// one response-capturing writer, so a layer of ours inside the buffer
+// would read the status and size before the buffer is written out.
+//
 // # Exemplars
 //
 // When the request context holds a sampled OpenTelemetry span, the duration
