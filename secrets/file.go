@@ -170,6 +170,13 @@ func (f *File) deliver(s *subscriber) {
 			return
 		case <-s.wake:
 		}
+		// select picks at random when both are ready: a cancel (or Close)
+		// that came while fn was busy with the previous value wins.
+		select {
+		case <-s.stop:
+			return
+		default:
+		}
 		if p := s.latest.Swap(nil); p != nil {
 			f.call(s.fn, Secret{p})
 		}
