@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,6 +19,7 @@ type check struct {
 	critical  bool
 	threshold int
 	owner     *Checker
+	spawn     func() // execInflight, bound once
 
 	// stop ends the Interval loop; guarded by owner.mu.
 	stop context.CancelFunc
@@ -26,10 +28,12 @@ type check struct {
 	// inflight is the run whose function has not returned yet: while it is
 	// set, no other run starts, even past its deadline.
 	inflight *run
-	// timer fires at the in-flight run's deadline. One per check, reset
-	// for each run (there is never more than one).
-	timer *time.Timer
-	last  reading
+	// timer fires at the in-flight run's deadline (there is never more
+	// than one run), or earlier: see newRunLocked. One per check; timerAt
+	// is when it will fire, zero when it is not armed.
+	timer   *time.Timer
+	timerAt time.Time
+	last    reading
 	// frag is the latest reading as JSON members, without output:
 	// "status":"pass","time":"…","duration":"…", and out the JSON string
 	// of its failure reason ("" for none). The first probe after a run
@@ -75,18 +79,22 @@ func (c *check) statusLocked() Status {
 // receives: one allocation gives the check its deadline, and the check's
 // own timer (not one per run) cancels it.
 type run struct {
-	c        *check
 	parent   context.Context
 	start    time.Time
 	deadline time.Time
-	// done is the context's Done channel, and what probes wait on: it is
-	// closed just after the result is recorded (the function returned or
-	// the deadline passed), so one channel serves both.
-	done      chan struct{}
-	isDecided bool // guarded by c.mu
 
-	mu  sync.Mutex
-	err error
+	// Guarded by the check's mu. waiters are the probes to wake once the
+	// run is decided (its result recorded: the function returned or the
+	// deadline passed); wbuf holds the first few without an allocation.
+	isDecided bool
+	waiters   []*waiter
+	wbuf      [2]*waiter
+
+	mu sync.Mutex
+	// done is the context's Done channel, made when first asked for: a
+	// check that never looks at it costs no channel.
+	done chan struct{}
+	err  error
 }
 
 var _ context.Context = (*run)(nil)
@@ -94,7 +102,21 @@ var _ context.Context = (*run)(nil)
 func (r *run) Deadline() (time.Time, bool) { return r.deadline, true }
 func (r *run) Value(key any) any           { return r.parent.Value(key) }
 
-func (r *run) Done() <-chan struct{} { return r.done }
+func (r *run) Done() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done == nil {
+		if r.err != nil {
+			r.done = closedChan
+		} else {
+			r.done = make(chan struct{})
+		}
+	}
+	return r.done
+}
+
+// closedChan is the Done channel of a run cancelled before anyone asked.
+var closedChan = func() chan struct{} { ch := make(chan struct{}); close(ch); return ch }()
 
 func (r *run) Err() error {
 	r.mu.Lock()
@@ -109,48 +131,100 @@ func (r *run) cancel(err error) {
 		return
 	}
 	r.err = err
-	close(r.done)
+	if r.done != nil {
+		close(r.done)
+	}
 }
 
-// begin returns the run in flight, starting one when there is none, so
-// that concurrent probes share a run and a hung check is never run twice.
-func (c *check) begin() *run {
-	c.mu.Lock()
-	if r := c.inflight; r != nil {
-		c.mu.Unlock()
-		return r
+// waiter is one probe waiting for the runs it started or joined. pending
+// counts those runs plus one the probe holds while it registers, so that
+// the token is sent once, by whichever of them finishes last. Waiters are
+// pooled per Checker (see Checker.waiters): a probe puts its waiter back
+// only once nothing can touch it.
+type waiter struct {
+	pending atomic.Int32
+	ch      chan struct{} // buffered: the send never blocks
+}
+
+func (w *waiter) release() {
+	if w.pending.Add(-1) == 0 {
+		w.ch <- struct{}{}
 	}
-	r := c.newRunLocked(context.Background())
+}
+
+// begin starts a run unless one is in flight, without waiting for it.
+func (c *check) begin() { c.join(nil) }
+
+// join adds w (unless nil) to the waiters of the run in flight, starting
+// one when there is none, so that concurrent probes share a run and a hung
+// check is never run twice. A run already decided (past its deadline, its
+// function still running) needs no wait.
+func (c *check) join(w *waiter) {
+	c.mu.Lock()
+	r := c.inflight
+	started := r == nil
+	if started {
+		r = c.newRunLocked(context.Background())
+	}
+	if w != nil && !r.isDecided {
+		if r.waiters == nil {
+			r.waiters = r.wbuf[:0]
+		}
+		r.waiters = append(r.waiters, w)
+		w.pending.Add(1)
+	}
 	c.mu.Unlock()
-	go c.exec(r)
-	return r
+	if started {
+		go c.spawn()
+	}
+}
+
+// execInflight runs the on-demand run join just started: it stays in
+// flight until this call's exec returns. It is bound once per check, as
+// spawn, so that starting a run's goroutine allocates nothing.
+func (c *check) execInflight() {
+	c.mu.Lock()
+	r := c.inflight
+	c.mu.Unlock()
+	c.exec(r)
 }
 
 func (c *check) newRunLocked(parent context.Context) *run {
 	now := time.Now()
 	r := &run{
-		c:        c,
 		parent:   parent,
 		start:    now,
 		deadline: now.Add(c.timeout),
-		done:     make(chan struct{}),
 	}
 	c.inflight = r
-	if c.timer == nil {
+	// The timer is armed for the deadline of an earlier run (never later
+	// than this one's, the timeout being the same) or not at all; expire
+	// moves it on to this run's deadline, so most runs touch no timer.
+	switch {
+	case c.timer == nil:
 		c.timer = time.AfterFunc(c.timeout, c.expire)
-	} else {
+		c.timerAt = r.deadline
+	case c.timerAt.IsZero():
 		c.timer.Reset(c.timeout)
+		c.timerAt = r.deadline
 	}
 	return r
 }
 
 // expire runs when the timer fires: the in-flight run, if past its
-// deadline, fails now even though its function has not returned.
+// deadline, fails now even though its function has not returned; if not
+// yet, the timer is set again for its deadline.
 func (c *check) expire() {
 	c.mu.Lock()
 	r := c.inflight
-	// A fire meant for an earlier run finds a later run (or none) here.
-	if r == nil || time.Now().Before(r.deadline) {
+	c.timerAt = time.Time{}
+	if r == nil || r.isDecided {
+		c.mu.Unlock()
+		return
+	}
+	if left := time.Until(r.deadline); left > 0 {
+		c.timer.Reset(left)
+		c.timerAt = r.deadline
 		c.mu.Unlock()
 		return
 	}
@@ -166,7 +240,6 @@ func (c *check) timedOut() error { return fmt.Errorf("%w after %v", ErrTimeout, 
 // exec calls the check's function and records what it returned.
 func (c *check) exec(r *run) {
 	err := call(r, c.fn)
-	c.timer.Stop()
 	if errors.Is(err, context.DeadlineExceeded) && !time.Now().Before(r.deadline) {
 		// A context derived from ours expired a moment before our timer.
 		err = c.timedOut()
@@ -199,6 +272,16 @@ func (c *check) decide(r *run, err error, returned bool) {
 		return
 	}
 	r.isDecided = true
+	waiters := r.waiters
+	r.waiters = nil
+	// Wake the probes once the result is recorded and observed: when a
+	// probe answers, the observer and the log have seen every run it
+	// reports.
+	defer func() {
+		for _, w := range waiters {
+			w.release()
+		}
+	}()
 	if r.parent.Err() != nil {
 		// Start's context ended: shutdown, not a failure of the check.
 		c.mu.Unlock()
@@ -220,9 +303,6 @@ func (c *check) decide(r *run, err error, returned bool) {
 	if prev.ran {
 		ev.Previous = prev.status
 	}
-	// Observe before the caller wakes the probes (cancel closes done):
-	// when a probe answers, the observer and the log have seen every run
-	// it reports.
 	c.owner.observe(ev, prev.err)
 }
 

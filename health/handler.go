@@ -120,23 +120,30 @@ func (c *Checker) evaluate(r *http.Request, kind Kind, buf []byte) ([]byte, int)
 		}
 	}
 
-	// Start every on-demand check first, so that they run in parallel,
-	// then wait for each; a run is decided by its deadline at the latest.
-	var runBuf [16]*run
-	runs := runBuf[:0]
+	// Start every on-demand check, so that they run in parallel, then
+	// wait once for all of them; a run is decided by its deadline at the
+	// latest. The waiter's own count of one keeps the runs that finish
+	// while others are still being started from waking the probe early.
+	w, _ := c.waiters.Get().(*waiter)
+	if w == nil {
+		w = &waiter{ch: make(chan struct{}, 1)}
+	}
+	w.pending.Store(1)
 	for _, ch := range sel {
 		if ch.interval == 0 {
-			runs = append(runs, ch.begin())
+			ch.join(w)
 		}
 	}
-	ctx := r.Context()
-	for _, rn := range runs {
+	if w.pending.Add(-1) != 0 {
 		select {
-		case <-rn.done:
-		case <-ctx.Done():
+		case <-w.ch:
+		case <-r.Context().Done():
+			// The runs still hold w and will release it: it is not
+			// reused, the collector takes it.
 			return buf, http.StatusServiceUnavailable
 		}
 	}
+	c.waiters.Put(w)
 
 	// Every status word is four letters: write "pass" now and put the
 	// worst status in its place once each check has been copied, each

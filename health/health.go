@@ -123,6 +123,11 @@ type Checker struct {
 
 	mu       sync.Mutex // registration and Start
 	startCtx context.Context
+
+	// waiters holds the probes' idle *waiter values. Not one pool for the
+	// package: a waiter's channel belongs to the synctest bubble it was
+	// made in, and a Checker (with its timers) lives in one bubble.
+	waiters sync.Pool
 }
 
 // New returns a Checker. By default failure reasons are withheld from
@@ -174,6 +179,7 @@ func (c *Checker) add(kind Kind, name string, fn Check, opts []CheckOption) {
 		threshold: 1,
 		owner:     c,
 	}
+	ch.spawn = ch.execInflight
 	for _, o := range opts {
 		o.apply(ch)
 	}
