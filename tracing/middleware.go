@@ -145,7 +145,10 @@ func (m *middleware) propagator() propagation.TextMapPropagator {
 
 // Span start options shared by every request: passing a prebuilt slice
 // spares an allocation per request.
-var serverStart = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
+var (
+	serverStart = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
+	publicStart = []trace.SpanStartOption{serverStart[0], trace.WithNewRoot()}
+)
 
 // attrBuf holds a request's attributes until SetAttributes has copied them
 // into the span.
@@ -170,14 +173,14 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.CaptureRoute(r)
 	ctx = m.propagator().Extract(ctx, headerCarrier(r.Header))
 
-	var opts []trace.SpanStartOption
+	opts := serverStart
 	if m.cfg.public {
-		opts = []trace.SpanStartOption{serverStart[0], trace.WithNewRoot()}
+		opts = publicStart
 		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() && sc.IsRemote() {
-			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
+			// The full slice expression makes append copy, never write
+			// into the shared publicStart.
+			opts = append(publicStart[:len(publicStart):len(publicStart)], trace.WithLinks(trace.Link{SpanContext: sc}))
 		}
-	} else {
-		opts = serverStart
 	}
 	method := spanMethod(r.Method)
 	// The request attributes are set when the span ends, in one call with

@@ -396,3 +396,22 @@ func TestMiddlewareAllocsNearFloor(t *testing.T) {
 			allocs["ours"], allocs["floor"])
 	}
 }
+
+// TestPublicEndpointAllocs: a public endpoint's request without a caller's
+// traceparent, the usual case on the internet, costs a private one's plus
+// the two allocations the SDK makes itself for trace.WithNewRoot (a context
+// holding the empty parent), and nothing of ours.
+func TestPublicEndpointAllocs(t *testing.T) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(discardProcessor{}))
+	t.Cleanup(func() { _ = tp.Shutdown(t.Context()) })
+	req := benchRequest()
+	w := &discardWriter{h: http.Header{}}
+	allocs := map[bool]float64{}
+	for _, public := range []bool{false, true} {
+		h := tracing.NewMiddleware(tracing.TracerProvider(tp), tracing.Propagator(w3c), tracing.PublicEndpoint(public))(benchMux())
+		allocs[public] = testing.AllocsPerRun(200, func() { h.ServeHTTP(w, req) })
+	}
+	if allocs[true] > allocs[false]+2 {
+		t.Errorf("public endpoint allocates %v per request, private %v: want at most 2 more", allocs[true], allocs[false])
+	}
+}
