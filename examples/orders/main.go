@@ -11,7 +11,8 @@
 // (info), HTTP_READ_HEADER_TIMEOUT (5s), ADMIN_TOKEN_FILE (the bearer
 // token for PUT /loglevel, /debug/health and /debug/pprof/, watched: a
 // rotated token needs no restart; unset or without a valid token, they are
-// refused), PPROF (false), DATABASE_URL (no password in it),
+// refused), PPROF (false), DATABASE_URL (no password in it;
+// postgres://orders@localhost:5432/orders?sslmode=disable),
 // DATABASE_PASSWORD_FILE (watched: new connections use the current
 // password; printable text, at most 1 KiB), CATALOG_URL
 // (http://localhost:8080), CATALOG_READY_URL (http://localhost:9090/readyz),
