@@ -36,6 +36,8 @@ type watcher struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
+	watchFailed bool // the latest ensure failed; used by reload only
+
 	loads, changes, errs atomic.Uint64
 	last                 atomic.Pointer[outcome]
 	closed               atomic.Bool
@@ -142,8 +144,10 @@ func (w *watcher) run(ctx context.Context) {
 // reload reads once and records the outcome; the error is returned for
 // start, the loop finds it through check.
 func (w *watcher) reload() error {
-	// Best effort: when no watch can be armed, polling keeps the value current.
-	_ = w.n.ensure(w.dirs())
+	// Best effort: when no watch can be armed (the inotify watch limit,
+	// say), polling keeps the value current; say so once, or a rotation
+	// that takes PollInterval instead of Debounce has no explanation.
+	w.watchArmed(w.n.ensure(w.dirs()))
 	w.loads.Add(1)
 	changed, err := w.load()
 	prev := w.last.Load()
@@ -168,6 +172,26 @@ func (w *watcher) reload() error {
 		w.onLoad()
 	}
 	return err
+}
+
+// watchArmed logs when arming the directory watches starts to fail and
+// when it works again, not on every reload.
+func (w *watcher) watchArmed(err error) {
+	failed := err != nil
+	if failed == w.watchFailed {
+		return
+	}
+	w.watchFailed = failed
+	l := w.cfg.logger
+	switch {
+	case l == nil:
+	case failed && w.cfg.poll > 0:
+		l.Warn("secret watch failed; changes are seen by polling only", slog.String("path", w.name), slog.Duration("poll_interval", w.cfg.poll), slog.Any("error", err))
+	case failed:
+		l.Warn("secret watch failed and polling is off; changes will not be seen", slog.String("path", w.name), slog.Any("error", err))
+	default:
+		l.Info("secret watch armed again", slog.String("path", w.name))
+	}
 }
 
 // log reports changes and the start of a failure, not every failed poll.
