@@ -196,11 +196,7 @@ var accessFields = sync.Pool{New: func() any { s := make([]zap.Field, 0, 16); re
 
 func (m *middleware) logAccess(st *request.State, r *http.Request, rl *reqLog, start time.Time, pv any, panicked bool) {
 	st.CaptureRoute(r)
-	status := st.StatusOr(http.StatusOK)
-	if st.Hijacked() {
-		// WebSocket libraries write the 101 on the raw connection.
-		status = st.StatusOr(http.StatusSwitchingProtocols)
-	}
+	status := st.StatusOr(http.StatusOK) // 101 for a hijacked connection
 	if panicked {
 		status = st.StatusOr(http.StatusInternalServerError)
 	}

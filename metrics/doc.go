@@ -57,8 +57,9 @@
 // A handler that panics is counted with the status it had sent, or 500,
 // and the panic goes on with its original stack (nothing is recovered). A
 // connection taken over with Hijack is counted with the status written
-// through the ResponseWriter, 200 if none: the 101 of a WebSocket upgrade
-// travels over the raw connection, where no middleware can see it.
+// through the ResponseWriter, or 101 if none: the 101 of a WebSocket
+// upgrade travels over the raw connection, where no middleware can see it.
+// The access log and the span report the same status.
 //
 // # Usage
 //

@@ -120,13 +120,20 @@ func (s *State) Bytes() int64 { return s.w.bytes }
 // Hijacked reports whether the handler took over the connection.
 func (s *State) Hijacked() bool { return s.w.hijacked }
 
-// StatusOr returns Status, or code when nothing was sent: 200 for a handler
-// that returned normally (net/http sends it), 500 after a panic.
+// StatusOr returns Status; when nothing was sent through the writer it
+// returns 101 if the handler hijacked the connection (it answered on the
+// raw connection, as a WebSocket upgrade does), and code otherwise: 200
+// for a handler that returned normally (net/http sends it), 500 after a
+// panic. Every middleware reports the same status this way: the access
+// line, the metrics and the span agree.
 func (s *State) StatusOr(code int) int {
-	if s.w.status == 0 {
-		return code
+	switch {
+	case s.w.status != 0:
+		return s.w.status
+	case s.w.hijacked:
+		return http.StatusSwitchingProtocols
 	}
-	return s.w.status
+	return code
 }
 
 // Route returns the path template of a ServeMux pattern: "GET

@@ -255,6 +255,7 @@ func TestHijackedFlag(t *testing.T) {
 	srv := httptest.NewServer(nil)
 	defer srv.Close()
 	hijacked := make(chan bool, 1)
+	status := make(chan int, 1)
 	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, w, _ := Enter(w, r)
 		conn, _, err := w.(http.Hijacker).Hijack()
@@ -262,6 +263,7 @@ func TestHijackedFlag(t *testing.T) {
 			conn.Close()
 		}
 		hijacked <- s.Hijacked()
+		status <- s.StatusOr(http.StatusOK)
 	})
 	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(srv.URL)
 	if err == nil {
@@ -269,6 +271,9 @@ func TestHijackedFlag(t *testing.T) {
 	}
 	if !<-hijacked {
 		t.Fatal("Hijacked() is false after a successful Hijack")
+	}
+	if got := <-status; got != http.StatusSwitchingProtocols {
+		t.Fatalf("StatusOr(200) after a hijack with nothing written = %d, want 101", got)
 	}
 }
 
