@@ -22,18 +22,24 @@ type testCert struct {
 // telling generations apart, expiring after life (negative: expired).
 func newTestCert(t testing.TB, serial int64, life time.Duration) testCert {
 	t.Helper()
+	now := time.Now().Truncate(time.Second)
+	return newTestCertValid(t, serial, now.Add(-2*time.Hour), now.Add(life))
+}
+
+// newTestCertValid is newTestCert with the validity period given.
+func newTestCertValid(t testing.TB, serial int64, notBefore, notAfter time.Time) testCert {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now().Truncate(time.Second)
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(serial),
 		Subject:               pkix.Name{CommonName: "localhost"},
 		DNSNames:              []string{"localhost"},
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:             now.Add(-2 * time.Hour),
-		NotAfter:              now.Add(life),
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true,

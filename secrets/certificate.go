@@ -41,7 +41,10 @@ type keyPair struct {
 // the two reads cannot mix generations. A pair that does not match, does
 // not parse, has expired, or fails Validate (given the certificate PEM) is
 // an error that keeps the old pair; a rotation that writes the two files
-// one after the other converges once the second file lands.
+// one after the other converges once the second file lands. A pair that is
+// not valid yet (NotBefore ahead of this host's clock, as when the issuer's
+// clock runs a little ahead) is served all the same: it is the newest there
+// is, and clients that check NotBefore accept it once the clocks agree.
 func NewCertificate(ctx context.Context, certFile, keyFile string, opts ...Option) (*Certificate, error) {
 	cf, err := filepath.Abs(certFile)
 	if err != nil {
