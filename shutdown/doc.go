@@ -17,8 +17,9 @@
 //
 //  1. Context() is cancelled; context.Cause says why (a *SignalError).
 //  2. The OnDrain callbacks run: readiness goes red. Every response from
-//     now on carries "Connection: close", so clients holding a connection
-//     dial again and reach another instance; idle connections are not cut
+//     now on carries "Connection: close" (over HTTP/2, Go's server sends
+//     GOAWAY instead), so clients holding a connection dial again and
+//     reach another instance; idle connections are not cut
 //     (that would race clients sending on them) until Shutdown.
 //  3. The drain delay (DrainDelay, default 5s): servers keep serving while
 //     load balancers take the instance out. Skipped on SIGINT, which is
