@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -53,6 +54,50 @@ func BenchmarkReadyz(b *testing.B) {
 			if w.code != http.StatusOK {
 				b.Fatalf("code %d", w.code)
 			}
+		})
+	}
+}
+
+// A probe allocates one object per on-demand check it runs (the run, which
+// is the context the check receives and may outlive the probe) and
+// nothing else: its waiter, the checks' timers and the response buffer are
+// reused, and the run's Done channel is made only if the check asks. Under
+// -race sync.Pool drops some of what it is given, so a probe may make one
+// waiter more.
+func TestProbeAllocs(t *testing.T) {
+	tests := []struct {
+		name string
+		opts []CheckOption
+		want float64
+	}{
+		{"cached", []CheckOption{Interval(time.Hour)}, 0},
+		{"on-demand", nil, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := New(Logger(nil))
+				for _, n := range []string{"cache", "db", "search"} {
+					c.AddReadiness(n, func(context.Context) error { return nil }, tt.opts...)
+				}
+				ctx, cancel := context.WithCancel(t.Context())
+				defer cancel()
+				c.Start(ctx)
+				synctest.Wait()
+				h := c.Handler(Readiness)
+				r := httptest.NewRequest(http.MethodGet, "/readyz", nil)
+				w := &nopWriter{h: http.Header{}}
+				got := testing.AllocsPerRun(100, func() {
+					clear(w.h)
+					h.ServeHTTP(w, r)
+				})
+				if w.code != http.StatusOK {
+					t.Fatalf("code %d", w.code)
+				}
+				if limit := tt.want + raceSlack - 1; got > limit {
+					t.Errorf("%v allocations per probe, want <= %v", got, limit)
+				}
+			})
 		})
 	}
 }
