@@ -39,11 +39,15 @@ type check struct {
 	// of its failure reason ("" for none). The first probe after a run
 	// renders them (stale says it must), into the same buffer each time;
 	// probes copy them under mu.
-	frag   []byte
-	out    string
-	stale  bool
-	fails  int  // consecutive failed runs
-	passed bool // has passed at least once
+	frag  []byte
+	out   string
+	stale bool
+	// secText is "2006-01-02T15:04:05" for the Unix second sec: the part
+	// of a run's time that the runs within one second share.
+	secText []byte
+	sec     int64
+	fails   int  // consecutive failed runs
+	passed  bool // has passed at least once
 }
 
 // reading is a check's latest result.
@@ -321,7 +325,7 @@ func (c *check) renderLocked() {
 	b = append(b, c.last.status.String()...)
 	if c.last.ran {
 		b = append(b, `","time":"`...)
-		b = c.last.at.UTC().AppendFormat(b, time.RFC3339Nano)
+		b = c.appendTimeLocked(b, c.last.at)
 		b = append(b, `","duration":"`...)
 		b = append(b, c.last.took.String()...)
 	}
@@ -334,6 +338,34 @@ func (c *check) renderLocked() {
 	default:
 		c.out = ""
 	}
+}
+
+// appendTimeLocked appends t in UTC as t.AppendFormat(b, time.RFC3339Nano)
+// would, formatting the date and clock only when the second changed since
+// the last call: on demand every probe renders a new run's time.
+func (c *check) appendTimeLocked(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	if s := t.Unix(); s != c.sec || c.secText == nil {
+		c.secText = t.AppendFormat(c.secText[:0], "2006-01-02T15:04:05")
+		c.sec = s
+	}
+	b = append(b, c.secText...)
+	if ns := t.Nanosecond(); ns != 0 {
+		// Nine digits, without the trailing zeros, as the layout's
+		// ".999999999" prints them.
+		var frac [10]byte
+		frac[0] = '.'
+		for i := 9; i > 0; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := len(frac)
+		for frac[n-1] == '0' {
+			n--
+		}
+		b = append(b, frac[:n]...)
+	}
+	return append(b, 'Z')
 }
 
 // appendTo appends the check's latest reading to a response body, as the

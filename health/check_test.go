@@ -443,3 +443,35 @@ func (c *check) read() reading {
 	defer c.mu.Unlock()
 	return c.last
 }
+
+// appendTimeLocked writes what AppendFormat(RFC3339Nano) writes, whether
+// the second is the one it formatted last time or a new one.
+func TestAppendTime(t *testing.T) {
+	base := time.Date(2026, 11, 22, 0, 23, 14, 0, time.UTC)
+	tests := []struct {
+		name string
+		at   time.Time
+	}{
+		{"whole second", base},
+		{"nanoseconds", base.Add(123456789)},
+		{"same second, trailing zeros", base.Add(120000000)},
+		{"same second, one nanosecond", base.Add(1)},
+		{"next second", base.Add(time.Second + 5000)},
+		{"back a second", base.Add(5000)},
+		{"another zone", base.Add(987654321).In(time.FixedZone("X", -7*3600))},
+		{"before 1970", time.Date(1969, 12, 31, 23, 59, 59, 999999999, time.UTC)},
+		{"year one", time.Date(1, 1, 1, 0, 0, 0, 100, time.UTC)},
+		{"year 10000", time.Date(10000, 1, 1, 0, 0, 0, 1000, time.UTC)},
+		{"zero time", time.Time{}},
+		{"local with monotonic", time.Now()},
+	}
+	var c check // one check for all rows: each reuses what the last left
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := tt.at.UTC().AppendFormat([]byte("x"), time.RFC3339Nano)
+			if got := c.appendTimeLocked([]byte("x"), tt.at); !bytes.Equal(got, want) {
+				t.Errorf("got %s, want %s", got, want)
+			}
+		})
+	}
+}
