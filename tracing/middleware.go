@@ -164,14 +164,7 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	ctx := r.Context()
-	st := request.From(ctx)
-	if st == nil {
-		st = request.New(ctx, w)
-		ctx, w = st, st.Writer()
-	}
-	st.CaptureRoute(r)
-	ctx = m.propagator().Extract(ctx, headerCarrier(r.Header))
+	ctx := m.propagator().Extract(r.Context(), headerCarrier(r.Header))
 
 	opts := serverStart
 	if m.cfg.public {
@@ -189,6 +182,20 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// start. Samplers therefore see the name, kind and parent, not the
 	// attributes; SkipPaths is the way to leave probes out.
 	ctx, span := m.tracer().Start(ctx, method, opts...)
+	if !span.IsRecording() {
+		// Unsampled: nothing to name or annotate, so no request state
+		// either (logging and metrics create it if they are in the
+		// chain). The span still goes down for its trace context.
+		defer span.End()
+		m.next.ServeHTTP(w, r.WithContext(ctx))
+		return
+	}
+	st := request.From(ctx)
+	if st == nil {
+		st = request.New(ctx, w)
+		ctx, w = st, st.Writer()
+	}
+	st.CaptureRoute(r)
 	r = r.WithContext(ctx)
 
 	finished := false
@@ -209,13 +216,11 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m.finish(span, st, r, method, nil)
 }
 
-// finish names the span after its route, adds the response attributes and
-// ends it. recovered is the panic value, if the handler panicked.
+// finish names the recording span after its route, adds the response
+// attributes and ends it. recovered is the panic value, if the handler
+// panicked.
 func (m *middleware) finish(span trace.Span, st *request.State, r *http.Request, method string, recovered any) {
 	defer span.End()
-	if !span.IsRecording() {
-		return
-	}
 	buf := attrPool.Get().(*attrBuf)
 	defer attrPool.Put(buf)
 	status := st.StatusOr(http.StatusOK)

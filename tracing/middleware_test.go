@@ -374,26 +374,75 @@ func withBaggage(t *testing.T, ctx context.Context, k, v string) context.Context
 	return baggage.ContextWithBaggage(ctx, b)
 }
 
-// TestMiddlewareAllocsNearFloor holds the sampled path to the SDK's own
-// floor (start, hand over, set the same attributes, end) plus the one
-// allocation of the request state shared with logging and metrics:
-// building the attributes and naming the span must allocate nothing.
+// TestMiddlewareAllocsNearFloor holds the middleware to the SDK's own
+// floor (start, hand over, set the same attributes, end). Sampled, it may
+// add the one allocation of the request state shared with logging and
+// metrics: building the attributes and naming the span allocate nothing.
+// Unsampled, it adds nothing.
 func TestMiddlewareAllocsNearFloor(t *testing.T) {
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(discardProcessor{}))
-	t.Cleanup(func() { _ = tp.Shutdown(t.Context()) })
-	req := benchRequest()
-	w := &discardWriter{h: http.Header{}}
-	handlers := map[string]http.Handler{
-		"ours":  tracing.NewMiddleware(tracing.TracerProvider(tp), tracing.Propagator(w3c))(benchMux()),
-		"floor": sdkFloor{tr: tp.Tracer("floor"), attrs: ourAttrs(t, benchMux()), next: benchMux()},
+	tests := []struct {
+		name    string
+		sampler sdktrace.Sampler
+		extra   float64
+	}{
+		{"sampled", sdktrace.AlwaysSample(), 1},
+		{"unsampled", sdktrace.NeverSample(), 0},
 	}
-	allocs := map[string]float64{}
-	for name, h := range handlers {
-		allocs[name] = testing.AllocsPerRun(200, func() { h.ServeHTTP(w, req) })
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(tt.sampler), sdktrace.WithSpanProcessor(discardProcessor{}))
+			t.Cleanup(func() { _ = tp.Shutdown(t.Context()) })
+			req := benchRequest()
+			w := &discardWriter{h: http.Header{}}
+			ours := tracing.NewMiddleware(tracing.TracerProvider(tp), tracing.Propagator(w3c))(benchMux())
+			floor := sdkFloor{tr: tp.Tracer("floor"), attrs: ourAttrs(t, benchMux()), next: benchMux()}
+			got := testing.AllocsPerRun(200, func() { ours.ServeHTTP(w, req) })
+			want := testing.AllocsPerRun(200, func() { floor.ServeHTTP(w, req) })
+			if got > want+tt.extra {
+				t.Errorf("middleware allocates %v per request, the SDK floor %v: want at most %v more", got, want, tt.extra)
+			}
+		})
 	}
-	if allocs["ours"] > allocs["floor"]+1 {
-		t.Errorf("middleware allocates %v per request, the SDK floor %v: want at most one more (the request state)",
-			allocs["ours"], allocs["floor"])
+}
+
+// TestMiddlewareUnsampled: a request whose caller did not sample it gets
+// no span recorded, yet its handler sees the caller's trace, and a panic
+// still goes up the stack.
+func TestMiddlewareUnsampled(t *testing.T) {
+	tests := []struct {
+		name, target string
+		wantPanic    any
+	}{
+		{"served", "/users/7", nil},
+		{"panic", "/panic", "boom"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tp, sr := recorder(t)
+			mux := testMux()
+			var seen trace.SpanContext
+			var state *request.State
+			h := tracing.NewMiddleware(tracing.TracerProvider(tp), tracing.Propagator(w3c))(
+				http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					seen = trace.SpanContextFromContext(r.Context())
+					state = request.From(r.Context())
+					mux.ServeHTTP(w, r)
+				}))
+			req := httptest.NewRequest("GET", tt.target, nil)
+			req.Header.Set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00")
+			if v := serveRecovering(h, req); v != tt.wantPanic {
+				t.Errorf("recovered %v, want %v", v, tt.wantPanic)
+			}
+			if n := len(sr.Ended()); n != 0 {
+				t.Errorf("%d spans recorded for an unsampled request, want 0", n)
+			}
+			if got := seen.TraceID().String(); got != "0af7651916cd43dd8448eb211c80319c" || seen.IsSampled() {
+				t.Errorf("handler saw trace %s sampled=%v, want the caller's, unsampled", got, seen.IsSampled())
+			}
+			if state != nil {
+				t.Error("unsampled request carries request state; it should be left to logging and metrics")
+			}
+		})
 	}
 }
 
