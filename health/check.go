@@ -157,18 +157,19 @@ func (w *waiter) release() {
 }
 
 // begin starts a run unless one is in flight, without waiting for it.
-func (c *check) begin() { c.join(nil) }
+func (c *check) begin() { c.join(nil, nil) }
 
 // join adds w (unless nil) to the waiters of the run in flight, starting
 // one when there is none, so that concurrent probes share a run and a hung
 // check is never run twice. A run already decided (past its deadline, its
-// function still running) needs no wait.
-func (c *check) join(w *waiter) {
+// function still running) needs no wait. A run it starts comes from
+// batch, when not nil.
+func (c *check) join(w *waiter, batch *runBatch) {
 	c.mu.Lock()
 	r := c.inflight
 	started := r == nil
 	if started {
-		r = c.newRunLocked(context.Background())
+		r = c.newRunLocked(context.Background(), batch.take())
 	}
 	if w != nil && !r.isDecided {
 		if r.waiters == nil {
@@ -193,13 +194,36 @@ func (c *check) execInflight() {
 	c.exec(r)
 }
 
-func (c *check) newRunLocked(parent context.Context) *run {
-	now := time.Now()
-	r := &run{
-		parent:   parent,
-		start:    now,
-		deadline: now.Add(c.timeout),
+// runBatch hands out the runs one probe starts, allocated together: one
+// allocation for all of them. Each run is still used once; a run kept by
+// a hung check only keeps the few others of its batch from the collector.
+type runBatch struct {
+	free []run
+	left int // on-demand checks the probe has yet to join, for sizing
+}
+
+// take returns a zeroed run, or nil from a nil batch.
+func (b *runBatch) take() *run {
+	if b == nil {
+		return nil
 	}
+	if len(b.free) == 0 {
+		b.free = make([]run, max(b.left, 1))
+	}
+	r := &b.free[0]
+	b.free = b.free[1:]
+	return r
+}
+
+// newRunLocked starts the check's next run in r, a zero run (new when nil).
+func (c *check) newRunLocked(parent context.Context, r *run) *run {
+	if r == nil {
+		r = new(run)
+	}
+	now := time.Now()
+	r.parent = parent
+	r.start = now
+	r.deadline = now.Add(c.timeout)
 	c.inflight = r
 	// The timer is armed for the deadline of an earlier run (never later
 	// than this one's, the timeout being the same) or not at all; expire
@@ -404,7 +428,7 @@ func (c *check) loop(ctx context.Context) {
 	defer t.Stop()
 	for {
 		c.mu.Lock()
-		r := c.newRunLocked(ctx)
+		r := c.newRunLocked(ctx, nil)
 		c.mu.Unlock()
 		stop := context.AfterFunc(ctx, func() { r.cancel(context.Canceled) })
 		// The loop runs the check itself: a run that overruns its interval

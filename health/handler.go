@@ -129,9 +129,16 @@ func (c *Checker) evaluate(r *http.Request, kind Kind, buf []byte) ([]byte, int)
 		w = &waiter{ch: make(chan struct{}, 1)}
 	}
 	w.pending.Store(1)
+	var batch runBatch
 	for _, ch := range sel {
 		if ch.interval == 0 {
-			ch.join(w)
+			batch.left++
+		}
+	}
+	for _, ch := range sel {
+		if ch.interval == 0 {
+			ch.join(w, &batch)
+			batch.left--
 		}
 	}
 	if w.pending.Add(-1) != 0 {
