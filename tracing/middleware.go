@@ -235,7 +235,7 @@ func (m *middleware) finish(span trace.Span, st *request.State, r *http.Request,
 	}
 	attrs := requestAttrs(buf.a[:0], r)
 	if route := st.Route(); route != request.Unmatched {
-		span.SetName(spanName(method, route))
+		span.SetName(spanName(method, route, r.Pattern))
 		if r.Pattern == "" || request.Route(r.Pattern) != route {
 			attrs = append(attrs, semconv.HTTPRoute(route))
 		}
@@ -287,7 +287,13 @@ type nameKey struct{ method, route string }
 
 const maxNames = 4096
 
-func spanName(method, route string) string {
+func spanName(method, route, pattern string) string {
+	// A method-qualified pattern ("GET /users/{id}") already is the
+	// name: no lookup needed.
+	if len(pattern) == len(method)+1+len(route) && pattern[len(method)] == ' ' &&
+		strings.HasPrefix(pattern, method) && strings.HasSuffix(pattern, route) {
+		return pattern
+	}
 	k := nameKey{method, route}
 	if v, ok := names.Load(k); ok {
 		return v.(string)
@@ -331,10 +337,10 @@ func requestAttrs(attrs []attribute.KeyValue, r *http.Request) []attribute.KeyVa
 			attrs = append(attrs, semconv.NetworkPeerPort(peerPort))
 		}
 	}
-	if ua := r.UserAgent(); ua != "" {
+	if ua := firstValue(r.Header, "User-Agent"); ua != "" {
 		attrs = append(attrs, semconv.UserAgentOriginal(ua))
 	}
-	client := r.Header.Get("X-Forwarded-For")
+	client := firstValue(r.Header, "X-Forwarded-For")
 	if i := strings.IndexByte(client, ','); i >= 0 {
 		client = client[:i]
 	}
@@ -360,6 +366,15 @@ func requestAttrs(attrs []attribute.KeyValue, r *http.Request) []attribute.KeyVa
 		attrs = append(attrs, semconv.HTTPRoute(request.Route(r.Pattern)))
 	}
 	return attrs
+}
+
+// firstValue is h.Get for a key already in canonical form, without
+// Get's per-call check of the key's spelling.
+func firstValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 func methodAttr(m string) attribute.KeyValue {
