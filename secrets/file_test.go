@@ -457,14 +457,7 @@ func TestLogger(t *testing.T) {
 		synctest.Wait()
 		_ = f.Close()
 
-		var msgs []string
-		for line := range strings.Lines(buf.String()) {
-			var rec struct{ Level, Msg string }
-			if err := json.Unmarshal([]byte(line), &rec); err != nil {
-				t.Fatal(err)
-			}
-			msgs = append(msgs, rec.Level+" "+rec.Msg)
-		}
+		msgs := logMessages(t, buf.String())
 		want := []string{
 			"INFO secret loaded",
 			"INFO secret reloaded",
@@ -478,4 +471,18 @@ func TestLogger(t *testing.T) {
 			t.Errorf("the log holds the secret:\n%s", buf.String())
 		}
 	})
+}
+
+// logMessages returns "LEVEL msg" for each JSON line slog wrote to out.
+func logMessages(t *testing.T, out string) []string {
+	t.Helper()
+	var msgs []string
+	for line := range strings.Lines(out) {
+		var rec struct{ Level, Msg string }
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, rec.Level+" "+rec.Msg)
+	}
+	return msgs
 }

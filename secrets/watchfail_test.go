@@ -2,11 +2,9 @@ package secrets
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -63,14 +61,7 @@ func TestWatchFailureLogged(t *testing.T) {
 				synctest.Wait()
 				_ = f.Close()
 
-				var msgs []string
-				for line := range strings.Lines(buf.String()) {
-					var rec struct{ Level, Msg string }
-					if err := json.Unmarshal([]byte(line), &rec); err != nil {
-						t.Fatal(err)
-					}
-					msgs = append(msgs, rec.Level+" "+rec.Msg)
-				}
+				msgs := logMessages(t, buf.String())
 				if !slices.Equal(msgs, tt.want) {
 					t.Errorf("logged %q, want %q", msgs, tt.want)
 				}
