@@ -95,14 +95,14 @@ func (c *check) timedOut() error { return fmt.Errorf("%w after %v", ErrTimeout, 
 // the deadline passed first: then the timeout is recorded at once, while
 // the function may still be running.
 func (c *check) exec(r *run) {
-	stop := context.AfterFunc(r.ctx, func() { c.decide(r, c.timedOut(), false) })
+	timer := time.AfterFunc(c.timeout, func() { c.decide(r, c.timedOut(), false) })
 	err := call(r.ctx, c.fn)
 	if deadline, _ := r.ctx.Deadline(); errors.Is(err, context.DeadlineExceeded) && !time.Now().Before(deadline) {
-		// The check's own "context deadline exceeded" beat our AfterFunc.
+		// The check's own "context deadline exceeded" beat our timer.
 		err = c.timedOut()
 	}
 	c.decide(r, err, true)
-	stop()
+	timer.Stop()
 	r.cancel()
 }
 
