@@ -35,13 +35,8 @@ const (
 
 // String returns "liveness", "readiness" or "startup".
 func (k Kind) String() string {
-	switch k {
-	case Liveness:
-		return "liveness"
-	case Readiness:
-		return "readiness"
-	case Startup:
-		return "startup"
+	if k < kinds {
+		return [...]string{"liveness", "readiness", "startup"}[k]
 	}
 	return "unknown"
 }
@@ -62,13 +57,8 @@ const (
 // String returns "pass", "warn" or "fail" (the IETF health-check draft's
 // words), and "unknown" for the zero Status.
 func (s Status) String() string {
-	switch s {
-	case Pass:
-		return "pass"
-	case Warn:
-		return "warn"
-	case Fail:
-		return "fail"
+	if s >= Pass && s <= Fail {
+		return [...]string{"pass", "warn", "fail"}[s-Pass]
 	}
 	return "unknown"
 }
