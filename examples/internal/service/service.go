@@ -165,7 +165,7 @@ func Run(ctx context.Context, cfg Config, routes Routes) error {
 		return err
 	}
 	var last details
-	checks := health.New(health.Logger(logging.Slog(logger)), health.Observer(last.observe))
+	checks := health.New(health.Logger(logging.Slog(logger)), health.OnEvent(last.observe))
 	sd.OnDrain(checks.Drain)
 
 	token, err := watchAdminToken(ctx, cfg.AdminTokenFile, logging.Slog(logger))
