@@ -105,7 +105,7 @@ func TestMiddlewareSpans(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tp, sr := recorder(t)
-			h := tracing.NewMiddleware(tracing.TracerProvider(tp), tracing.Propagator(w3c))(testMux())
+			h := tracing.Middleware(tracing.TracerProvider(tp), tracing.Propagator(w3c))(testMux())
 			req := httptest.NewRequest(tt.method, tt.target, strings.NewReader(tt.body))
 			req.RemoteAddr = "192.0.2.1:1234"
 			req.Header.Set("User-Agent", "test-agent")
@@ -151,7 +151,7 @@ func serveRecovering(h http.Handler, req *http.Request) (panicked any) {
 
 func TestMiddlewareRepanics(t *testing.T) {
 	tp, _ := recorder(t)
-	h := tracing.NewMiddleware(tracing.TracerProvider(tp))(testMux())
+	h := tracing.Middleware(tracing.TracerProvider(tp))(testMux())
 	v := serveRecovering(h, httptest.NewRequest("GET", "/panic", nil))
 	if v != "boom" {
 		t.Errorf("recovered %v, want the handler's panic value", v)
@@ -177,7 +177,7 @@ func TestMiddlewareTraceContext(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tp, sr := recorder(t)
 			var inHandler string
-			h := tracing.NewMiddleware(tracing.TracerProvider(tp), tracing.Propagator(w3c), tracing.PublicEndpoint(tt.public))(
+			h := tracing.Middleware(tracing.TracerProvider(tp), tracing.Propagator(w3c), tracing.PublicEndpoint(tt.public))(
 				http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { inHandler = tracing.TraceID(r.Context()) }))
 			req := httptest.NewRequest("GET", "/", nil)
 			req.Header.Set("traceparent", traceparent)
@@ -202,7 +202,7 @@ func TestMiddlewareTraceContext(t *testing.T) {
 
 func TestMiddlewareSkipPaths(t *testing.T) {
 	tp, sr := recorder(t)
-	h := tracing.NewMiddleware(tracing.TracerProvider(tp), tracing.SkipPaths("/livez", "/metrics"))(testMux())
+	h := tracing.Middleware(tracing.TracerProvider(tp), tracing.SkipPaths("/livez", "/metrics"))(testMux())
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/livez", nil))
 	if rec.Body.String() != "ok" {
@@ -232,7 +232,7 @@ func TestMiddlewareReadsSharedRoute(t *testing.T) {
 	copying := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		inner.ServeHTTP(w, r.WithContext(r.Context()))
 	})
-	tracing.NewMiddleware(tracing.TracerProvider(tp))(copying).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/users/7", nil))
+	tracing.Middleware(tracing.TracerProvider(tp))(copying).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/users/7", nil))
 	s := sr.Ended()[0]
 	if s.Name() != "GET /users/{id}" || attrs(s)["http.route"] != "/users/{id}" {
 		t.Errorf("name = %q, http.route = %q, want the route /users/{id}", s.Name(), attrs(s)["http.route"])
@@ -243,11 +243,11 @@ func TestMiddlewareReadsSharedRoute(t *testing.T) {
 // a client span and the next service's server span, in one process.
 func TestMiddlewareAndTransport(t *testing.T) {
 	tp, sr := recorder(t)
-	opts := []tracing.HTTPOption{tracing.TracerProvider(tp), tracing.Propagator(w3c)}
+	opts := []tracing.Option{tracing.TracerProvider(tp), tracing.Propagator(w3c)}
 
-	downstream := httptest.NewServer(tracing.NewMiddleware(opts...)(testMux()))
+	downstream := httptest.NewServer(tracing.Middleware(opts...)(testMux()))
 	defer downstream.Close()
-	client := &http.Client{Transport: tracing.NewTransport(nil, opts...)}
+	client := &http.Client{Transport: tracing.Transport(nil, opts...)}
 	defer client.CloseIdleConnections()
 
 	front := http.NewServeMux()
@@ -265,7 +265,7 @@ func TestMiddlewareAndTransport(t *testing.T) {
 		_, _ = io.Copy(w, resp.Body)
 		_ = resp.Body.Close()
 	})
-	tracing.NewMiddleware(opts...)(front).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/front", nil))
+	tracing.Middleware(opts...)(front).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/front", nil))
 
 	byName := map[string]sdktrace.ReadOnlySpan{}
 	for _, s := range sr.Ended() {
@@ -294,7 +294,7 @@ func TestTransportInjectsContext(t *testing.T) {
 	var got http.Header
 	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got = r.Header.Clone() }))
 	defer srv.Close()
-	client := &http.Client{Transport: tracing.NewTransport(nil, tracing.TracerProvider(tp), tracing.Propagator(w3c))}
+	client := &http.Client{Transport: tracing.Transport(nil, tracing.TracerProvider(tp), tracing.Propagator(w3c))}
 	defer client.CloseIdleConnections()
 
 	ctx, span := tp.Tracer("t").Start(t.Context(), "parent")
@@ -339,7 +339,7 @@ func TestTraceID(t *testing.T) {
 func TestMiddlewareKeepsWriterInterfaces(t *testing.T) {
 	tp, _ := recorder(t)
 	var flusher, hijacker bool
-	h := tracing.NewMiddleware(tracing.TracerProvider(tp))(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	h := tracing.Middleware(tracing.TracerProvider(tp))(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, flusher = w.(http.Flusher)
 		_, hijacker = w.(http.Hijacker)
 		if err := http.NewResponseController(w).Flush(); err != nil {
@@ -394,7 +394,7 @@ func TestMiddlewareAllocsNearFloor(t *testing.T) {
 			t.Cleanup(func() { _ = tp.Shutdown(t.Context()) })
 			req := benchRequest()
 			w := &discardWriter{h: http.Header{}}
-			ours := tracing.NewMiddleware(tracing.TracerProvider(tp), tracing.Propagator(w3c))(benchMux())
+			ours := tracing.Middleware(tracing.TracerProvider(tp), tracing.Propagator(w3c))(benchMux())
 			floor := sdkFloor{tr: tp.Tracer("floor"), attrs: ourAttrs(t, benchMux()), next: benchMux()}
 			got := testing.AllocsPerRun(200, func() { ours.ServeHTTP(w, req) })
 			want := testing.AllocsPerRun(200, func() { floor.ServeHTTP(w, req) })
@@ -422,7 +422,7 @@ func TestMiddlewareUnsampled(t *testing.T) {
 			mux := testMux()
 			var seen trace.SpanContext
 			var state *request.State
-			h := tracing.NewMiddleware(tracing.TracerProvider(tp), tracing.Propagator(w3c))(
+			h := tracing.Middleware(tracing.TracerProvider(tp), tracing.Propagator(w3c))(
 				http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					seen = trace.SpanContextFromContext(r.Context())
 					state = request.From(r.Context())
@@ -457,7 +457,7 @@ func TestPublicEndpointAllocs(t *testing.T) {
 	w := &discardWriter{h: http.Header{}}
 	allocs := map[bool]float64{}
 	for _, public := range []bool{false, true} {
-		h := tracing.NewMiddleware(tracing.TracerProvider(tp), tracing.Propagator(w3c), tracing.PublicEndpoint(public))(benchMux())
+		h := tracing.Middleware(tracing.TracerProvider(tp), tracing.Propagator(w3c), tracing.PublicEndpoint(public))(benchMux())
 		allocs[public] = testing.AllocsPerRun(200, func() { h.ServeHTTP(w, req) })
 	}
 	if allocs[true] > allocs[false]+2 {

@@ -31,7 +31,7 @@ type seen struct {
 func layer(out *seen) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s, w, r := Enter(w, r)
+			s, w, r := Enter(r.Context(), w, r)
 			defer func() {
 				p := recover()
 				s.CaptureRoute(r)
@@ -257,7 +257,7 @@ func TestHijackedFlag(t *testing.T) {
 	hijacked := make(chan bool, 1)
 	status := make(chan int, 1)
 	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, w, _ := Enter(w, r)
+		s, w, _ := Enter(r.Context(), w, r)
 		conn, _, err := w.(http.Hijacker).Hijack()
 		if err == nil {
 			conn.Close()
