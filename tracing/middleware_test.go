@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/prodready/prodready/internal/request"
+	"github.com/prodready/prodready/internal/testenv"
 	"github.com/prodready/prodready/tracing"
 )
 
@@ -239,103 +240,6 @@ func TestMiddlewareReadsSharedRoute(t *testing.T) {
 	}
 }
 
-// TestMiddlewareAndTransport checks parent and child across a server span,
-// a client span and the next service's server span, in one process.
-func TestMiddlewareAndTransport(t *testing.T) {
-	tp, sr := recorder(t)
-	opts := []tracing.Option{tracing.TracerProvider(tp), tracing.Propagator(w3c)}
-
-	downstream := httptest.NewServer(tracing.Middleware(opts...)(testMux()))
-	defer downstream.Close()
-	client := &http.Client{Transport: tracing.Transport(nil, opts...)}
-	defer client.CloseIdleConnections()
-
-	front := http.NewServeMux()
-	front.HandleFunc("GET /front", func(w http.ResponseWriter, r *http.Request) {
-		req, err := http.NewRequestWithContext(r.Context(), "GET", downstream.URL+"/users/9", nil)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		_, _ = io.Copy(w, resp.Body)
-		_ = resp.Body.Close()
-	})
-	tracing.Middleware(opts...)(front).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/front", nil))
-
-	byName := map[string]sdktrace.ReadOnlySpan{}
-	for _, s := range sr.Ended() {
-		byName[s.Name()] = s
-	}
-	server, clientSpan, down := byName["GET /front"], byName["GET"], byName["GET /users/{id}"]
-	if server == nil || clientSpan == nil || down == nil {
-		t.Fatalf("spans = %v, want GET /front, GET (client) and GET /users/{id}", byName)
-	}
-	if clientSpan.SpanKind() != trace.SpanKindClient {
-		t.Errorf("client span kind = %v", clientSpan.SpanKind())
-	}
-	if clientSpan.Parent().SpanID() != server.SpanContext().SpanID() {
-		t.Error("client span is not the child of the front server span")
-	}
-	if down.Parent().SpanID() != clientSpan.SpanContext().SpanID() || !down.Parent().IsRemote() {
-		t.Error("downstream server span is not the remote child of the client span")
-	}
-	if tid := server.SpanContext().TraceID(); clientSpan.SpanContext().TraceID() != tid || down.SpanContext().TraceID() != tid {
-		t.Error("spans are not in one trace")
-	}
-}
-
-func TestTransportInjectsContext(t *testing.T) {
-	tp, _ := recorder(t)
-	var got http.Header
-	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got = r.Header.Clone() }))
-	defer srv.Close()
-	client := &http.Client{Transport: tracing.Transport(nil, tracing.TracerProvider(tp), tracing.Propagator(w3c))}
-	defer client.CloseIdleConnections()
-
-	ctx, span := tp.Tracer("t").Start(t.Context(), "parent")
-	defer span.End()
-	ctx = trace.ContextWithSpanContext(ctx, span.SpanContext().WithTraceState(mustTraceState(t, "vendor=x")))
-	req, err := http.NewRequestWithContext(withBaggage(t, ctx, "tenant", "acme"), "GET", srv.URL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	if !strings.Contains(got.Get("Traceparent"), span.SpanContext().TraceID().String()) ||
-		got.Get("Tracestate") != "vendor=x" || got.Get("Baggage") != "tenant=acme" {
-		t.Errorf("headers = traceparent %q tracestate %q baggage %q", got.Get("Traceparent"), got.Get("Tracestate"), got.Get("Baggage"))
-	}
-}
-
-func TestTraceID(t *testing.T) {
-	tp, _ := recorder(t)
-	ctx, span := tp.Tracer("t").Start(t.Context(), "s")
-	defer span.End()
-	tests := []struct {
-		name string
-		ctx  func() string
-		want string
-	}{
-		{"none", func() string { return tracing.TraceID(t.Context()) }, ""},
-		{"span", func() string { return tracing.TraceID(ctx) }, span.SpanContext().TraceID().String()},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.ctx(); got != tt.want {
-				t.Errorf("TraceID = %q, want %q", got, tt.want)
-			}
-		})
-	}
-}
-
 func TestMiddlewareKeepsWriterInterfaces(t *testing.T) {
 	tp, _ := recorder(t)
 	var flusher, hijacker bool
@@ -396,10 +300,8 @@ func TestMiddlewareAllocsNearFloor(t *testing.T) {
 			w := &discardWriter{h: http.Header{}}
 			ours := tracing.Middleware(tracing.TracerProvider(tp), tracing.Propagator(w3c))(benchMux())
 			floor := sdkFloor{tr: tp.Tracer("floor"), attrs: ourAttrs(t, benchMux()), next: benchMux()}
-			got := testing.AllocsPerRun(200, func() { ours.ServeHTTP(w, req) })
-			want := testing.AllocsPerRun(200, func() { floor.ServeHTTP(w, req) })
-			if got > want+tt.extra {
-				t.Errorf("middleware allocates %v per request, the SDK floor %v: want at most %v more", got, want, tt.extra)
+			if got := testenv.ExtraAllocs(200, func() { ours.ServeHTTP(w, req) }, func() { floor.ServeHTTP(w, req) }); got > tt.extra {
+				t.Errorf("middleware allocates %v per request beyond the SDK floor: want at most %v", got, tt.extra)
 			}
 		})
 	}
@@ -455,12 +357,12 @@ func TestPublicEndpointAllocs(t *testing.T) {
 	t.Cleanup(func() { _ = tp.Shutdown(t.Context()) })
 	req := benchRequest()
 	w := &discardWriter{h: http.Header{}}
-	allocs := map[bool]float64{}
+	handler := map[bool]http.Handler{}
 	for _, public := range []bool{false, true} {
-		h := tracing.Middleware(tracing.TracerProvider(tp), tracing.Propagator(w3c), tracing.PublicEndpoint(public))(benchMux())
-		allocs[public] = testing.AllocsPerRun(200, func() { h.ServeHTTP(w, req) })
+		handler[public] = tracing.Middleware(tracing.TracerProvider(tp), tracing.Propagator(w3c), tracing.PublicEndpoint(public))(benchMux())
 	}
-	if allocs[true] > allocs[false]+2 {
-		t.Errorf("public endpoint allocates %v per request, private %v: want at most 2 more", allocs[true], allocs[false])
+	// The private endpoint is the floor.
+	if got := testenv.ExtraAllocs(200, func() { handler[true].ServeHTTP(w, req) }, func() { handler[false].ServeHTTP(w, req) }); got > 2 {
+		t.Errorf("public endpoint allocates %v per request more than a private one: want at most 2", got)
 	}
 }

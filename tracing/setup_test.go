@@ -1,7 +1,6 @@
 package tracing_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log"
@@ -21,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/prodready/prodready/internal/otlptest"
+	"github.com/prodready/prodready/internal/testenv"
 	"github.com/prodready/prodready/tracing"
 )
 
@@ -256,7 +256,7 @@ func TestSetupExportsOverOTLP(t *testing.T) {
 
 func TestSetupQuietByDefault(t *testing.T) {
 	setenv(t, nil)
-	var logged bytes.Buffer
+	var logged testenv.LogBuffer
 	prev := log.Writer()
 	log.SetOutput(&logged)
 	t.Cleanup(func() { log.SetOutput(prev) })
@@ -288,14 +288,14 @@ func TestSetupQuietByDefault(t *testing.T) {
 	if err := p.Shutdown(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if logged.Len() != 0 {
+	if logged.String() != "" {
 		t.Errorf("logged %q, want nothing", logged.String())
 	}
 }
 
 func TestSetupConsoleExporter(t *testing.T) {
 	setenv(t, map[string]string{"OTEL_TRACES_EXPORTER": "console"})
-	var out bytes.Buffer
+	var out testenv.LogBuffer
 	p, err := tracing.Setup(t.Context(), tracing.Config{NoGlobal: true, ConsoleOutput: &out})
 	if err != nil {
 		t.Fatal(err)
