@@ -93,6 +93,20 @@ func TestTransportWithoutRequest(t *testing.T) {
 	}
 }
 
+// callsThrough returns a handler that calls url through c with the
+// request's context.
+func callsThrough(t *testing.T, c *http.Client, url string) http.Handler {
+	return http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		req, _ := http.NewRequestWithContext(r.Context(), "GET", url, nil)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		resp.Body.Close()
+	})
+}
+
 func TestHeadersOption(t *testing.T) {
 	l, _, out := newLogger(t, logging.Config{})
 	var forwarded string
@@ -102,15 +116,7 @@ func TestHeadersOption(t *testing.T) {
 	defer b.Close()
 	c := &http.Client{Transport: logging.Transport(b.Client().Transport)}
 	defer c.CloseIdleConnections()
-	h := logging.Middleware(l, logging.Headers("X-Trace-Token"))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		req, _ := http.NewRequestWithContext(r.Context(), "GET", b.URL, nil)
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		resp.Body.Close()
-	}))
+	h := logging.Middleware(l, logging.Headers("X-Trace-Token"))(callsThrough(t, c, b.URL))
 	req := httptest.NewRequest("GET", "/", nil)
 	req.Header.Set("X-Trace-Token", "tok-1")
 	req.Header.Set("X-Correlation-ID", "ignored")
@@ -139,18 +145,9 @@ func TestTransportHeadersOption(t *testing.T) {
 	defer b.Close()
 	c := &http.Client{Transport: logging.Transport(b.Client().Transport, logging.Headers("X-Request-ID"))}
 	defer c.CloseIdleConnections()
-	h := logging.Middleware(l)(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
-		req, _ := http.NewRequestWithContext(r.Context(), "GET", b.URL, nil)
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		resp.Body.Close()
-	}))
 	req := httptest.NewRequest("GET", "/", nil)
 	req.Header.Set("X-Correlation-ID", "id-7")
-	h.ServeHTTP(httptest.NewRecorder(), req)
+	logging.Middleware(l)(callsThrough(t, c, b.URL)).ServeHTTP(httptest.NewRecorder(), req)
 	if got.Get("X-Request-ID") != "id-7" || got.Get("X-Correlation-ID") != "" {
 		t.Fatalf("downstream got X-Request-ID %q, X-Correlation-ID %q; want id-7 in X-Request-ID only",
 			got.Get("X-Request-ID"), got.Get("X-Correlation-ID"))
