@@ -1,7 +1,6 @@
 package shutdown
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strings"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -40,10 +39,14 @@ func TestMain(m *testing.M) {
 // what it would have done to the process.
 type fakeOS struct {
 	mu    sync.Mutex
-	ch    chan<- os.Signal
-	sigs  []os.Signal
+	calls []notified // every Notify call, in order
 	stops int
 	exits []int
+}
+
+type notified struct {
+	ch   chan<- os.Signal
+	sigs []os.Signal
 }
 
 func (f *fakeOS) option() Option {
@@ -51,7 +54,7 @@ func (f *fakeOS) option() Option {
 		c.notify = func(ch chan<- os.Signal, sigs ...os.Signal) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			f.ch, f.sigs = ch, sigs
+			f.calls = append(f.calls, notified{ch, sigs})
 		}
 		c.stop = func(chan<- os.Signal) {
 			f.mu.Lock()
@@ -77,19 +80,30 @@ func (f *fakeOS) send(t *testing.T, sig os.Signal) {
 
 func (f *fakeOS) deliver(sig os.Signal) error {
 	f.mu.Lock()
-	ch, sigs := f.ch, f.sigs
+	calls := slices.Clone(f.calls)
 	f.mu.Unlock()
-	for _, s := range sigs {
-		if s == sig {
+	for _, n := range calls {
+		if slices.Contains(n.sigs, sig) {
 			select {
-			case ch <- sig:
+			case n.ch <- sig:
 				return nil
 			default:
 				return fmt.Errorf("signal %v dropped: channel full", sig)
 			}
 		}
 	}
-	return fmt.Errorf("the Manager does not listen to %v (it listens to %v)", sig, sigs)
+	return fmt.Errorf("the Manager does not listen to %v (it asked for %v)", sig, f.asked())
+}
+
+// asked returns every signal the Manager asked for, in order.
+func (f *fakeOS) asked() []os.Signal {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var sigs []os.Signal
+	for _, n := range f.calls {
+		sigs = append(sigs, n.sigs...)
+	}
+	return sigs
 }
 
 func (f *fakeOS) state() (stops int, exits []int) {
@@ -120,7 +134,7 @@ func (r *recorder) event(ev Event) {
 	switch ev.Kind {
 	case Began, SecondSignal:
 		r.add("%v: %v", ev.Kind, ev.Cause)
-	case Draining, Stopped, Finished:
+	case Draining, Stopped, WorkersStopped, Finished:
 		r.add("%v %v err=%v", ev.Kind, ev.Duration, ev.Err != nil)
 	default:
 		r.add("%v %s", ev.Kind, ev.Name)
@@ -164,7 +178,8 @@ type pipeNet struct {
 type pipeAddr struct{}
 
 func (pipeAddr) Network() string { return "pipe" }
-func (pipeAddr) String() string  { return "pipe" }
+
+func (pipeAddr) String() string { return "pipe" }
 
 func newPipeNet(t *testing.T) *pipeNet {
 	p := &pipeNet{conns: make(chan net.Conn), done: make(chan struct{})}
@@ -240,8 +255,10 @@ func testServer() *http.Server {
 type failingListener struct{ err error }
 
 func (l failingListener) Accept() (net.Conn, error) { return nil, l.err }
-func (l failingListener) Close() error              { return nil }
-func (l failingListener) Addr() net.Addr            { return pipeAddr{} }
+
+func (l failingListener) Close() error { return nil }
+
+func (l failingListener) Addr() net.Addr { return pipeAddr{} }
 
 var errAccept = errors.New("accept: too many open files")
 
@@ -285,52 +302,5 @@ func buildChild(t *testing.T) string {
 func cleanupChild(int) {
 	if child.dir != "" {
 		_ = os.RemoveAll(child.dir)
-	}
-}
-
-// lineBuffer collects a child's output and lets a test wait for a line.
-type lineBuffer struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	changed chan struct{}
-}
-
-func newLineBuffer() *lineBuffer { return &lineBuffer{changed: make(chan struct{})} }
-
-func (b *lineBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.Write(p)
-	close(b.changed)
-	b.changed = make(chan struct{})
-	return len(p), nil
-}
-
-func (b *lineBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// waitLine returns the first complete line containing substr, waiting up
-// to timeout for it.
-func (b *lineBuffer) waitLine(t *testing.T, substr string, timeout time.Duration) string {
-	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		b.mu.Lock()
-		text, changed := b.buf.String(), b.changed
-		b.mu.Unlock()
-		for line := range strings.Lines(text) {
-			if strings.HasSuffix(line, "\n") && strings.Contains(line, substr) {
-				return strings.TrimSuffix(line, "\n")
-			}
-		}
-		select {
-		case <-changed:
-		case <-deadline.C:
-			t.Fatalf("no line with %q after %v; output so far:\n%s", substr, timeout, text)
-		}
 	}
 }
