@@ -23,10 +23,11 @@ const (
 //   - the next line would not fit in Size bytes (a line longer than Size
 //     is written alone, after the lines held);
 //   - FlushInterval has passed since the oldest line held was logged;
-//   - a line at error level or above is logged: it goes out at once with
-//     every line before it, and zap syncs Output after a dpanic, panic or
-//     fatal line, so the line that explains a crash zap sees coming is
-//     written;
+//   - a line at warn level or above is logged: it goes out at once with
+//     every line before it (zap syncs Output after a dpanic, panic or
+//     fatal line too), so the line that explains a failure, or an exit the
+//     program announces (shutdown's "second signal: exiting now"), is
+//     written before the program goes on;
 //   - the logger's Sync is called, as a shutdown sequence does last (the
 //     shutdown package's hook "logger" in the examples).
 //
@@ -152,7 +153,7 @@ func (w *bufferedWriter) flushLocked() error {
 	return err
 }
 
-// flushCore writes lines at error level and above out at once, with
+// flushCore writes lines at warn level and above out at once, with
 // everything held before them.
 type flushCore struct {
 	zapcore.Core
@@ -172,7 +173,7 @@ func (c *flushCore) Check(ent zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.
 
 func (c *flushCore) Write(ent zapcore.Entry, fields []zapcore.Field) error {
 	err := c.Core.Write(ent, fields)
-	if ent.Level >= zapcore.ErrorLevel {
+	if ent.Level >= zapcore.WarnLevel {
 		if ferr := c.w.flush(); err == nil {
 			err = ferr
 		}

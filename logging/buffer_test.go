@@ -130,18 +130,30 @@ func TestBufferWritesWholeLinesWhenFull(t *testing.T) {
 	})
 }
 
-func TestBufferWritesErrorLinesAtOnce(t *testing.T) {
+func TestBufferWritesWarningsAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var out writes
 		l := bufferedLogger(t, &out, logging.Buffer{FlushInterval: time.Hour})
 		l.Info("a")
-		l.Warn("b")
+		l.Debug("hidden")
+		l.Info("b")
 		if got := out.got(t); len(got) != 0 {
-			t.Fatalf("info and warn written at once: %v", got)
+			t.Fatalf("info written at once: %v", got)
 		}
-		l.Error("c")
+		l.Warn("c")
 		if got := fmt.Sprint(out.got(t)); got != "[[a b c]]" {
-			t.Fatalf("after an error line: %s, want a, b and c in one write", got)
+			t.Fatalf("after a warning: %s, want a, b and c in one write", got)
+		}
+		l.Info("d")
+		l.Error("e")
+		if got := fmt.Sprint(out.got(t)); got != "[[a b c] [d e]]" {
+			t.Fatalf("after an error line: %s", got)
+		}
+		// Through slog as well, as the shutdown package logs.
+		logging.Slog(l).Info("f")
+		logging.Slog(l).Warn("second signal: exiting now")
+		if got := fmt.Sprint(out.got(t)); got != "[[a b c] [d e] [f second signal: exiting now]]" {
+			t.Fatalf("after a slog warning: %s", got)
 		}
 
 		// The access line of a failed request is an error line too, and the
@@ -151,13 +163,13 @@ func TestBufferWritesErrorLinesAtOnce(t *testing.T) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}))
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
-		if got := fmt.Sprint(out.got(t)); got != "[[a b c] [handling request]]" {
+		if got := fmt.Sprint(out.got(t)); got != "[[a b c] [d e] [f second signal: exiting now] [handling request]]" {
 			t.Fatalf("after a 503: %s", got)
 		}
 		// A request that went well is held.
 		h = logging.Middleware(l)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
-		if got := out.got(t); len(got) != 2 {
+		if got := out.got(t); len(got) != 4 {
 			t.Fatalf("a 200's access line was written at once: %v", got)
 		}
 		if l.Level() != zap.InfoLevel {

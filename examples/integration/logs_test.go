@@ -3,8 +3,10 @@
 package integration_test
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -53,5 +55,36 @@ func TestBufferedLogsReachStdout(t *testing.T) {
 	done := slices.IndexFunc(logs, func(l map[string]any) bool { return l["msg"] == "shutdown done" })
 	if began < last || done < began {
 		t.Errorf("lines out of order: last access line %d, shutdown began %d, shutdown done %d", last, began, done)
+	}
+}
+
+// TestBufferedLogsSurviveASecondSignal: a second SIGTERM exits at once
+// (os.Exit, no Sync), and still the lines logged before it are on stdout:
+// the warning that announces the exit writes out everything held.
+func TestBufferedLogsSurviveASecondSignal(t *testing.T) {
+	addr, admin := e2e.FreeAddr(t), e2e.FreeAddr(t)
+	p := e2e.Start(t, "catalog", bin.Catalog, []string{
+		"HTTP_ADDR=" + addr, "ADMIN_ADDR=" + admin, "SHUTDOWN_DRAIN_DELAY=30s",
+	})
+	c := e2e.NewClient(t, 5*time.Second)
+	e2e.WaitStatus(t, c, "http://"+admin+"/readyz", http.StatusOK, 10*time.Second)
+
+	p.Signal(syscall.SIGTERM)
+	p.WaitLines(func(l map[string]any) bool { return strings.HasPrefix(fmt.Sprint(l["msg"]), "draining") }, 1, 5*time.Second)
+	// Still served while draining; its access line is held, and the second
+	// signal comes before the flush interval is likely to have passed.
+	status, body, err := e2e.Get(c, "http://"+addr+"/products/p1", http.Header{"X-Correlation-Id": {"during-drain"}})
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("GET while draining: %d %s %v", status, body, err)
+	}
+	p.Signal(syscall.SIGTERM)
+	if code := p.Exit(20 * time.Second); code != 143 {
+		t.Fatalf("exit %d, want 143", code)
+	}
+	logs := p.Logs()
+	access := slices.IndexFunc(logs, func(l map[string]any) bool { return l["correlation_id"] == "during-drain" })
+	exiting := slices.IndexFunc(logs, func(l map[string]any) bool { return l["msg"] == "second signal: exiting now" })
+	if access < 0 || exiting < access {
+		t.Errorf("access line at %d, exit line at %d: want both, in that order", access, exiting)
 	}
 }

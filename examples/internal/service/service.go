@@ -134,8 +134,8 @@ func Run(ctx context.Context, cfg Config, routes Routes) error {
 		version = buildVersion()
 	}
 	// Buffered: one write(2) for many lines, the access line's largest
-	// cost under load. Lines are written within 100ms, at once from an
-	// error line on, and at the end of the shutdown (the "logger" hook) or
+	// cost under load. Lines are written within 100ms, at once from a
+	// warning on, and at the end of the shutdown (the "logger" hook) or
 	// of Run; a SIGKILL or an unrecovered panic on another goroutine loses
 	// what is held, at most 32 KiB. Drop Buffer to write each line at once.
 	logger, level, err := logging.New(logging.Config{Service: cfg.Name, Version: version, Buffer: &logging.Buffer{}})
