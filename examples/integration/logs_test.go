@@ -20,12 +20,7 @@ import (
 // the last request before SIGTERM is on stdout when the process has
 // exited, in order, ahead of the shutdown's own lines.
 func TestBufferedLogsReachStdout(t *testing.T) {
-	addr, admin := e2e.FreeAddr(t), e2e.FreeAddr(t)
-	p := e2e.Start(t, "catalog", bin.Catalog, []string{
-		"HTTP_ADDR=" + addr, "ADMIN_ADDR=" + admin, "SHUTDOWN_DRAIN_DELAY=0s",
-	})
-	c := e2e.NewClient(t, 5*time.Second)
-	e2e.WaitStatus(t, c, "http://"+admin+"/readyz", http.StatusOK, 10*time.Second)
+	p, addr, c := startCatalog(t, "0s")
 
 	get := func(id string) {
 		t.Helper()
@@ -62,12 +57,7 @@ func TestBufferedLogsReachStdout(t *testing.T) {
 // (os.Exit, no Sync), and still the lines logged before it are on stdout:
 // the warning that announces the exit writes out everything held.
 func TestBufferedLogsSurviveASecondSignal(t *testing.T) {
-	addr, admin := e2e.FreeAddr(t), e2e.FreeAddr(t)
-	p := e2e.Start(t, "catalog", bin.Catalog, []string{
-		"HTTP_ADDR=" + addr, "ADMIN_ADDR=" + admin, "SHUTDOWN_DRAIN_DELAY=30s",
-	})
-	c := e2e.NewClient(t, 5*time.Second)
-	e2e.WaitStatus(t, c, "http://"+admin+"/readyz", http.StatusOK, 10*time.Second)
+	p, addr, c := startCatalog(t, "30s")
 
 	p.Signal(syscall.SIGTERM)
 	p.WaitLines(func(l map[string]any) bool { return strings.HasPrefix(fmt.Sprint(l["msg"]), "draining") }, 1, 5*time.Second)
@@ -87,4 +77,17 @@ func TestBufferedLogsSurviveASecondSignal(t *testing.T) {
 	if access < 0 || exiting < access {
 		t.Errorf("access line at %d, exit line at %d: want both, in that order", access, exiting)
 	}
+}
+
+// startCatalog runs the catalog binary alone, with drain as its
+// SHUTDOWN_DRAIN_DELAY, and returns once it is ready.
+func startCatalog(t *testing.T, drain string) (*e2e.Proc, string, *http.Client) {
+	t.Helper()
+	addr, admin := e2e.FreeAddr(t), e2e.FreeAddr(t)
+	p := e2e.Start(t, "catalog", bin.Catalog, []string{
+		"HTTP_ADDR=" + addr, "ADMIN_ADDR=" + admin, "SHUTDOWN_DRAIN_DELAY=" + drain,
+	})
+	c := e2e.NewClient(t, 5*time.Second)
+	e2e.WaitStatus(t, c, "http://"+admin+"/readyz", http.StatusOK, 10*time.Second)
+	return p, addr, c
 }
