@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql/driver"
 	"encoding/json"
@@ -15,8 +14,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/goleak"
@@ -241,57 +238,6 @@ func TestCreateOrderRefusesBadInput(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestValidPassword(t *testing.T) {
-	tests := []struct {
-		name    string
-		content string
-		wantErr bool
-	}{
-		{"plain", "correct-horse-battery-staple", false},
-		{"spaces and punctuation", `p a$$ 'w"ord\`, false},
-		{"unicode", "mot-de-passe-été", false},
-		{"longest", strings.Repeat("x", maxPassword), false},
-		{"too long", strings.Repeat("x", maxPassword+1), true},
-		{"binary", "\x00\x01\xfe\xff", true},
-		{"not UTF-8", "pass\xffword", true},
-		{"NUL inside", "pass\x00word", true},
-		{"line inside", "pass\nword", true},
-		{"escape sequence", "\x1b[31mred", true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := validPassword([]byte(tt.content))
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("validPassword = %v, want error %v", err, tt.wantErr)
-			}
-			if err != nil && !errors.Is(err, errBadPassword) {
-				t.Errorf("error %v does not wrap errBadPassword", err)
-			}
-		})
-	}
-}
-
-// FuzzValidPassword: whatever the password file holds, the check never
-// panics, accepts only printable UTF-8 of bounded length, and its error
-// never quotes the content.
-func FuzzValidPassword(f *testing.F) {
-	for _, s := range []string{"", "secret", "pass\x00word", "\xff\xfe", strings.Repeat("a", maxPassword+1), "日本語のパスワード", "tab\there"} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		err := validPassword(b)
-		if err == nil {
-			if len(b) > maxPassword || !utf8.Valid(b) || bytes.ContainsFunc(b, unicode.IsControl) {
-				t.Fatalf("accepted %q", b)
-			}
-			return
-		}
-		if len(b) >= 4 && strings.Contains(err.Error(), string(b)) {
-			t.Fatalf("error %q quotes the content", err)
-		}
-	})
 }
 
 // TestPasswordWatchOutlivesItsContext: routes opens the pool with the

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -77,30 +74,6 @@ func openDB(ctx context.Context, url, passwordFile string, logger *zap.Logger) (
 	d.SetConnMaxIdleTime(connMaxIdle)
 	d.SetConnMaxLifetime(connMaxLife)
 	return d, nil
-}
-
-// Password file limits: a password is printable text of at most
-// maxPassword bytes, so a file truncated, overwritten by a binary or
-// pointed at the wrong thing keeps the last good password.
-const (
-	maxPassword     = 1 << 10
-	maxPasswordFile = 4 << 10
-)
-
-var errBadPassword = errors.New("orders: password file does not hold a password")
-
-// validPassword accepts printable UTF-8 of at most maxPassword bytes. Its
-// errors say what is wrong, never what the file holds.
-func validPassword(b []byte) error {
-	switch {
-	case len(b) > maxPassword:
-		return fmt.Errorf("%w: longer than %d bytes", errBadPassword, maxPassword)
-	case !utf8.Valid(b):
-		return fmt.Errorf("%w: not UTF-8 text", errBadPassword)
-	case bytes.ContainsFunc(b, unicode.IsControl):
-		return fmt.Errorf("%w: control characters", errBadPassword)
-	}
-	return nil
 }
 
 // Close closes the pool, then stops watching the password file.
