@@ -10,16 +10,15 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
-
-	"github.com/prodready/prodready/secrets"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -78,50 +77,149 @@ func TestRetryStopsAtTheBound(t *testing.T) {
 	}
 }
 
-// A connection refused for its password during a rotation is retried
-// with the password the file holds once it changes; without a change the
-// refusal stands after rotationWait.
-func TestRetryAwaitsARotatedPassword(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "password")
-	if err := os.WriteFile(path, []byte("first\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	file, err := secrets.Watch(t.Context(), path, secrets.TrimNewline(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer file.Close()
-	d := &database{password: file}
-	accepted := "second"
+// refusingServer stands for PostgreSQL during a rotation: it accepts the
+// role's password, whatever it is at the time, and refuses any other.
+type refusingServer struct {
+	role  atomic.Pointer[string]
+	tries atomic.Int64
+}
 
-	var tried []string
-	err = d.retry(t.Context(), func() error {
-		tried = append(tried, d.currentPassword())
-		if d.currentPassword() != accepted {
-			if len(tried) == 1 {
-				// The role's password changed first; the file follows.
-				if err := os.WriteFile(path+".new", []byte("second\n"), 0o600); err != nil {
-					t.Error(err)
-				}
-				if err := os.Rename(path+".new", path); err != nil {
-					t.Error(err)
-				}
-			}
+func newRefusingServer(password string) *refusingServer {
+	s := &refusingServer{}
+	s.role.Store(&password)
+	return s
+}
+
+func (s *refusingServer) alter(password string) { s.role.Store(&password) }
+
+// connect is a statement on a new connection opened with password.
+func (s *refusingServer) connect(d *database) func() error {
+	return func() error {
+		s.tries.Add(1)
+		if d.currentPassword() != *s.role.Load() {
 			return &pgconn.PgError{Code: "28P01"}
 		}
+		d.rotation.accepted()
 		return nil
-	})
-	if err != nil || !slices.Equal(tried, []string{"first", "second"}) {
-		t.Fatalf("err %v after trying %q; want success with the rotated password on the second try", err, tried)
 	}
+}
 
-	accepted = "never"
-	start := time.Now()
-	err = d.retry(t.Context(), func() error { return &pgconn.PgError{Code: "28P01"} })
-	if !badPassword(err) || time.Since(start) < rotationWait {
-		t.Fatalf("a password that stays wrong: err %v after %v, want 28P01 after waiting %v", err, time.Since(start), rotationWait)
+// passwordFile stands for the watched file.
+type passwordFile struct{ v atomic.Pointer[string] }
+
+func (f *passwordFile) write(v string) { f.v.Store(&v) }
+func (f *passwordFile) read() string   { return *f.v.Load() }
+
+func newRotatingDB(password string) (*database, *passwordFile, *refusingServer) {
+	f := &passwordFile{}
+	f.write(password)
+	return &database{rotation: rotation{password: f.read}}, f, newRefusingServer(password)
+}
+
+// TestRetryRidesOutARotation: between a rotation's two writes, in either
+// order, a request needing a new connection is refused; it succeeds once
+// the second write is made, with no more delay than one backoff (file
+// first) or one poll (role first).
+func TestRetryRidesOutARotation(t *testing.T) {
+	const gap = 1500 * time.Millisecond
+	tests := []struct {
+		name      string
+		fileFirst bool
+		lateBy    time.Duration // at most this long after the second write
+	}{
+		{"role first", false, rotationPoll},
+		{"file first", true, maxAuthBackoff},
 	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				d, file, server := newRotatingDB("first")
+				first, second := func() { server.alter("second") }, func() { file.write("second") }
+				if tt.fileFirst {
+					first, second = second, first
+				}
+				first()
+				time.AfterFunc(gap, second)
+				start := time.Now()
+				if err := d.retry(t.Context(), server.connect(d)); err != nil {
+					t.Fatalf("retry: %v after %v", err, time.Since(start))
+				}
+				if took := time.Since(start); took < gap || took > gap+tt.lateBy {
+					t.Errorf("succeeded after %v, want between %v and %v", took, gap, gap+tt.lateBy)
+				}
+				if n := server.tries.Load(); n > 20 {
+					t.Errorf("%d connection attempts in %v: the backoff does not back off", n, gap)
+				}
+			})
+		})
+	}
+}
+
+// TestRetryGivesUpOnAWrongPassword: a password that stays refused fails
+// the request after authRetryWindow; later requests then fail at once,
+// until a connection is accepted again, which opens a new window.
+func TestRetryGivesUpOnAWrongPassword(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d, file, server := newRotatingDB("first")
+		file.write("typo")
+		start := time.Now()
+		if err := d.retry(t.Context(), server.connect(d)); !badPassword(err) {
+			t.Fatalf("retry: %v, want 28P01", err)
+		}
+		if took := time.Since(start); took != authRetryWindow {
+			t.Errorf("first request failed after %v, want %v", took, authRetryWindow)
+		}
+
+		start, tries := time.Now(), server.tries.Load()
+		if err := d.retry(t.Context(), server.connect(d)); !badPassword(err) {
+			t.Fatalf("retry: %v, want 28P01", err)
+		}
+		if took, n := time.Since(start), server.tries.Load()-tries; took != 0 || n != 1 {
+			t.Errorf("next request: %d attempts over %v, want one, at once", n, took)
+		}
+
+		file.write("first") // the operator fixes the file
+		if err := d.retry(t.Context(), server.connect(d)); err != nil {
+			t.Fatalf("after the fix: %v", err)
+		}
+		file.write("typo again")
+		start = time.Now()
+		_ = d.retry(t.Context(), server.connect(d))
+		if took := time.Since(start); took != authRetryWindow {
+			t.Errorf("after an accepted connection, a refusal waited %v, want a new window of %v", took, authRetryWindow)
+		}
+	})
+}
+
+// TestRetryKeepsToTheDeadline: the retries end with the request's
+// context, however much of the window is left.
+func TestRetryKeepsToTheDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d, file, server := newRotatingDB("first")
+		file.write("second")
+		ctx, cancel := context.WithTimeout(t.Context(), 700*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		if err := d.retry(ctx, server.connect(d)); !badPassword(err) {
+			t.Fatalf("retry: %v, want 28P01", err)
+		}
+		if took := time.Since(start); took > 700*time.Millisecond {
+			t.Errorf("returned after %v, past the deadline", took)
+		}
+	})
+}
+
+// TestRetryWithoutAPasswordFile: with the password in DATABASE_URL
+// nothing can change it, so a refusal is final at once.
+func TestRetryWithoutAPasswordFile(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		calls := 0
+		start := time.Now()
+		err := (&database{}).retry(t.Context(), func() error { calls++; return &pgconn.PgError{Code: "28P01"} })
+		if !badPassword(err) || calls != 1 || time.Since(start) != 0 {
+			t.Errorf("err %v after %d calls and %v, want 28P01 after one call, at once", err, calls, time.Since(start))
+		}
+	})
 }
 
 func TestUnavailable(t *testing.T) {
