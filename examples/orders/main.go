@@ -14,7 +14,8 @@
 // refused), PPROF (false), DATABASE_URL (no password in it;
 // postgres://orders@localhost:5432/orders?sslmode=disable),
 // DATABASE_PASSWORD_FILE (watched: new connections use the current
-// password; printable text, at most 1 KiB), CATALOG_URL
+// password; printable text, at most 1 KiB, that SASLprep leaves as it is:
+// no ligature, compatibility form or invisible character), CATALOG_URL
 // (http://localhost:8080), CATALOG_READY_URL (http://localhost:9090/readyz),
 // HEALTH_CHECK_INTERVAL (5s), HEALTH_CHECK_TIMEOUT (1s) and the standard
 // OTEL_* variables.
