@@ -246,15 +246,26 @@ func TestUnavailable(t *testing.T) {
 }
 
 // fakeCatalog answers /products/{id} like catalog: p1 exists, "broken"
-// is a 500, everything else a 404.
+// is a 500, "busy" a 503, "moved" a redirect to the product list (as
+// catalog's router answers /products/.), "liar" another product, "slow"
+// never answers; everything else is a 404.
 func fakeCatalog(t *testing.T) *catalogClient {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /products", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`[{"id":"p1","name":"beans","price_cents":2450}]`))
+	})
 	mux.HandleFunc("GET /products/{id}", func(w http.ResponseWriter, r *http.Request) {
 		switch r.PathValue("id") {
-		case "p1":
+		case "p1", "liar":
 			_, _ = w.Write([]byte(`{"id":"p1","name":"beans","price_cents":2450}`))
 		case "broken":
 			http.Error(w, "oops", http.StatusInternalServerError)
+		case "busy":
+			http.Error(w, "draining", http.StatusServiceUnavailable)
+		case "moved":
+			http.Redirect(w, r, "/products", http.StatusTemporaryRedirect)
+		case "slow":
+			<-r.Context().Done()
 		default:
 			http.NotFound(w, r)
 		}
@@ -274,22 +285,20 @@ func TestCatalogClient(t *testing.T) {
 		name    string
 		id      string
 		want    product
-		wantErr error // nil: no error; errAny: some error
+		wantErr error
 	}{
 		{"known", "p1", product{ID: "p1", PriceCents: 2450}, nil},
 		{"unknown", "p2", product{}, errUnknownProduct},
 		{"path is escaped", "../admin", product{}, errUnknownProduct},
-		{"catalog failing", "broken", product{}, errAny},
+		{"catalog failing", "broken", product{}, errCatalogBroken},
+		{"catalog draining", "busy", product{}, errCatalogDown},
+		{"redirect not followed", "moved", product{}, errCatalogBroken},
+		{"another product", "liar", product{}, errCatalogBroken},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := c.product(context.Background(), tt.id)
-			switch {
-			case tt.wantErr == nil && err != nil:
-				t.Fatalf("product(%q): %v", tt.id, err)
-			case tt.wantErr == errAny && (err == nil || errors.Is(err, errUnknownProduct)):
-				t.Fatalf("product(%q) error %v, want a catalog failure", tt.id, err)
-			case tt.wantErr != nil && tt.wantErr != errAny && !errors.Is(err, tt.wantErr):
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
 				t.Fatalf("product(%q) error %v, want %v", tt.id, err, tt.wantErr)
 			}
 			if got != tt.want {
@@ -299,7 +308,65 @@ func TestCatalogClient(t *testing.T) {
 	}
 }
 
-var errAny = errors.New("any error")
+// TestCatalogClientWhenDown: a catalog that hangs costs a lookup
+// catalogTimeout; once its readiness check has failed, catalogDownTimeout;
+// once the check passes again, the full timeout is back.
+func TestCatalogClientWhenDown(t *testing.T) {
+	c := fakeCatalog(t)
+	lookup := func() time.Duration {
+		start := time.Now()
+		if _, err := c.product(context.Background(), "slow"); !errors.Is(err, errCatalogDown) {
+			t.Fatalf("product(slow): %v, want errCatalogDown", err)
+		}
+		return time.Since(start)
+	}
+	if took := lookup(); took < catalogTimeout {
+		t.Errorf("with catalog up, a hung lookup gave up after %v, before catalogTimeout %v", took, catalogTimeout)
+	}
+	down := c.check(func(context.Context) error { return errors.New("connection refused") })
+	if err := down(t.Context()); err == nil {
+		t.Fatal("the wrapped check hid the failure")
+	}
+	if took := lookup(); took >= catalogTimeout {
+		t.Errorf("with the check failing, a hung lookup took %v, want about %v", took, catalogDownTimeout)
+	}
+	if _, err := c.product(context.Background(), "p1"); err != nil {
+		t.Errorf("with the check failing, a lookup catalog answers: %v, want it tried and answered", err)
+	}
+	up := c.check(func(context.Context) error { return nil })
+	if err := up(t.Context()); err != nil || c.down.Load() {
+		t.Fatalf("check passing: %v, down %v", err, c.down.Load())
+	}
+}
+
+func TestValidProductID(t *testing.T) {
+	tests := []struct {
+		id   string
+		want bool
+	}{
+		{"p1", true},
+		{"SKU-12_a.b", true},
+		{strings.Repeat("x", maxProductID), true},
+		{"", false},
+		{strings.Repeat("x", maxProductID+1), false},
+		{".", false},
+		{"..", false},
+		{".hidden", false},
+		{"-flag", false},
+		{"a/b", false},
+		{"%2e", false},
+		{"a b", false},
+		{"a?b", false},
+		{"é", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id, func(t *testing.T) {
+			if got := validProductID(tt.id); got != tt.want {
+				t.Errorf("validProductID(%q) = %v, want %v", tt.id, got, tt.want)
+			}
+		})
+	}
+}
 
 // TestCreateOrderRefusesBadInput covers the answers given before the
 // database is touched (the e2e tests cover the rest against Postgres).
@@ -320,6 +387,10 @@ func TestCreateOrderRefusesBadInput(t *testing.T) {
 		{"oversize body", http.MethodPost, "/orders", `{"product_id":"` + strings.Repeat("x", maxBody) + `"}`, http.StatusRequestEntityTooLarge},
 		{"unknown product", http.MethodPost, "/orders", `{"product_id":"p9","quantity":1}`, http.StatusUnprocessableEntity},
 		{"catalog failing", http.MethodPost, "/orders", `{"product_id":"broken","quantity":1}`, http.StatusBadGateway},
+		{"catalog draining", http.MethodPost, "/orders", `{"product_id":"busy","quantity":1}`, http.StatusServiceUnavailable},
+		{"catalog redirects", http.MethodPost, "/orders", `{"product_id":"moved","quantity":1}`, http.StatusBadGateway},
+		{"product ID a dot", http.MethodPost, "/orders", `{"product_id":".","quantity":1}`, http.StatusBadRequest},
+		{"product ID a path", http.MethodPost, "/orders", `{"product_id":"../admin","quantity":1}`, http.StatusBadRequest},
 		{"order ID not a number", http.MethodGet, "/orders/x", "", http.StatusBadRequest},
 		{"order ID zero", http.MethodGet, "/orders/0", "", http.StatusBadRequest},
 	}
