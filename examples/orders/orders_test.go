@@ -381,6 +381,8 @@ func TestCreateOrderRefusesBadInput(t *testing.T) {
 	}{
 		{"malformed JSON", http.MethodPost, "/orders", `{"product_id":`, http.StatusBadRequest},
 		{"no product", http.MethodPost, "/orders", `{"quantity":1}`, http.StatusBadRequest},
+		{"duplicate key", http.MethodPost, "/orders", `{"product_id":"p1","product_id":"p9","quantity":1}`, http.StatusBadRequest},
+		{"miscased key", http.MethodPost, "/orders", `{"Product_ID":"p1","quantity":1}`, http.StatusBadRequest},
 		{"product ID too long", http.MethodPost, "/orders", `{"product_id":"` + strings.Repeat("x", 65) + `","quantity":1}`, http.StatusBadRequest},
 		{"quantity zero", http.MethodPost, "/orders", `{"product_id":"p1","quantity":0}`, http.StatusBadRequest},
 		{"quantity too large", http.MethodPost, "/orders", `{"product_id":"p1","quantity":1001}`, http.StatusBadRequest},
