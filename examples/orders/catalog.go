@@ -62,9 +62,10 @@ type catalogClient struct {
 
 func newCatalogClient(base string) *catalogClient {
 	c := service.NewClient(catalogTimeout)
-	// The correlation ID and the trace go on to catalog, and the client
-	// span sees the correlation ID header.
-	c.Transport = logging.Transport(tracing.Transport(c.Transport))
+	// The correlation ID and the trace go on to catalog. Tracing is
+	// outermost, as in the middleware order, so that the client span is
+	// current for the layers beneath it.
+	c.Transport = tracing.Transport(logging.Transport(c.Transport))
 	// A redirect from catalog is an answer to report, not to follow: a
 	// followed redirect turns a request for one product into a request
 	// for something else (GET /products/. became the product list).
