@@ -62,16 +62,17 @@ type catalogClient struct {
 
 func newCatalogClient(base string) *catalogClient {
 	c := service.NewClient(catalogTimeout)
-	// The correlation ID and the trace go on to catalog. Tracing is
-	// outermost, as in the middleware order, so that the client span is
-	// current for the layers beneath it.
-	c.Transport = tracing.Transport(logging.Transport(c.Transport))
 	// A redirect from catalog is an answer to report, not to follow: a
 	// followed redirect turns a request for one product into a request
 	// for something else (GET /products/. became the product list).
 	// TODO: drop once the library's server package, whose client does
 	// this, is merged and used here.
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+	// The correlation ID and the trace go on to catalog. Tracing is
+	// outermost, as in the middleware order, so that the client span is
+	// current for the layers beneath it.
+	c.Transport = tracing.Transport(logging.Transport(c.Transport))
 	return &catalogClient{base: strings.TrimSuffix(base, "/"), http: c}
 }
 
