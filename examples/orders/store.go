@@ -279,7 +279,7 @@ func (r *rotation) wait(ctx context.Context, used string, backoff time.Duration)
 		return false
 	}
 	// Between half the backoff and all of it, but never past the window.
-	pause := min(backoff/2+rand.N(backoff/2+1), end.Sub(now))
+	pause := min(backoff/2+rand.N(backoff/2+1), end.Sub(now)) // #nosec G404 -- jitter, not a secret
 	timer := time.NewTimer(pause)
 	defer timer.Stop()
 	tick := time.NewTicker(rotationPoll)
