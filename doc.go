@@ -36,32 +36,59 @@
 //     cgroup v1 or v2 memory limit unless GOMEMLIMIT is set, reporting
 //     what it did for the caller to log.
 //
+// # Two rules every package follows
+//
+// Middlewares and transports (logging, metrics, tracing): a middleware is a
+// func(http.Handler) http.Handler returned by the package's
+// Middleware(required dependencies..., opts...); a transport is an
+// http.RoundTripper returned by Transport(base, required dependencies...,
+// opts...). base nil means http.DefaultTransport. A constructor that
+// registers something returns an error beside it. So the three middlewares
+// go into one []func(http.Handler) http.Handler without adapters, and each
+// package has one Option type for both of its constructors.
+//
+// Loggers: health, shutdown and secrets take Logger(*slog.Logger); without
+// it, or with nil, they log to slog.Default(); silence one with
+// slog.New(slog.DiscardHandler); logging.Slog(zapLogger) feeds them the
+// service's zap logger.
+//
 // # Wiring them in a main
 //
 // The order of the HTTP middlewares is tracing outermost (so every log line
 // and exemplar has a trace ID), then logging, then metrics, around the mux.
 // They share one per-request state, so each sees the route of the matched
 // pattern ("/orders/{id}") whatever else sits between them, and a request is
-// wrapped by one response writer, not three.
+// wrapped by one response writer, not three. Client transports wrap the
+// same way, for the same reason: tracing outermost, then logging, then
+// metrics, around base, so that the client span is current when logging
+// forwards the correlation ID and when metrics records an exemplar.
 //
 //	tp, err := tracing.Setup(ctx, tracing.Config{ServiceName: "orders"})
 //	log, level, err := logging.New(logging.Config{Service: "orders"})
 //	reg := metrics.NewRegistry()
-//	httpMetrics, err := metrics.NewHTTP(reg)
+//	red, err := metrics.Middleware(reg)
 //
-//	checks := health.New()
+//	checks := health.New(health.Logger(logging.Slog(log)))
 //	checks.AddReadiness("postgres", health.PingContext(db), health.Interval(5*time.Second))
 //
 //	mux := http.NewServeMux()
 //	mux.HandleFunc("GET /orders/{id}", getOrder)
-//	handler := tracing.Middleware(logging.Middleware(log)(httpMetrics.Middleware(mux)))
+//	var handler http.Handler = mux
+//	for _, mw := range []func(http.Handler) http.Handler{ // innermost first
+//		red, logging.Middleware(log), tracing.Middleware(),
+//	} {
+//		handler = mw(handler)
+//	}
+//
+//	clientMetrics, err := metrics.Transport(nil, reg)
+//	client := &http.Client{Transport: tracing.Transport(logging.Transport(clientMetrics))}
 //
 //	admin := http.NewServeMux()
 //	checks.Mount(admin)
 //	admin.Handle("GET /metrics", metrics.Handler(reg))
 //	admin.Handle("/loglevel", level)
 //
-//	sd := shutdown.New()
+//	sd := shutdown.New(shutdown.Logger(logging.Slog(log)))
 //	sd.OnDrain(checks.Drain)
 //	sd.Serve(&http.Server{Addr: ":8080", Handler: handler}, nil)
 //	sd.Serve(&http.Server{Addr: ":9090", Handler: admin}, nil)

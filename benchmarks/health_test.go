@@ -2,6 +2,7 @@ package benchmarks_test
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -50,7 +51,7 @@ func serveReadyz(b *testing.B, h http.Handler) {
 }
 
 func prodreadyHealth(b *testing.B, opts ...health.CheckOption) http.Handler {
-	c := health.New(health.Logger(nil))
+	c := health.New(health.Logger(slog.New(slog.DiscardHandler)))
 	for _, n := range healthChecks {
 		c.AddReadiness(n, nop, opts...)
 	}
@@ -90,7 +91,9 @@ func hellofreshHealth(b *testing.B) http.Handler {
 	return h.Handler()
 }
 
-func BenchmarkReadyz(b *testing.B) {
+// BenchmarkHealth is the goal "a probe costs no more than
+// alexliesenfeld/health's", in both modes, measured in the same run.
+func BenchmarkHealth(b *testing.B) {
 	b.Run("cached/prodready", func(b *testing.B) {
 		serveReadyz(b, prodreadyHealth(b, health.Interval(time.Hour)))
 	})

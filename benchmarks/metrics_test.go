@@ -60,7 +60,7 @@ func BenchmarkMetricsMiddleware(b *testing.B) {
 	mux.HandleFunc("GET "+route, func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok"))
 	})
-	ours, err := metrics.NewHTTP(prometheus.NewRegistry())
+	ours, err := metrics.Middleware(prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -71,12 +71,12 @@ func BenchmarkMetricsMiddleware(b *testing.B) {
 	// state as this one does.
 	another := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			st, w, r := request.Enter(w, r)
+			st, w, r := request.Enter(r.Context(), w, r)
 			next.ServeHTTP(w, r)
 			st.CaptureRoute(r)
 		})
 	}
-	beneath, err := metrics.NewHTTP(prometheus.NewRegistry())
+	beneath, err := metrics.Middleware(prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -85,9 +85,9 @@ func BenchmarkMetricsMiddleware(b *testing.B) {
 		h    http.Handler
 	}{
 		{"handler", mux},
-		{"prodready", ours.Middleware(mux)},
+		{"prodready", ours(mux)},
 		{"shared state alone", another(mux)},
-		{"prodready beneath another prodready layer", another(beneath.Middleware(mux))},
+		{"prodready beneath another prodready layer", another(beneath(mux))},
 		{"promhttp chain", promhttpChain(prometheus.NewRegistry(), route, mux)},
 		{"slok", slokstd.Handler(route, slok, mux)},
 	}

@@ -72,12 +72,12 @@ func BenchmarkStack(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			red, err := metrics.NewHTTP(prometheus.NewRegistry())
+			red, err := metrics.Middleware(prometheus.NewRegistry())
 			if err != nil {
 				b.Fatal(err)
 			}
-			traced := tracing.NewMiddleware(tracing.TracerProvider(stackProvider(b)))
-			return traced(logging.Middleware(logger)(red.Middleware(mux)))
+			traced := tracing.Middleware(tracing.TracerProvider(stackProvider(b)))
+			return traced(logging.Middleware(logger)(red(mux)))
 		}},
 		{"anchors", func(b *testing.B, mux http.Handler) http.Handler {
 			promChain := promhttpChain(prometheus.NewRegistry(), route, mux)

@@ -50,7 +50,7 @@ func BenchmarkTracingMiddleware(b *testing.B) {
 			h    http.Handler
 		}{
 			{"baseline", tracingRoute()},
-			{"prodready", tracing.NewMiddleware(tracing.TracerProvider(tp), tracing.Propagator(prop))(tracingRoute())},
+			{"prodready", tracing.Middleware(tracing.TracerProvider(tp), tracing.Propagator(prop))(tracingRoute())},
 			{"otelhttp", otelhttp.NewHandler(tracingRoute(), "server", otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(prop))},
 		} {
 			b.Run(s.name+"/"+h.name, func(b *testing.B) {

@@ -1,12 +1,10 @@
 package health
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"log/slog"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -16,36 +14,9 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/prodready/prodready/internal/testenv"
 )
-
-// probe serves one request to h and returns the code and the decoded body.
-func probe(t *testing.T, h http.Handler, target string) (int, body) {
-	t.Helper()
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
-	var b body
-	if err := json.Unmarshal(rec.Body.Bytes(), &b); err != nil {
-		t.Fatalf("body %q: %v", rec.Body.String(), err)
-	}
-	return rec.Code, b
-}
-
-type body struct {
-	Status string `json:"status"`
-	Output string `json:"output"`
-	Checks map[string][]struct {
-		Status   string `json:"status"`
-		Time     string `json:"time"`
-		Duration string `json:"duration"`
-		Output   string `json:"output"`
-	} `json:"checks"`
-}
-
-func mounted(c *Checker) http.Handler {
-	mux := http.NewServeMux()
-	c.Mount(mux)
-	return mux
-}
 
 // A check that honours its context fails at its deadline with ErrTimeout,
 // and the context it saw says DeadlineExceeded.
@@ -53,7 +24,7 @@ func TestTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var ctxErr error
 		var events []Event
-		c := New(quiet(), ShowReasons(true), Observer(func(ev Event) { events = append(events, ev) }))
+		c := New(quiet(), ShowReasons(true), OnEvent(func(ev Event) { events = append(events, ev) }))
 		c.AddReadiness("slow", func(ctx context.Context) error {
 			<-ctx.Done()
 			ctxErr = ctx.Err()
@@ -228,7 +199,7 @@ func TestInterval(t *testing.T) {
 func TestIntervalCancelDuringRun(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var events atomic.Int32
-		c := New(quiet(), Observer(func(Event) { events.Add(1) }))
+		c := New(quiet(), OnEvent(func(Event) { events.Add(1) }))
 		c.AddLiveness("slow", func(ctx context.Context) error {
 			<-ctx.Done()
 			return ctx.Err()
@@ -300,7 +271,7 @@ func TestFailureThreshold(t *testing.T) {
 				register(c, []reg{{tt.kind, "x", fn, []CheckOption{FailureThreshold(tt.threshold), Critical(tt.critical)}}})
 				var got []byte
 				for range tt.results {
-					c.list(tt.kind)[0].begin()
+					c.list(tt.kind)[0].join()
 					synctest.Wait()
 					got = append(got, letter[c.list(tt.kind)[0].read().status])
 				}
@@ -310,59 +281,6 @@ func TestFailureThreshold(t *testing.T) {
 			})
 		})
 	}
-}
-
-// The observer sees every run with the previous status; the logger gets
-// transitions and new reasons only.
-func TestObserverAndLogger(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var logs bytes.Buffer
-		var seen []string
-		c := New(
-			Logger(slog.New(slog.NewJSONHandler(&logs, nil))),
-			Observer(func(ev Event) {
-				seen = append(seen, fmt.Sprintf("%s/%s %s->%s %v %v", ev.Kind, ev.Name, ev.Previous, ev.Status, ev.Duration, ev.Err))
-			}),
-		)
-		results := []error{nil, nil, errors.New("a"), errors.New("a"), errors.New("b"), nil}
-		var i int
-		c.AddReadiness("db", func(context.Context) error {
-			time.Sleep(time.Millisecond)
-			i++
-			return results[i-1]
-		})
-		for range results {
-			probe(t, mounted(c), "/readyz")
-		}
-		want := []string{
-			"readiness/db unknown->pass 1ms <nil>",
-			"readiness/db pass->pass 1ms <nil>",
-			"readiness/db pass->fail 1ms a",
-			"readiness/db fail->fail 1ms a",
-			"readiness/db fail->fail 1ms b",
-			"readiness/db fail->pass 1ms <nil>",
-		}
-		if strings.Join(seen, "\n") != strings.Join(want, "\n") {
-			t.Errorf("events:\n%s\nwant:\n%s", strings.Join(seen, "\n"), strings.Join(want, "\n"))
-		}
-		var lines []string
-		for l := range strings.Lines(logs.String()) {
-			var m map[string]any
-			if err := json.Unmarshal([]byte(l), &m); err != nil {
-				t.Fatal(err)
-			}
-			lines = append(lines, fmt.Sprintf("%s %s %s %v", m["level"], m["status"], m["previous"], m["error"]))
-		}
-		wantLogs := []string{
-			"INFO pass unknown <nil>",
-			"WARN fail pass a",
-			"WARN fail fail b",
-			"INFO pass fail <nil>",
-		}
-		if strings.Join(lines, "\n") != strings.Join(wantLogs, "\n") {
-			t.Errorf("logs:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(wantLogs, "\n"))
-		}
-	})
 }
 
 // A client that goes away stops the probe from waiting; the run goes on
@@ -387,8 +305,8 @@ func TestProbeClientGone(t *testing.T) {
 	})
 }
 
-// The run's context: deadline, values of its parent, Done made lazily and
-// closed once.
+// The run's context: its deadline, no values from nowhere, and a child
+// context ends at that deadline.
 func TestRunContext(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		type key struct{}
@@ -423,6 +341,255 @@ func TestRunContext(t *testing.T) {
 	})
 }
 
+// raceSlack scales the wall-clock bounds of the real-network tests: the
+// race detector makes every goroutine switch several times slower.
+var raceSlack = map[bool]time.Duration{false: 1, true: 2}[testenv.Race]
+
+// stormSlack is what the real-network storm tests allow the scheduler on
+// top of the bound the Checker is responsible for.
+var stormSlack = raceSlack * 200 * time.Millisecond
+
+// The probe storm over the network: 100 concurrent probes against a 50ms
+// check. Never are two runs of the check in flight at once, and no probe
+// waits for more than the run it joined plus the one after it. The exact
+// bound (every probe answered after 50ms by one run) is pinned down on a
+// fake clock by TestProbeStormExact; here, on a shared machine with the
+// other packages' tests running, the wall-clock bound allows for the
+// scheduler (stormSlack) rather than fail on a descheduled goroutine.
+func TestProbeStorm(t *testing.T) {
+	var calls, inFlight, maxInFlight atomic.Int32
+	c := New(quiet())
+	c.AddReadiness("db", func(ctx context.Context) error {
+		calls.Add(1)
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		if n > maxInFlight.Load() {
+			maxInFlight.Store(n)
+		}
+		time.Sleep(50 * time.Millisecond) // real time: this test is about real HTTP
+		return nil
+	})
+	mux := http.NewServeMux()
+	c.Mount(mux)
+	st := &serverTimes{h: mux}
+	srv := httptest.NewServer(st)
+	defer srv.Close()
+	client := warmClient(t, srv, 100)
+	st.lat = nil
+
+	storm(t, client, srv.URL+"/readyz", 100, 200)
+	if slowest, limit := st.slowest(), 100*time.Millisecond+stormSlack; slowest > limit {
+		t.Errorf("slowest probe took %v in the server, want <= %v", slowest, limit)
+	}
+	if maxInFlight.Load() != 1 {
+		t.Errorf("%d runs of the check in flight at once, want 1", maxInFlight.Load())
+	}
+	if n := calls.Load(); n > 10 {
+		t.Errorf("check ran %d times for 100 concurrent probes", n)
+	}
+	t.Logf("100 probes, %d runs of the check, slowest %v in the server", calls.Load(), st.slowest())
+}
+
+// The same storm through the real net/http client and server, connected
+// by in-memory pipes inside a synctest bubble: every probe arrives at the
+// same instant of the fake clock, so the numbers are exact. One run of the
+// 50ms check answers all 100 probes, each after exactly 50ms.
+func TestProbeStormExact(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int32
+		c := New(quiet())
+		c.AddReadiness("db", func(ctx context.Context) error {
+			calls.Add(1)
+			time.Sleep(50 * time.Millisecond)
+			return nil
+		})
+		mux := http.NewServeMux()
+		c.Mount(mux)
+		client := pipeServer(t, mux)
+
+		lat := storm(t, client, "http://health.test/readyz", 100, 200)
+		if n := calls.Load(); n != 1 {
+			t.Errorf("check ran %d times for 100 concurrent probes, want 1", n)
+		}
+		for i, d := range lat {
+			if d != 50*time.Millisecond {
+				t.Errorf("probe %d took %v, want 50ms", i, d)
+			}
+		}
+	})
+}
+
+// 50 probes over the network against a check that never returns: each is
+// answered within its 100ms timeout plus slack, twice over, and the check
+// ran once. TestHungCheck counts the goroutines on a fake clock.
+func TestHungCheckHTTP(t *testing.T) {
+	release := make(chan struct{})
+	var calls atomic.Int32
+	c := New(quiet())
+	c.AddReadiness("hung", func(context.Context) error {
+		calls.Add(1)
+		<-release
+		return nil
+	}, Timeout(100*time.Millisecond))
+	mux := http.NewServeMux()
+	c.Mount(mux)
+	st := &serverTimes{h: mux}
+	srv := httptest.NewServer(st)
+	defer srv.Close()
+	defer close(release)
+	client := warmClient(t, srv, 50)
+
+	for round := range 2 {
+		st.lat = nil
+		storm(t, client, srv.URL+"/readyz", 50, 503)
+		if slowest, limit := st.slowest(), 100*time.Millisecond+stormSlack; slowest > limit {
+			t.Errorf("round %d: slowest probe took %v in the server, want <= %v (100ms timeout + scheduler slack)", round, slowest, limit)
+		}
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("hung check ran %d times, want 1", n)
+	}
+}
+
+// warmClient returns a client holding n open connections to srv, so that
+// a test's probes measure the handler, not TCP handshakes.
+func warmClient(t *testing.T, srv *httptest.Server, n int) *http.Client {
+	t.Helper()
+	tr := &http.Transport{MaxIdleConnsPerHost: n, MaxIdleConns: n}
+	t.Cleanup(tr.CloseIdleConnections)
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			resp, err := client.Get(srv.URL + "/livez")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+		})
+	}
+	wg.Wait()
+	return client
+}
+
+// storm sends n probes at once and returns each one's latency.
+func storm(t *testing.T, client *http.Client, url string, n, wantCode int) []time.Duration {
+	t.Helper()
+	lat := make([]time.Duration, n)
+	var wg sync.WaitGroup
+	gate := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-gate
+			start := time.Now()
+			resp, err := client.Get(url)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+			lat[i] = time.Since(start)
+			if resp.StatusCode != wantCode {
+				t.Errorf("code %d, want %d", resp.StatusCode, wantCode)
+			}
+		})
+	}
+	close(gate)
+	wg.Wait()
+	return lat
+}
+
+// serverTimes wraps h and records how long each request spent in it:
+// the latency the Checker is responsible for, whatever the load on the
+// machine does to the clients.
+type serverTimes struct {
+	h   http.Handler
+	mu  sync.Mutex
+	lat []time.Duration
+}
+
+func (s *serverTimes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	s.h.ServeHTTP(w, r)
+	s.mu.Lock()
+	s.lat = append(s.lat, time.Since(start))
+	s.mu.Unlock()
+}
+
+func (s *serverTimes) slowest() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maxOf(s.lat)
+}
+
+// pipeServer serves h with a real http.Server on an in-memory listener and
+// returns a real http.Client connected to it: HTTP that synctest can see
+// block, so that fake time applies.
+func pipeServer(t *testing.T, h http.Handler) *http.Client {
+	l := &pipeListener{conns: make(chan net.Conn), closed: make(chan struct{})}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: time.Second}
+	go func() { _ = srv.Serve(l) }()
+	tr := &http.Transport{
+		DialContext:         func(ctx context.Context, _, _ string) (net.Conn, error) { return l.dial(ctx) },
+		MaxIdleConnsPerHost: 100,
+	}
+	t.Cleanup(func() {
+		tr.CloseIdleConnections()
+		_ = srv.Close()
+	})
+	return &http.Client{Transport: tr}
+}
+
+type pipeListener struct {
+	conns  chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (l *pipeListener) dial(ctx context.Context) (net.Conn, error) {
+	client, server := net.Pipe()
+	select {
+	case l.conns <- server:
+		return client, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "health.test:80" }
+
+func maxOf(ds []time.Duration) time.Duration {
+	var m time.Duration
+	for _, d := range ds {
+		m = max(m, d)
+	}
+	return m
+}
+
 // bubbleGoroutines counts the goroutines of the calling synctest bubble:
 // runtime.NumGoroutine would also count those other tests left winding
 // down.
@@ -434,44 +601,5 @@ func bubbleGoroutines() int {
 			return strings.Count(string(b[:n]), ", synctest bubble ")
 		}
 		b = make([]byte, 2*len(b))
-	}
-}
-
-// read returns the check's latest reading.
-func (c *check) read() reading {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.last
-}
-
-// appendTimeLocked writes what AppendFormat(RFC3339Nano) writes, whether
-// the second is the one it formatted last time or a new one.
-func TestAppendTime(t *testing.T) {
-	base := time.Date(2026, 11, 22, 0, 23, 14, 0, time.UTC)
-	tests := []struct {
-		name string
-		at   time.Time
-	}{
-		{"whole second", base},
-		{"nanoseconds", base.Add(123456789)},
-		{"same second, trailing zeros", base.Add(120000000)},
-		{"same second, one nanosecond", base.Add(1)},
-		{"next second", base.Add(time.Second + 5000)},
-		{"back a second", base.Add(5000)},
-		{"another zone", base.Add(987654321).In(time.FixedZone("X", -7*3600))},
-		{"before 1970", time.Date(1969, 12, 31, 23, 59, 59, 999999999, time.UTC)},
-		{"year one", time.Date(1, 1, 1, 0, 0, 0, 100, time.UTC)},
-		{"year 10000", time.Date(10000, 1, 1, 0, 0, 0, 1000, time.UTC)},
-		{"zero time", time.Time{}},
-		{"local with monotonic", time.Now()},
-	}
-	var c check // one check for all rows: each reuses what the last left
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			want := tt.at.UTC().AppendFormat([]byte("x"), time.RFC3339Nano)
-			if got := c.appendTimeLocked([]byte("x"), tt.at); !bytes.Equal(got, want) {
-				t.Errorf("got %s, want %s", got, want)
-			}
-		})
 	}
 }

@@ -11,8 +11,11 @@ import (
 	"time"
 )
 
-// Pinger is anything that can check its connection with a context:
-// *sql.DB, *sql.Conn, a pgx pool, a Redis client wrapper.
+// Pinger is anything that checks its connection with PingContext, as
+// *sql.DB and *sql.Conn do. A method of another name with the Check
+// signature needs no adapter: a pgx pool's is one,
+//
+//	checker.AddReadiness("postgres", pool.Ping) // *pgxpool.Pool
 type Pinger interface {
 	PingContext(ctx context.Context) error
 }

@@ -11,11 +11,13 @@
 //
 // # Checks
 //
-// A Check is a func(context.Context) error. Register it as a liveness,
+// A Check is a func(context.Context) error, so a method of that shape is
+// one as it is (pool.Ping of a *pgxpool.Pool). Register it as a liveness,
 // readiness or startup check:
 //
-//	checker := health.New()
+//	checker := health.New(health.Logger(logger)) // default: slog.Default()
 //	checker.AddReadiness("postgres", health.PingContext(db), health.Timeout(2*time.Second))
+//	checker.AddReadiness("pool", pool.Ping)
 //	checker.AddReadiness("catalog", health.HTTPGet(client, catalogURL+"/readyz"), health.Critical(false))
 //	checker.AddReadiness("cache", health.Dial("tcp", "redis:6379"), health.Interval(10*time.Second))
 //	checker.Start(ctx) // runs the Interval checks until ctx ends
@@ -50,7 +52,7 @@
 //
 // Failure reasons stay out of bodies unless ShowReasons(true) (error text
 // can name hosts and users); they always reach the Logger (slog) and the
-// Observer, a hook that sees every run, from which metrics are exported
+// OnEvent hook, which sees every run and from which metrics are exported
 // without this package depending on a metrics library. ?exclude=name
 // leaves a check out, and /readyz/{name} reports one, as in the
 // Kubernetes API server.

@@ -16,6 +16,9 @@ import (
 	"github.com/prodready/prodready/health"
 )
 
+// quiet silences a Checker's log: the examples print what they show.
+var quiet = slog.New(slog.DiscardHandler)
+
 // statusOf probes h at target and prints the code and the body's status
 // and reasons (times and durations vary from run to run).
 func statusOf(h http.Handler, target string) {
@@ -46,7 +49,7 @@ func statusOf(h http.Handler, target string) {
 }
 
 func ExampleNew() {
-	checker := health.New(health.Logger(nil))
+	checker := health.New(health.Logger(quiet))
 	checker.AddLiveness("loop", func(context.Context) error { return nil })
 	checker.AddReadiness("db", func(context.Context) error { return nil }, health.Timeout(2*time.Second))
 	checker.AddReadiness("search", func(context.Context) error {
@@ -67,17 +70,17 @@ func ExampleNew() {
 }
 
 func ExampleShowReasons() {
-	checker := health.New(health.ShowReasons(true), health.Logger(nil))
+	checker := health.New(health.ShowReasons(true), health.Logger(quiet))
 	checker.AddReadiness("db", func(context.Context) error { return errors.New("connection refused") })
 	statusOf(checker.Handler(health.Readiness), "/readyz")
 	// Output:
 	// /readyz 503 fail db=fail (connection refused)
 }
 
-func ExampleObserver() {
+func ExampleOnEvent() {
 	checker := health.New(
-		health.Logger(nil),
-		health.Observer(func(ev health.Event) {
+		health.Logger(quiet),
+		health.OnEvent(func(ev health.Event) {
 			// Export ev.Status and ev.Duration as metrics here, or log ev.Err.
 			fmt.Printf("%s %s: %s -> %s (%v)\n", ev.Kind, ev.Name, ev.Previous, ev.Status, ev.Err)
 		}),
@@ -108,7 +111,7 @@ func ExampleLogger() {
 func ExampleInterval() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	checker := health.New(health.Logger(nil))
+	checker := health.New(health.Logger(quiet))
 	// Runs every 10s in the background; probes read the latest result.
 	checker.AddReadiness("cache", func(context.Context) error { return nil }, health.Interval(10*time.Second))
 	srv := httptest.NewServer(checker.Handler(health.Readiness))
@@ -126,7 +129,7 @@ func ExampleInterval() {
 }
 
 func ExampleFailureThreshold() {
-	checker := health.New(health.Logger(nil))
+	checker := health.New(health.Logger(quiet))
 	results := []error{nil, errors.New("blip"), errors.New("blip"), errors.New("blip")}
 	checker.AddReadiness("db", func(context.Context) error {
 		err := results[0]
@@ -144,7 +147,7 @@ func ExampleFailureThreshold() {
 }
 
 func ExampleChecker_Drain() {
-	checker := health.New(health.Logger(nil))
+	checker := health.New(health.Logger(quiet))
 	checker.AddReadiness("db", func(context.Context) error { return nil })
 	checker.Drain() // e.g. shutdown's OnDrain(checker.Drain)
 	statusOf(checker.Handler(health.Readiness), "/readyz")
@@ -158,7 +161,7 @@ func ExamplePingContext() {
 	var db *sql.DB
 	var _ health.Pinger = db
 
-	checker := health.New(health.Logger(nil), health.ShowReasons(true))
+	checker := health.New(health.Logger(quiet), health.ShowReasons(true))
 	checker.AddReadiness("db", health.PingContext(pinger{}), health.Timeout(2*time.Second))
 	statusOf(checker.Handler(health.Readiness), "/readyz")
 	// Output:
@@ -200,7 +203,7 @@ func ExampleHTTPGet() {
 }
 
 func ExampleProbe() {
-	checker := health.New(health.Logger(nil))
+	checker := health.New(health.Logger(quiet))
 	checker.AddReadiness("db", func(context.Context) error { return nil })
 	mux := http.NewServeMux()
 	checker.Mount(mux)

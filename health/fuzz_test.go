@@ -99,24 +99,3 @@ func FuzzExcluded(f *testing.F) {
 		}
 	})
 }
-
-// FuzzJSONString: appendJSONString agrees with encoding/json on every
-// string, valid UTF-8 or not.
-func FuzzJSONString(f *testing.F) {
-	for _, s := range []string{"", "plain", "q\"\\\n\t\x00\x1f", "é\u2028\u2029", "\xff\xfe", "a\xc3"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		ours := appendJSONString(nil, s)
-		var got string
-		if err := json.Unmarshal(ours, &got); err != nil {
-			t.Fatalf("%q -> invalid JSON %s: %v", s, ours, err)
-		}
-		std, _ := json.Marshal(s)
-		var want string
-		_ = json.Unmarshal(std, &want)
-		if got != want {
-			t.Fatalf("%q: ours decodes to %q, encoding/json's to %q", s, got, want)
-		}
-	})
-}

@@ -1,12 +1,13 @@
 package health
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
-	"unicode/utf8"
+	"time"
 )
 
 const mediaType = "application/health+json"
@@ -22,7 +23,7 @@ const mediaType = "application/health+json"
 // "/readyz/{name}" has, the handler reports that one check, or 404.
 // Methods other than GET and HEAD get 405.
 func (c *Checker) Handler(kind Kind) http.Handler {
-	return &handler{c: c, kind: kind}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { c.serve(w, r, kind) })
 }
 
 // Mount serves GET and HEAD /livez, /readyz and /startupz, and
@@ -30,153 +31,130 @@ func (c *Checker) Handler(kind Kind) http.Handler {
 // Like any ServeMux registration it panics if mux already has one of
 // those patterns.
 func (c *Checker) Mount(mux *http.ServeMux) {
-	for _, m := range [...]struct {
-		path string
-		kind Kind
-	}{{"/livez", Liveness}, {"/readyz", Readiness}, {"/startupz", Startup}} {
-		h := c.Handler(m.kind)
-		mux.Handle("GET "+m.path, h)
-		mux.Handle("GET "+m.path+"/{name}", h)
+	for path, kind := range map[string]Kind{"/livez": Liveness, "/readyz": Readiness, "/startupz": Startup} {
+		h := c.Handler(kind)
+		mux.Handle("GET "+path, h)
+		mux.Handle("GET "+path+"/{name}", h)
 	}
 }
 
-type handler struct {
-	c    *Checker
-	kind Kind
-}
-
-var _ http.Handler = (*handler)(nil)
-
-// bufPool holds response buffers; most bodies are a few hundred bytes.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
-
-// The header values every response sets, shared rather than made per
-// probe (Header.Set allocates a slice each time). Sharing is safe as long
-// as nobody assigns into a value slice in place: Set and Del replace it,
-// and Add copies, since len == cap.
-var (
-	noStore    = []string{"no-store"}
-	healthJSON = []string{mediaType}
-)
-
-// maxPooled keeps one huge response from pinning its buffer.
-const maxPooled = 64 << 10
-
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (c *Checker) serve(w http.ResponseWriter, r *http.Request, kind Kind) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	if h.kind >= kinds {
+	if kind >= kinds {
 		http.Error(w, "health: unknown kind", http.StatusInternalServerError)
 		return
 	}
-	bp := bufPool.Get().(*[]byte)
-	defer func() {
-		if cap(*bp) <= maxPooled {
-			bufPool.Put(bp)
-		}
-	}()
-	body, code := h.c.evaluate(r, h.kind, (*bp)[:0])
-	*bp = body
-	hdr := w.Header()
-	hdr["Cache-Control"] = noStore
+	w.Header().Set("Cache-Control", "no-store")
+	body, code := c.evaluate(r, kind)
 	if code == http.StatusNotFound {
-		http.Error(w, "health: no "+h.kind.String()+" check of that name", code)
+		http.Error(w, "health: no "+kind.String()+" check of that name", code)
 		return
 	}
-	hdr["Content-Type"] = healthJSON
+	w.Header().Set("Content-Type", mediaType)
 	w.WriteHeader(code)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body) // the client went away; nothing to do
 	}
 }
 
-// evaluate runs (or reads) the selected checks of kind and renders the
-// response body into buf. When the client goes away before the checks are
-// decided it returns 503 and no body: nobody is left to read one.
-func (c *Checker) evaluate(r *http.Request, kind Kind, buf []byte) ([]byte, int) {
+// report is a response body; checkReport one check's entry in it.
+type report struct {
+	Status string                   `json:"status"`
+	Output string                   `json:"output,omitempty"`
+	Checks map[string][]checkReport `json:"checks,omitempty"`
+}
+
+type checkReport struct {
+	Status   string `json:"status"`
+	Time     string `json:"time,omitempty"`
+	Duration string `json:"duration,omitempty"`
+	Output   string `json:"output,omitempty"`
+}
+
+// evaluate runs (or reads) the selected checks of kind and returns the
+// body and code. When the client goes away before the checks are decided
+// it returns 503 and no body: nobody is left to read one.
+func (c *Checker) evaluate(r *http.Request, kind Kind) ([]byte, int) {
 	if kind == Readiness && c.draining.Load() {
-		return append(buf, `{"status":"fail","output":"draining"}`...), http.StatusServiceUnavailable
+		return encode(report{Status: Fail.String(), Output: "draining"}), http.StatusServiceUnavailable
 	}
+	sel, ok := c.selected(r, kind)
+	if !ok {
+		return nil, http.StatusNotFound
+	}
+	// Start every on-demand check first, so that they run in parallel,
+	// then wait for each; a run is decided by its deadline at the latest.
+	var runs []*run
+	for _, ch := range sel {
+		if ch.interval == 0 {
+			runs = append(runs, ch.join())
+		}
+	}
+	for _, run := range runs {
+		select {
+		case <-run.done:
+		case <-r.Context().Done():
+			return nil, http.StatusServiceUnavailable
+		}
+	}
+
+	overall := Pass
+	rep := report{Checks: make(map[string][]checkReport, len(sel))}
+	for _, ch := range sel {
+		res := ch.read()
+		overall = max(overall, res.status)
+		rep.Checks[ch.name] = []checkReport{res.report(c.show)}
+	}
+	rep.Status = overall.String()
+	if overall == Fail {
+		return encode(rep), http.StatusServiceUnavailable
+	}
+	return encode(rep), http.StatusOK
+}
+
+func (res result) report(show bool) checkReport {
+	cr := checkReport{Status: res.status.String()}
+	if res.ran {
+		cr.Time = res.at.UTC().Format(time.RFC3339Nano)
+		cr.Duration = res.took.String()
+	}
+	switch {
+	case !show:
+	case res.err != nil:
+		cr.Output = res.err.Error()
+	case !res.ran:
+		cr.Output = "no result yet"
+	}
+	return cr
+}
+
+// encode renders a body without HTML escaping (error text reads as
+// written) and without encoding/json's trailing newline.
+func encode(rep report) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(rep) // strings and maps of strings always encode
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+// selected returns the checks a probe reports: the one its {name} path
+// value names (false when there is none), or all those not excluded.
+func (c *Checker) selected(r *http.Request, kind Kind) ([]*check, bool) {
 	all := c.list(kind)
-	var selBuf [16]*check
-	sel := selBuf[:0]
 	if name := r.PathValue("name"); name != "" {
 		i, ok := slices.BinarySearchFunc(all, name, byName)
 		if !ok {
-			return buf, http.StatusNotFound
+			return nil, false
 		}
-		sel = append(sel, all[i])
-	} else if r.URL.RawQuery == "" {
-		sel = append(sel, all...)
-	} else {
-		excl := excluded(r.URL.RawQuery)
-		for _, ch := range all {
-			if !slices.Contains(excl, ch.name) {
-				sel = append(sel, ch)
-			}
-		}
+		return all[i : i+1], true
 	}
-
-	// Start every on-demand check, so that they run in parallel, then
-	// wait once for all of them; a run is decided by its deadline at the
-	// latest. The waiter's own count of one keeps the runs that finish
-	// while others are still being started from waking the probe early.
-	w, _ := c.waiters.Get().(*waiter)
-	if w == nil {
-		w = &waiter{ch: make(chan struct{}, 1)}
-	}
-	w.pending.Store(1)
-	var batch runBatch
-	for _, ch := range sel {
-		if ch.interval == 0 {
-			batch.left++
-		}
-	}
-	for _, ch := range sel {
-		if ch.interval == 0 {
-			ch.join(w, &batch)
-			batch.left--
-		}
-	}
-	if w.pending.Add(-1) != 0 {
-		select {
-		case <-w.ch:
-		case <-r.Context().Done():
-			// The runs still hold w and will release it: it is not
-			// reused, the collector takes it.
-			return buf, http.StatusServiceUnavailable
-		}
-	}
-	c.waiters.Put(w)
-
-	// Every status word is four letters: write "pass" now and put the
-	// worst status in its place once each check has been copied, each
-	// under its own lock.
-	buf = append(buf, `{"status":"`...)
-	at := len(buf)
-	buf = append(buf, `pass"`...)
-	overall := Pass
-	if len(sel) > 0 {
-		buf = append(buf, `,"checks":{`...)
-		for i, ch := range sel {
-			if i > 0 {
-				buf = append(buf, ',')
-			}
-			var st Status
-			buf, st = ch.appendTo(buf, c.show)
-			overall = max(overall, st)
-		}
-		buf = append(buf, '}')
-	}
-	buf = append(buf, '}')
-	copy(buf[at:], overall.String())
-	if overall == Fail {
-		return buf, http.StatusServiceUnavailable
-	}
-	return buf, http.StatusOK
+	excl := excluded(r.URL.RawQuery)
+	return slices.DeleteFunc(slices.Clone(all), func(ch *check) bool { return slices.Contains(excl, ch.name) }), true
 }
 
 // excluded returns the names in the exclude parameters of a raw query:
@@ -192,56 +170,4 @@ func excluded(rawQuery string) []string {
 		}
 	}
 	return names
-}
-
-// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
-// U+FFFD, as encoding/json does.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		// U+2028 and U+2029 are valid JSON but end lines in JavaScript.
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

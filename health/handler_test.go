@@ -1,11 +1,8 @@
 package health
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,35 +13,6 @@ import (
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
-
-func passing(context.Context) error { return nil }
-
-func failing(context.Context) error { return errors.New(`dial tcp 10.0.0.7:5432: connection refused`) }
-
-func panicking(context.Context) error { panic("boom") }
-
-// reg is one registration in a handler test.
-type reg struct {
-	kind Kind
-	name string
-	fn   Check
-	opts []CheckOption
-}
-
-func quiet() Option { return Logger(slog.New(slog.DiscardHandler)) }
-
-func register(c *Checker, regs []reg) {
-	for _, r := range regs {
-		switch r.kind {
-		case Liveness:
-			c.AddLiveness(r.name, r.fn, r.opts...)
-		case Readiness:
-			c.AddReadiness(r.name, r.fn, r.opts...)
-		case Startup:
-			c.AddStartup(r.name, r.fn, r.opts...)
-		}
-	}
-}
 
 // golden compares got with testdata/name, or rewrites it under -update.
 func golden(t *testing.T, name string, got []byte) {
@@ -174,57 +142,6 @@ func TestHandlerDirect(t *testing.T) {
 	}
 }
 
-func TestKindAndStatusStrings(t *testing.T) {
-	tests := []struct {
-		got, want string
-	}{
-		{Liveness.String(), "liveness"},
-		{Readiness.String(), "readiness"},
-		{Startup.String(), "startup"},
-		{Kind(9).String(), "unknown"},
-		{Pass.String(), "pass"},
-		{Warn.String(), "warn"},
-		{Fail.String(), "fail"},
-		{Status(0).String(), "unknown"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.want, func(t *testing.T) {
-			if tt.got != tt.want {
-				t.Errorf("got %q, want %q", tt.got, tt.want)
-			}
-		})
-	}
-}
-
-// The zero Checker works: no logger, reasons hidden.
-func TestZeroChecker(t *testing.T) {
-	var c Checker
-	c.AddReadiness("db", failing)
-	c.AddLiveness("loop", passing)
-	tests := []struct {
-		target   string
-		wantCode int
-	}{
-		{"/readyz", 503},
-		{"/livez", 200},
-		{"/startupz", 200},
-	}
-	h := mounted(&c)
-	for _, tt := range tests {
-		t.Run(tt.target, func(t *testing.T) {
-			code, b := probe(t, h, tt.target)
-			if code != tt.wantCode {
-				t.Errorf("code %d, want %d", code, tt.wantCode)
-			}
-			for name, cs := range b.Checks {
-				if cs[0].Output != "" {
-					t.Errorf("%s: reason %q shown by default", name, cs[0].Output)
-				}
-			}
-		})
-	}
-}
-
 // The header values are shared between responses: what one response's
 // middleware adds must not reach the next.
 func TestSharedHeaderValues(t *testing.T) {
@@ -246,6 +163,44 @@ func TestSharedHeaderValues(t *testing.T) {
 		t.Run(tt.key, func(t *testing.T) {
 			if got := second.Header().Values(tt.key); len(got) != 1 || got[0] != tt.want {
 				t.Errorf("%s = %q, want [%q]", tt.key, got, tt.want)
+			}
+		})
+	}
+}
+
+// BenchmarkReadyz: one GET /readyz with three passing checks, read from the
+// Interval results and run on demand. benchmarks/health_test.go compares
+// it with other libraries.
+func BenchmarkReadyz(b *testing.B) {
+	for _, mode := range []struct {
+		name string
+		opts []CheckOption
+	}{
+		{"cached", []CheckOption{Interval(time.Hour)}},
+		{"on-demand", nil},
+	} {
+		b.Run(mode.name, func(b *testing.B) {
+			c := New(quiet())
+			for _, n := range []string{"cache", "db", "search"} {
+				c.AddReadiness(n, passing, mode.opts...)
+			}
+			c.Start(b.Context())
+			h := c.Handler(Readiness)
+			r := httptest.NewRequest(http.MethodGet, "/readyz", nil)
+			for {
+				rec := httptest.NewRecorder()
+				if h.ServeHTTP(rec, r); rec.Code == http.StatusOK {
+					break
+				}
+				time.Sleep(time.Millisecond) // the first Interval runs are in flight
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, r)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("code %d", rec.Code)
+				}
 			}
 		})
 	}

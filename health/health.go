@@ -35,13 +35,8 @@ const (
 
 // String returns "liveness", "readiness" or "startup".
 func (k Kind) String() string {
-	switch k {
-	case Liveness:
-		return "liveness"
-	case Readiness:
-		return "readiness"
-	case Startup:
-		return "startup"
+	if k < kinds {
+		return [...]string{"liveness", "readiness", "startup"}[k]
 	}
 	return "unknown"
 }
@@ -62,13 +57,8 @@ const (
 // String returns "pass", "warn" or "fail" (the IETF health-check draft's
 // words), and "unknown" for the zero Status.
 func (s Status) String() string {
-	switch s {
-	case Pass:
-		return "pass"
-	case Warn:
-		return "warn"
-	case Fail:
-		return "fail"
+	if s >= Pass && s <= Fail {
+		return [...]string{"pass", "warn", "fail"}[s-Pass]
 	}
 	return "unknown"
 }
@@ -87,7 +77,7 @@ var (
 	ErrStatus = errors.New("health: unexpected HTTP status")
 )
 
-// Event is what an Observer receives after each run of a check.
+// Event is what the OnEvent hook receives after each run of a check.
 type Event struct {
 	Name string
 	Kind Kind
@@ -109,32 +99,28 @@ type Event struct {
 // and serves them over HTTP. Register checks before or after Start, from
 // any goroutine; probes may run concurrently with registration.
 //
-// The zero value is ready to use: it hides failure reasons from response
-// bodies and logs nothing.
+// The zero value is ready to use and behaves like New(): it hides failure
+// reasons from response bodies and logs to slog.Default().
 type Checker struct {
-	show     bool
-	observer func(Event)
-	logger   *slog.Logger
+	show    bool
+	onEvent func(Event)
+	logger  *slog.Logger // nil: slog.Default(), looked up when logging
 
 	draining atomic.Bool
-	// checks holds, per Kind, the registered checks sorted by name. It is
-	// replaced, never changed in place, so probes read it without a lock.
-	checks [kinds]atomic.Pointer[[]*check]
 
-	mu       sync.Mutex // registration and Start
+	mu sync.Mutex
+	// checks holds, per Kind, the registered checks sorted by name. A
+	// slice is replaced, never changed in place, so a probe may range
+	// over the one it got after releasing mu.
+	checks   [kinds][]*check
 	startCtx context.Context
-
-	// waiters holds the probes' idle *waiter values. Not one pool for the
-	// package: a waiter's channel belongs to the synctest bubble it was
-	// made in, and a Checker (with its timers) lives in one bubble.
-	waiters sync.Pool
 }
 
 // New returns a Checker. By default failure reasons are withheld from
 // response bodies and each change of a check's status is logged to
-// slog.Default(); see ShowReasons, Logger and Observer.
+// slog.Default(); see ShowReasons, Logger and OnEvent.
 func New(opts ...Option) *Checker {
-	c := &Checker{logger: slog.Default()}
+	c := &Checker{}
 	for _, o := range opts {
 		o.apply(c)
 	}
@@ -163,50 +149,32 @@ func (c *Checker) AddStartup(name string, check Check, opts ...CheckOption) {
 	c.add(Startup, name, check, opts)
 }
 
-// validName reports whether name can be used in a per-check path and in
-// ?exclude=.
-func validName(name string) bool {
-	return name != "" && !strings.ContainsAny(name, "/,")
-}
-
 func (c *Checker) add(kind Kind, name string, fn Check, opts []CheckOption) {
-	ch := &check{
-		name:      name,
-		kind:      kind,
-		fn:        fn,
-		timeout:   defaultTimeout,
-		critical:  true,
-		threshold: 1,
-		owner:     c,
-	}
-	ch.spawn = ch.execInflight
+	ch := &check{name: name, kind: kind, fn: fn, timeout: defaultTimeout, critical: true, threshold: 1, owner: c}
 	for _, o := range opts {
 		o.apply(ch)
 	}
 	switch {
 	case fn == nil:
 		ch.fn = failWith(ErrInvalidCheck, "nil function")
-	case !validName(name):
+	case name == "" || strings.ContainsAny(name, "/,"): // unaddressable in a path or ?exclude=
 		ch.fn = failWith(ErrInvalidCheck, "name must be non-empty, without '/' or ','")
 	}
-	ch.pendingLocked()
+	ch.last = result{status: ch.status()}
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	old := c.checks[kind].Load()
-	var next []*check
-	if old != nil {
-		next = make([]*check, 0, len(*old)+1)
-		next = append(next, *old...)
-	}
+	next := slices.Clone(c.checks[kind])
 	i, found := slices.BinarySearchFunc(next, name, byName)
 	if found {
-		next[i].stopLoop()
+		if next[i].stop != nil {
+			next[i].stop()
+		}
 		next[i] = ch
 	} else {
 		next = slices.Insert(next, i, ch)
 	}
-	c.checks[kind].Store(&next)
+	c.checks[kind] = next
 	if ch.interval > 0 && c.startCtx != nil {
 		ch.launch(c.startCtx)
 	}
@@ -230,12 +198,8 @@ func (c *Checker) Start(ctx context.Context) {
 		return
 	}
 	c.startCtx = ctx
-	for k := range c.checks {
-		list := c.checks[k].Load()
-		if list == nil {
-			continue
-		}
-		for _, ch := range *list {
+	for _, list := range c.checks {
+		for _, ch := range list {
 			if ch.interval > 0 {
 				ch.launch(ctx)
 			}
@@ -251,22 +215,16 @@ func (c *Checker) Drain() { c.draining.Store(true) }
 
 // list returns the checks of kind, sorted by name.
 func (c *Checker) list(kind Kind) []*check {
-	if kind >= kinds {
-		return nil
-	}
-	if p := c.checks[kind].Load(); p != nil {
-		return *p
-	}
-	return nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.checks[kind]
 }
 
-// observe hands a finished run to the observer and the logger.
+// observe hands a finished run to the OnEvent hook and the logger, which
+// hears of changes of status and of new failure reasons only.
 func (c *Checker) observe(ev Event, prevErr error) {
-	if c.observer != nil {
-		c.observer(ev)
-	}
-	if c.logger == nil {
-		return
+	if c.onEvent != nil {
+		c.onEvent(ev)
 	}
 	changed := ev.Status != ev.Previous
 	newReason := ev.Err != nil && (prevErr == nil || prevErr.Error() != ev.Err.Error())
@@ -287,5 +245,9 @@ func (c *Checker) observe(ev Event, prevErr error) {
 	if ev.Err != nil {
 		attrs = append(attrs, slog.String("error", ev.Err.Error()))
 	}
-	c.logger.LogAttrs(context.Background(), level, msg, attrs...)
+	logger := c.logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger.LogAttrs(context.Background(), level, msg, attrs...)
 }

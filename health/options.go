@@ -18,24 +18,26 @@ func (f optionFunc) apply(c *Checker) { f(c) }
 // ShowReasons puts each failing check's error text into response bodies
 // (the "output" field) when show is true. The default, false, withholds
 // it: error text can name hosts, users and versions. Show it on an admin
-// port behind authentication, or read it from the Logger or Observer.
+// port behind authentication, or read it from the Logger or OnEvent.
 func ShowReasons(show bool) Option {
 	return optionFunc(func(c *Checker) { c.show = show })
 }
 
 // Logger sets where changes of a check's status, and each new failure
-// reason, are logged (default slog.Default()). nil logs nothing.
+// reason, are logged. Without it, and with Logger(nil), the Checker logs
+// to slog.Default(), looked up each time it logs. To silence it, pass
+// slog.New(slog.DiscardHandler); to log through zap, logging.Slog(logger).
 func Logger(l *slog.Logger) Option {
 	return optionFunc(func(c *Checker) { c.logger = l })
 }
 
-// Observer calls fn after every run of every check, from the goroutine
+// OnEvent calls fn after every run of every check, from the goroutine
 // that ran it, with what the run found: export metrics or log transitions
 // from here without this package importing a metrics or logging library.
 // Probes waiting for the run are answered after fn returns, so fn must be
 // quick; it may be called concurrently for different checks.
-func Observer(fn func(Event)) Option {
-	return optionFunc(func(c *Checker) { c.observer = fn })
+func OnEvent(fn func(Event)) Option {
+	return optionFunc(func(c *Checker) { c.onEvent = fn })
 }
 
 // CheckOption configures one check.

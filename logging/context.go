@@ -2,7 +2,6 @@ package logging
 
 import (
 	"context"
-	"net/http"
 
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
@@ -22,10 +21,8 @@ import (
 // Outside a request it returns zap.L() (a no-op unless the program called
 // zap.ReplaceGlobals) with the trace IDs of ctx: never nil.
 func FromContext(ctx context.Context) *zap.Logger {
-	if st := request.From(ctx); st != nil {
-		if rl, ok := st.Logger.(*reqLog); ok {
-			return rl.contextLogger(trace.SpanContextFromContext(ctx))
-		}
+	if rl := reqLogOf(ctx); rl != nil {
+		return rl.contextLogger(trace.SpanContextFromContext(ctx))
 	}
 	l := zap.L()
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
@@ -37,10 +34,20 @@ func FromContext(ctx context.Context) *zap.Logger {
 // CorrelationID returns the correlation ID of the request ctx belongs to,
 // or "" outside one.
 func CorrelationID(ctx context.Context) string {
-	if st := request.From(ctx); st != nil {
-		return st.CorrelationID
+	if rl := reqLogOf(ctx); rl != nil {
+		return rl.hdr[0]
 	}
 	return ""
+}
+
+// reqLogOf returns the logging middleware's data for the request ctx
+// belongs to, or nil.
+func reqLogOf(ctx context.Context) *reqLog {
+	if st := request.From(ctx); st != nil {
+		rl, _ := st.Logging.(*reqLog)
+		return rl
+	}
+	return nil
 }
 
 // contextLogger returns the request logger for span sc, reusing the last
@@ -107,49 +114,4 @@ func (rl *reqLog) seenSpan() trace.SpanContext {
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
 	return rl.span
-}
-
-// Transport forwards the correlation ID of the request in the outgoing
-// request's context, in the first of the Middleware's Headers (default
-// X-Correlation-ID), so that the next service logs the same ID. A request
-// that already has the header, or a context with no ID, goes out as it is.
-// A nil base means http.DefaultTransport.
-func Transport(base http.RoundTripper) http.RoundTripper {
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	return &transport{base}
-}
-
-type transport struct{ base http.RoundTripper }
-
-func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	st := request.From(req.Context())
-	if st == nil || st.CorrelationID == "" {
-		return t.base.RoundTrip(req)
-	}
-	name := "X-Correlation-Id"
-	if rl, ok := st.Logger.(*reqLog); ok {
-		name = rl.m.headers[0]
-	}
-	if len(req.Header[name]) > 0 {
-		return t.base.RoundTrip(req)
-	}
-	// A RoundTripper must not change the caller's request: copy it and its
-	// header map before adding to it.
-	out := new(http.Request)
-	*out = *req
-	out.Header = req.Header.Clone()
-	if out.Header == nil {
-		out.Header = make(http.Header, 1)
-	}
-	out.Header[name] = []string{st.CorrelationID}
-	return t.base.RoundTrip(out)
-}
-
-// CloseIdleConnections passes http.Client.CloseIdleConnections through.
-func (t *transport) CloseIdleConnections() {
-	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
-	}
 }

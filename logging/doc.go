@@ -42,7 +42,7 @@
 // Put it inside the tracing middleware so that the access line has the
 // server span's IDs, and outside the router:
 //
-//	handler := tracing.Middleware(logging.Middleware(logger, logging.SkipPaths("/readyz"))(mux))
+//	handler := tracing.Middleware()(logging.Middleware(logger, logging.SkipPaths("/readyz"))(mux))
 //
 // A middleware that buffers the response (http.TimeoutHandler, a
 // compressor that buffers) belongs outside all of prodready's: they share
@@ -61,9 +61,10 @@
 //
 // Transport forwards the correlation ID on outgoing requests made with the
 // request's context, so the next service, running this middleware, logs
-// the same ID:
+// the same ID. A nil base means http.DefaultTransport; among prodready's
+// transports it goes inside tracing's, as the middleware does:
 //
-//	client := &http.Client{Transport: logging.Transport(http.DefaultTransport)}
+//	client := &http.Client{Transport: tracing.Transport(logging.Transport(nil))}
 //	req, _ := http.NewRequestWithContext(r.Context(), "GET", catalogURL, nil)
 //	resp, err := client.Do(req)
 package logging

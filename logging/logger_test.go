@@ -1,63 +1,26 @@
 package logging_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/prodready/prodready/internal/testenv"
 	"github.com/prodready/prodready/logging"
 )
 
-// sink collects log output; lines decodes every line and fails the test on
-// one that is not a single JSON object.
-type sink struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *sink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *sink) lines(t *testing.T) []map[string]any {
+// newLogger returns a logger from New writing to a fresh buffer.
+func newLogger(t *testing.T, cfg logging.Config) (*zap.Logger, zap.AtomicLevel, *testenv.LogBuffer) {
 	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSuffix(s.buf.String(), "\n"), "\n") {
-		if line == "" {
-			continue
-		}
-		var m map[string]any
-		dec := json.NewDecoder(strings.NewReader(line))
-		dec.UseNumber()
-		if err := dec.Decode(&m); err != nil {
-			t.Fatalf("line is not JSON: %v\n%s", err, line)
-		}
-		if dec.More() {
-			t.Fatalf("more than one JSON value on a line: %s", line)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
-func newLogger(t *testing.T, cfg logging.Config) (*zap.Logger, zap.AtomicLevel, *sink) {
-	t.Helper()
-	s := new(sink)
+	s := new(testenv.LogBuffer)
 	cfg.Output = s
 	l, lvl, err := logging.New(cfg)
 	if err != nil {
@@ -70,7 +33,7 @@ func TestNewLineShape(t *testing.T) {
 	l, _, out := newLogger(t, logging.Config{Service: "catalog", Version: "1.2.3"})
 	l.Info("hello", zap.Int("n", 1))
 	l.Error("broken")
-	lines := out.lines(t)
+	lines := out.JSON(t)
 	if len(lines) != 2 {
 		t.Fatalf("%d lines, want 2", len(lines))
 	}
@@ -163,7 +126,7 @@ func TestLevelChangeOverHTTP(t *testing.T) {
 	if !strings.Contains(string(body), `"level":"debug"`) {
 		t.Fatalf("GET level: %s", body)
 	}
-	lines := out.lines(t)
+	lines := out.JSON(t)
 	if len(lines) != 1 || lines[0]["msg"] != "after" {
 		t.Fatalf("lines %v, want only the debug line written after the change", lines)
 	}
@@ -186,7 +149,7 @@ func TestSamplingCountsDrops(t *testing.T) {
 		if got := s.Dropped(); got != 14 {
 			t.Fatalf("Dropped() = %d, want 14", got)
 		}
-		if n := len(out.lines(t)); n != 8 {
+		if n := len(out.JSON(t)); n != 8 {
 			t.Fatalf("%d lines written, want 8", n)
 		}
 	})
@@ -197,7 +160,7 @@ func TestSamplingOffByDefault(t *testing.T) {
 	for range 500 {
 		l.Info("repeated")
 	}
-	if n := len(out.lines(t)); n != 500 {
+	if n := len(out.JSON(t)); n != 500 {
 		t.Fatalf("%d lines, want all 500", n)
 	}
 }
@@ -233,7 +196,7 @@ func TestFieldSets(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			l, _, out := newLogger(t, logging.Config{Service: "s", Version: "v", Fields: tt.fields})
 			l.Error("m")
-			m := out.lines(t)[0]
+			m := out.JSON(t)[0]
 			for k, v := range tt.want {
 				if m[k] != v {
 					t.Errorf("%s = %v, want %v (line %v)", k, m[k], v, m)

@@ -14,7 +14,7 @@ import (
 	"github.com/prodready/prodready/internal/request"
 )
 
-// An Option configures Middleware.
+// An Option configures Middleware and Transport.
 type Option interface{ apply(*middleware) }
 
 type optionFunc func(*middleware)
@@ -23,8 +23,8 @@ func (f optionFunc) apply(m *middleware) { f(m) }
 
 // Headers sets the request headers a correlation ID is taken from, tried
 // in order; the first is also the response header the ID is echoed in and
-// the header Transport forwards it in. The default is X-Correlation-ID,
-// then X-Request-ID.
+// the header Transport forwards it in (given to Transport itself, it names
+// that header). The default is X-Correlation-ID, then X-Request-ID.
 func Headers(names ...string) Option {
 	return optionFunc(func(m *middleware) {
 		m.headers = m.headers[:0]
@@ -115,8 +115,9 @@ func Middleware(logger *zap.Logger, opts ...Option) func(http.Handler) http.Hand
 }
 
 // reqLog is the logging middleware's per-request state, kept in
-// request.State.Logger: one allocation holds the echoed header value and
-// the request logger, built on first use.
+// request.State.Logging: one allocation holds the correlation ID (the
+// backing array of the echoed header value) and the request logger, built
+// on first use.
 type reqLog struct {
 	m   *middleware
 	hdr [1]string // backing array of the response header value
@@ -127,8 +128,8 @@ type reqLog struct {
 }
 
 func (m *middleware) serve(next http.Handler, w http.ResponseWriter, r *http.Request) {
-	st, w, r := request.Enter(w, r)
-	if _, ours := st.Logger.(*reqLog); ours {
+	st, w, r := request.Enter(r.Context(), w, r)
+	if _, ours := st.Logging.(*reqLog); ours {
 		// An outer instance of this middleware has done the work.
 		next.ServeHTTP(w, r)
 		return
@@ -150,8 +151,7 @@ func (m *middleware) serve(next http.Handler, w http.ResponseWriter, r *http.Req
 	rl := &reqLog{m: m}
 	rl.hdr[0] = id
 	w.Header()[m.headers[0]] = rl.hdr[:]
-	st.CorrelationID = id
-	st.Logger = rl
+	st.Logging = rl
 	if !m.access {
 		next.ServeHTTP(w, r)
 		return

@@ -9,8 +9,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-
-	"github.com/prodready/prodready/internal/request"
 )
 
 // Slog returns a *slog.Logger that writes through logger's core (same
@@ -89,8 +87,8 @@ func (h *slogHandler) Handle(ctx context.Context, rec slog.Record) error {
 		ce.Stack = zap.StackSkip("", 3).String
 	}
 	fs := make([]zap.Field, 0, rec.NumAttrs()+4)
-	if st := request.From(ctx); st != nil && st.CorrelationID != "" {
-		fs = append(fs, zap.String(h.k.correlation, st.CorrelationID))
+	if rl := reqLogOf(ctx); rl != nil {
+		fs = append(fs, zap.String(h.k.correlation, rl.hdr[0]))
 	}
 	fs = appendTrace(fs, h.k, trace.SpanContextFromContext(ctx))
 	if len(h.groups) == 0 {

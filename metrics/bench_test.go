@@ -37,9 +37,9 @@ func BenchmarkMiddleware(b *testing.B) {
 	}{
 		{"handler", mux, plain},
 		{"shared state", layer(mux), plain},
-		{"metrics", m.Middleware(mux), plain},
-		{"metrics beneath another layer", layer(m.Middleware(mux)), plain},
-		{"metrics with exemplar", m.Middleware(mux), sampled},
+		{"metrics", m.middleware(mux), plain},
+		{"metrics beneath another layer", layer(m.middleware(mux)), plain},
+		{"metrics with exemplar", m.middleware(mux), sampled},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -55,7 +55,7 @@ func BenchmarkMiddlewareParallel(b *testing.B) {
 	m, _ := newHTTP(b)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, r *http.Request) {})
-	h := m.Middleware(mux)
+	h := m.middleware(mux)
 	req := httptest.NewRequest("GET", "/users/42", nil)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
@@ -68,7 +68,7 @@ func BenchmarkMiddlewareParallel(b *testing.B) {
 
 func BenchmarkTransport(b *testing.B) {
 	m, _ := newHTTP(b)
-	rt := m.Transport(&roundTripper{status: 200})
+	rt := m.transport(&roundTripper{status: 200})
 	req := httptest.NewRequest("GET", "http://catalog:8080/products/1", nil)
 	b.ReportAllocs()
 	for b.Loop() {

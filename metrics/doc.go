@@ -64,18 +64,26 @@
 // # Usage
 //
 //	reg := metrics.NewRegistry()
-//	m, err := metrics.NewHTTP(reg, metrics.SkipPaths("/livez", "/readyz"))
+//	mw, err := metrics.Middleware(reg, metrics.SkipPaths("/livez", "/readyz"))
 //	if err != nil {
 //		return err
 //	}
 //	mux := http.NewServeMux()
 //	mux.HandleFunc("GET /products/{id}", getProduct)
 //	go http.ListenAndServe(":9090", metrics.Handler(reg))
-//	return http.ListenAndServe(":8080", m.Middleware(mux))
+//	return http.ListenAndServe(":8080", mw(mux))
 //
 // Outgoing calls:
 //
-//	client := &http.Client{Transport: m.Transport(nil)}
+//	rt, err := metrics.Transport(nil, reg)
+//	if err != nil {
+//		return err
+//	}
+//	client := &http.Client{Transport: rt}
+//
+// Middleware and Transport register their collectors on reg; called again
+// on the same registerer (two servers, two clients) they reuse the
+// collectors registered there, so the series are shared.
 //
 // # Cost
 //

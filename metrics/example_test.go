@@ -23,9 +23,9 @@ func printSeries(reg prometheus.Gatherer, prefix string) {
 	}
 }
 
-func ExampleNewHTTP() {
+func ExampleMiddleware() {
 	reg := prometheus.NewRegistry()
-	m, err := metrics.NewHTTP(reg, metrics.SkipPaths("/livez"))
+	mw, err := metrics.Middleware(reg, metrics.SkipPaths("/livez"))
 	if err != nil {
 		panic(err)
 	}
@@ -34,7 +34,7 @@ func ExampleNewHTTP() {
 		io.WriteString(w, "product "+r.PathValue("id"))
 	})
 	mux.HandleFunc("GET /livez", func(http.ResponseWriter, *http.Request) {})
-	h := m.Middleware(mux)
+	h := mw(mux)
 
 	for _, path := range []string{"/products/1", "/products/2", "/livez", "/wp-login.php"} {
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", path, nil))
@@ -45,16 +45,16 @@ func ExampleNewHTTP() {
 	// http_requests_total{code="404",method="GET",route="unmatched"} 1
 }
 
-func ExampleHTTP_Middleware() {
+func ExampleMaxRoutes() {
 	reg := prometheus.NewRegistry()
-	m, err := metrics.NewHTTP(reg, metrics.MaxRoutes(1))
+	mw, err := metrics.Middleware(reg, metrics.MaxRoutes(1))
 	if err != nil {
 		panic(err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /orders", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusCreated) })
 	mux.HandleFunc("GET /orders/{id}", func(http.ResponseWriter, *http.Request) {})
-	h := m.Middleware(mux)
+	h := mw(mux)
 
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/orders", nil))
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/orders/7", nil)) // past MaxRoutes(1)
@@ -68,7 +68,7 @@ func ExampleHTTP_Middleware() {
 
 func ExampleRoute() {
 	reg := prometheus.NewRegistry()
-	m, err := metrics.NewHTTP(reg)
+	mw, err := metrics.Middleware(reg)
 	if err != nil {
 		panic(err)
 	}
@@ -80,7 +80,7 @@ func ExampleRoute() {
 		}
 		http.NotFound(w, r)
 	})
-	h := m.Middleware(router)
+	h := mw(router)
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/users/1", nil))
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/users/2", nil))
 	printSeries(reg, "http_requests_total")
@@ -88,18 +88,18 @@ func ExampleRoute() {
 	// http_requests_total{code="200",method="GET",route="/users/{id}"} 2
 }
 
-func ExampleHTTP_Transport() {
+func ExampleTransport() {
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
 	}))
 	defer upstream.Close()
 
 	reg := prometheus.NewRegistry()
-	m, err := metrics.NewHTTP(reg)
+	rt, err := metrics.Transport(nil, reg)
 	if err != nil {
 		panic(err)
 	}
-	client := &http.Client{Transport: m.Transport(nil)}
+	client := &http.Client{Transport: rt}
 	resp, err := client.Post(upstream.URL+"/jobs", "text/plain", strings.NewReader("x"))
 	if err != nil {
 		panic(err)

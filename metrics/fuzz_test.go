@@ -8,10 +8,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/prodready/prodready/internal/request"
 )
 
 // FuzzLabels feeds what a client or a custom router controls (method, route,
-// status) into one HTTP: nothing may panic (client_golang panics on label
+// status) into one middleware: nothing may panic (client_golang panics on label
 // values that are not UTF-8), every label value must be valid, and the
 // series must stay within the bounds.
 func FuzzLabels(f *testing.F) {
@@ -21,12 +23,12 @@ func FuzzLabels(f *testing.F) {
 	f.Add("get", "other", 100)
 	const limit = 4
 	reg := prometheus.NewRegistry()
-	m, err := NewHTTP(reg, MaxRoutes(limit), RouteFunc(func(r *http.Request) string { return r.Header.Get("Route") }))
+	m, err := build(reg, serverSide, []Option{MaxRoutes(limit), RouteFunc(func(r *http.Request) string { return r.Header.Get("Route") })})
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, method, route string, code int) {
-		h := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		h := m.middleware(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			if code >= 100 && code <= 999 { // net/http panics outside this range
 				w.WriteHeader(code)
 			}
@@ -57,7 +59,7 @@ func FuzzLabels(f *testing.F) {
 		if len(routes) > limit+2 {
 			t.Fatalf("%d routes, want at most %d: %v", len(routes), limit+2, routes)
 		}
-		if n := testutil.CollectAndCount(m.inFlight); n > nMethods {
+		if n := testutil.CollectAndCount(m.inFlight); n > request.NumMethods {
 			t.Fatalf("%d in-flight series", n)
 		}
 	})

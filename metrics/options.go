@@ -60,7 +60,7 @@ func defaults() config {
 	}
 }
 
-// Option configures NewHTTP.
+// Option configures Middleware and Transport.
 type Option interface{ apply(*config) }
 
 type optionFunc func(*config)

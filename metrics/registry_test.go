@@ -100,11 +100,11 @@ func onlyStable(t *testing.T, reg prometheus.Gatherer, name string) prometheus.G
 
 func TestHandlerNegotiates(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	m, err := NewHTTP(reg)
+	mw, err := Middleware(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	serve(m.Middleware(http.NotFoundHandler()), "GET", "/")
+	serve(mw(http.NotFoundHandler()), "GET", "/")
 	tests := []struct {
 		name, accept, contentType string
 	}{
@@ -138,16 +138,21 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 		testenv.Missing(t, "promtool", "apt-get install prometheus, or put promtool on PATH")
 	}
 	reg := NewRegistry()
-	m, err := NewHTTP(reg)
+	mw, err := Middleware(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
+
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /items/{id}", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "item") })
 	mux.Handle("GET /metrics", Handler(reg))
-	srv := httptest.NewServer(m.Middleware(mux))
+	srv := httptest.NewServer(mw(mux))
 	defer srv.Close()
-	client := &http.Client{Transport: m.Transport(srv.Client().Transport)}
+	rt, err := Transport(srv.Client().Transport, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: rt}
 	for _, p := range []string{"/items/1", "/items/2", "/nothing"} {
 		resp, err := client.Get(srv.URL + p)
 		if err != nil {

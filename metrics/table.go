@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -9,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/prodready/prodready/internal/request"
 )
 
 // The label values that stand for many.
@@ -16,41 +17,6 @@ const (
 	overflow = "other" // a route or host past the limit, a code outside 100-599
 	failed   = "error" // a client call that got no response
 )
-
-// methods are the values of the method label, indexed as by methodIndex.
-var methods = [...]string{
-	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
-	http.MethodPatch, http.MethodDelete, http.MethodConnect,
-	http.MethodOptions, http.MethodTrace, "OTHER",
-}
-
-const nMethods = len(methods)
-
-// methodIndex returns the index in methods of m, a result of
-// request.Method.
-func methodIndex(m string) int {
-	switch m {
-	case http.MethodGet:
-		return 0
-	case http.MethodHead:
-		return 1
-	case http.MethodPost:
-		return 2
-	case http.MethodPut:
-		return 3
-	case http.MethodPatch:
-		return 4
-	case http.MethodDelete:
-		return 5
-	case http.MethodConnect:
-		return 6
-	case http.MethodOptions:
-		return 7
-	case http.MethodTrace:
-		return 8
-	}
-	return nMethods - 1
-}
 
 // Codes outside 100-599 share one series; a client call with no response
 // has its own.
@@ -99,7 +65,7 @@ type series struct {
 // take no lock.
 type labelSet struct {
 	name    string
-	methods [nMethods]atomic.Pointer[[]*series]
+	methods [request.NumMethods]atomic.Pointer[[]*series]
 }
 
 // table maps the route (or host) label values to their series, with at
@@ -190,7 +156,7 @@ func (t *table) add(ls *labelSet, method, code int) *series {
 			return s
 		}
 	}
-	s := t.newS(methods[method], ls.name, codeLabel(code))
+	s := t.newS(request.Methods[method], ls.name, codeLabel(code))
 	s.code = code
 	list := append(old[:len(old):len(old)], s)
 	ls.methods[method].Store(&list)
@@ -198,7 +164,7 @@ func (t *table) add(ls *labelSet, method, code int) *series {
 }
 
 // validName reports whether name is a valid metric name, so that a bad
-// Namespace fails in NewHTTP with a clear error.
+// Namespace fails in Middleware or Transport with a clear error.
 func validName(name string) bool {
 	if name == "" || !utf8.ValidString(name) {
 		return false

@@ -51,7 +51,7 @@ func TestTransport(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			resp, err := (&http.Client{Transport: m.Transport(tt.base)}).Do(req)
+			resp, err := (&http.Client{Transport: m.transport(tt.base)}).Do(req)
 			if (err != nil) != (tt.base.err != nil) {
 				t.Fatalf("Do: %v", err)
 			}
@@ -76,7 +76,7 @@ func TestTransportRealServer(t *testing.T) {
 	}))
 	defer srv.Close()
 	m, _ := newHTTP(t)
-	client := &http.Client{Transport: m.Transport(nil)}
+	client := &http.Client{Transport: m.transport(nil)}
 	for range 3 {
 		resp, err := client.Get(srv.URL)
 		if err != nil {
@@ -104,7 +104,7 @@ func TestTransportRealServer(t *testing.T) {
 func TestTransportHostsBounded(t *testing.T) {
 	m, _ := newHTTP(t, MaxHosts(3))
 	base := &roundTripper{status: 200}
-	rt := m.Transport(base)
+	rt := m.transport(base)
 	for _, host := range []string{"a", "b", "c", "d", "e", "a", "\xff\xfe"} {
 		req, _ := http.NewRequest("GET", "http://x/", nil)
 		req.URL.Host = host

@@ -185,8 +185,8 @@ func (f *File) deliver(s *subscriber) {
 
 func (f *File) call(fn func(Secret), s Secret) {
 	defer func() {
-		if r := recover(); r != nil && f.cfg.logger != nil {
-			f.cfg.logger.Error("secret subscriber panicked", slog.String("path", f.path), slog.Any("panic", r))
+		if r := recover(); r != nil {
+			f.cfg.log().Error("secret subscriber panicked", slog.String("path", f.path), slog.Any("panic", r))
 		}
 	}()
 	fn(s)

@@ -1,128 +1,18 @@
 package secrets
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 )
-
-// watchFake starts a Watch on a fresh file fed by a fakeSource.
-func watchFake(t *testing.T, content string, opts ...Option) (*File, *fakeSource, string) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "secret")
-	if content != "" {
-		writeFile(t, path, content)
-	}
-	src := &fakeSource{}
-	f, err := Watch(t.Context(), path, append([]Option{withSource(src.source)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = f.Close() })
-	return f, src, path
-}
-
-func TestDebounce(t *testing.T) {
-	tests := []struct {
-		name      string
-		debounce  time.Duration
-		events    int           // events, one every gap
-		gap       time.Duration // between events
-		want      time.Duration // from the first event to the new value
-		wantLoads uint64        // reads after the start
-	}{
-		{name: "one event waits the default debounce", debounce: defaultDebounce, events: 1, want: defaultDebounce, wantLoads: 1},
-		{name: "a burst is read once after the last event", debounce: defaultDebounce, events: 5, gap: 20 * time.Millisecond, want: 80*time.Millisecond + defaultDebounce, wantLoads: 1},
-		{name: "a continuous stream is read after the max wait", debounce: defaultDebounce, events: 150, gap: 10 * time.Millisecond, want: defaultMaxWait, wantLoads: 2},
-		{name: "zero debounce reads at once", debounce: 0, events: 1, want: 0, wantLoads: 1},
-		{name: "a debounce above a second is not cut short", debounce: 3 * time.Second, events: 1, want: 3 * time.Second, wantLoads: 1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				f, src, path := watchFake(t, "old", Debounce(tt.debounce), PollInterval(0))
-				writeFile(t, path, "new")
-				start := time.Now()
-				var mu sync.Mutex
-				var readAt time.Time
-				f.Subscribe(func(Secret) {
-					mu.Lock()
-					readAt = time.Now()
-					mu.Unlock()
-				})
-				for i := range tt.events {
-					if i > 0 {
-						time.Sleep(tt.gap)
-					}
-					src.event()
-				}
-				time.Sleep(10 * time.Second)
-				synctest.Wait()
-				mu.Lock()
-				defer mu.Unlock()
-				if got := readAt.Sub(start); got != tt.want {
-					t.Errorf("new value %v after the first event, want %v", got, tt.want)
-				}
-				if got := f.Stats().Loads - 1; got != tt.wantLoads {
-					t.Errorf("%d reads after the start, want %d", got, tt.wantLoads)
-				}
-			})
-		})
-	}
-}
-
-func TestPollInterval(t *testing.T) {
-	tests := []struct {
-		name string
-		poll time.Duration
-		want string // the value 30s after the change, with no event
-	}{
-		{name: "polling finds a change no event announced", poll: 10 * time.Second, want: "new"},
-		{name: "polling off: only events count", poll: 0, want: "old"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				f, _, path := watchFake(t, "old", PollInterval(tt.poll))
-				writeFile(t, path, "new")
-				time.Sleep(30 * time.Second)
-				synctest.Wait()
-				if got := f.Value().Reveal(); got != tt.want {
-					t.Errorf("Value = %q, want %q", got, tt.want)
-				}
-			})
-		})
-	}
-}
-
-func TestDefaultPollLatency(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		f, _, path := watchFake(t, "old")
-		writeFile(t, path, "new")
-		time.Sleep(defaultPollInterval + defaultDebounce - time.Millisecond)
-		synctest.Wait()
-		if got := f.Value().Reveal(); got != "old" {
-			t.Fatalf("changed before the poll and its debounce: %q", got)
-		}
-		time.Sleep(time.Millisecond)
-		synctest.Wait()
-		if got := f.Value().Reveal(); got != "new" {
-			t.Fatalf("Value = %q after one poll interval and debounce, want new", got)
-		}
-	})
-}
 
 // TestReloadOutcomes drives one reload per case and checks what is kept,
 // what is published and what Check and Stats say.
@@ -400,89 +290,290 @@ func TestStop(t *testing.T) {
 	}
 }
 
-// TestContinuousWriterBounded: a file rewritten every millisecond is read
-// once per max wait, never loses the last value, and subscribers see
-// values in order.
-func TestContinuousWriterBounded(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		f, src, path := watchFake(t, "0", PollInterval(0))
-		var mu sync.Mutex
-		var seen []int
-		f.Subscribe(func(s Secret) {
-			n, _ := strconv.Atoi(s.Reveal())
-			mu.Lock()
-			seen = append(seen, n)
-			mu.Unlock()
-		})
-		const writes = 2000 // 1,000 a second for 2s
-		for i := 1; i <= writes; i++ {
-			writeFile(t, path, strconv.Itoa(i))
+// cancel while the subscriber is busy with one value and the next is
+// already waiting for it: the waiting value is never delivered. Its
+// delivery goroutine then sees both the stop and the wake-up ready, so
+// this is repeated to catch a random pick of the wake-up.
+func TestSubscribeCancelWithValueWaiting(t *testing.T) {
+	for range 20 {
+		synctest.Test(t, func(t *testing.T) {
+			f, src, path := watchFake(t, "v0", Debounce(0))
+			gate := make(chan struct{})
+			var got []string
+			cancel := f.Subscribe(func(s Secret) {
+				got = append(got, s.Reveal())
+				<-gate
+			})
+			writeFile(t, path, "v1")
 			src.event()
-			time.Sleep(time.Millisecond)
-		}
-		time.Sleep(time.Second)
-		synctest.Wait()
-		if got := f.Value().Reveal(); got != strconv.Itoa(writes) {
-			t.Fatalf("Value = %q, want the last write %d", got, writes)
-		}
-		// Reads at 1s (the max wait) and just past 2s (the next max wait
-		// ends 1ms after the last write): two reads for 2,000 writes.
-		if loads := f.Stats().Loads - 1; loads != 2 {
-			t.Errorf("%d reloads for %d writes, want 2", loads, writes)
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if !slices.IsSorted(seen) || seen[len(seen)-1] != writes {
-			t.Errorf("subscriber saw %v: want increasing, ending at %d", seen, writes)
-		}
-	})
-}
-
-// TestLogger: a change is logged at Info, a failure once at Warn however
-// often the poll finds it again, recovery at Info; the content never.
-func TestLogger(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var buf bytes.Buffer
-		logger := slog.New(slog.NewJSONHandler(&buf, nil))
-		f, src, path := watchFake(t, "first-s3cr3t", Logger(logger), PollInterval(time.Second))
-		writeFile(t, path, "second-s3cr3t")
-		src.event()
-		time.Sleep(time.Second / 2)
-		if err := os.Remove(path); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(5 * time.Second) // five polls find it missing
-		writeFile(t, path, "second-s3cr3t")
-		time.Sleep(2 * time.Second)
-		synctest.Wait()
-		_ = f.Close()
-
-		msgs := logMessages(t, buf.String())
-		want := []string{
-			"INFO secret loaded",
-			"INFO secret reloaded",
-			"WARN secret reload failed; keeping the last good value",
-			"INFO secret readable again",
-		}
-		if !slices.Equal(msgs, want) {
-			t.Errorf("logged %q, want %q", msgs, want)
-		}
-		if strings.Contains(buf.String(), "s3cr3t") {
-			t.Errorf("the log holds the secret:\n%s", buf.String())
-		}
-	})
-}
-
-// logMessages returns "LEVEL msg" for each JSON line slog wrote to out.
-func logMessages(t *testing.T, out string) []string {
-	t.Helper()
-	var msgs []string
-	for line := range strings.Lines(out) {
-		var rec struct{ Level, Msg string }
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			t.Fatal(err)
-		}
-		msgs = append(msgs, rec.Level+" "+rec.Msg)
+			synctest.Wait() // the subscriber is busy with v1
+			writeFile(t, path, "v2")
+			src.event()
+			synctest.Wait() // v2 waits in its mailbox
+			cancel()
+			close(gate)
+			synctest.Wait()
+			if !slices.Equal(got, []string{"v1"}) {
+				t.Fatalf("got %q, want only v1: v2 was delivered after cancel returned", got)
+			}
+		})
 	}
-	return msgs
+}
+
+func TestKubernetesAtomicWriter(t *testing.T) {
+	t.Parallel()
+	for _, order := range []struct {
+		name      string
+		linkFirst bool
+	}{{"links after the swap", false}, {"links before the swap", true}} {
+		t.Run(order.name, func(t *testing.T) {
+			t.Parallel()
+			t.Run("three rotations", func(t *testing.T) {
+				k := newKubeWriter(t, order.linkFirst)
+				k.write(map[string]string{"password": "v1", "user": "app"})
+				f := mustWatch(t, k.path("password"), fastEvents...)
+				rec := record(f)
+				for _, v := range []string{"v2", "v3", "v4"} {
+					k.write(map[string]string{"password": v, "user": "app"})
+					waitValue(t, f, v)
+				}
+				waitFor(t, "three callbacks", func() bool { return len(rec.values()) == 3 })
+				if got := rec.values(); !slices.Equal(got, []string{"v2", "v3", "v4"}) {
+					t.Fatalf("published %q", got)
+				}
+				if err := f.Check(t.Context()); err != nil {
+					t.Fatalf("Check = %v", err)
+				}
+			})
+			t.Run("a new key appears", func(t *testing.T) {
+				k := newKubeWriter(t, order.linkFirst)
+				k.write(map[string]string{"user": "app"})
+				f := mustWatch(t, k.path("token"), append(fastEvents, WaitForFile(true))...)
+				k.write(map[string]string{"user": "app", "token": "t1"})
+				waitValue(t, f, "t1")
+				k.write(map[string]string{"user": "app", "token": "t2"})
+				waitValue(t, f, "t2")
+			})
+			t.Run("a removed key keeps its last value", func(t *testing.T) {
+				k := newKubeWriter(t, order.linkFirst)
+				k.write(map[string]string{"user": "app", "token": "t1"})
+				f := mustWatch(t, k.path("token"), fastEvents...)
+				k.write(map[string]string{"user": "app"})
+				waitFor(t, "a failed reload", func() bool { return f.Stats().Errors > 0 })
+				if got := f.Value().Reveal(); got != "t1" {
+					t.Fatalf("Value = %q, want the last good t1", got)
+				}
+				if err := f.Check(t.Context()); !errors.Is(err, fs.ErrNotExist) {
+					t.Fatalf("Check = %v, want not exist", err)
+				}
+				k.write(map[string]string{"user": "app", "token": "t2"})
+				waitValue(t, f, "t2")
+			})
+		})
+	}
+}
+
+func TestRenameOver(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "secret")
+	writeFile(t, path, "v0")
+	f := mustWatch(t, path, fastEvents...)
+	for i := 1; i <= 3; i++ {
+		writeFile(t, path, "v"+strconv.Itoa(i))
+		waitValue(t, f, "v"+strconv.Itoa(i))
+	}
+}
+
+func TestTruncateThenWrite(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		debounce time.Duration
+	}{
+		{name: "default debounce", debounce: defaultDebounce},
+		{name: "no debounce: every event reads", debounce: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "secret")
+			writeFile(t, path, "old-password")
+			f := mustWatch(t, path, Debounce(tt.debounce), PollInterval(0))
+			rec := record(f)
+			w, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0) // #nosec G304 -- test file
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(5 * time.Millisecond) // the writer's gap, not a wait for us
+			_, _ = w.WriteString("new-pas")
+			time.Sleep(5 * time.Millisecond)
+			_, _ = w.WriteString("sword")
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			waitValue(t, f, "new-password")
+			waitFor(t, "the callback of the final value", func() bool {
+				v := rec.values()
+				return len(v) > 0 && v[len(v)-1] == "new-password"
+			})
+			if slices.Contains(rec.values(), "") {
+				t.Fatalf("published the empty value: %q", rec.values())
+			}
+			t.Logf("published %q", rec.values())
+		})
+	}
+}
+
+func TestDeleteAndRecreate(t *testing.T) {
+	t.Parallel()
+	const poll = 100 * time.Millisecond
+	tests := []struct {
+		name string
+		gap  time.Duration
+	}{
+		{name: "no gap", gap: 0},
+		{name: "50ms gap", gap: 50 * time.Millisecond},
+		{name: "gap longer than the poll interval", gap: 3 * poll},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "secret")
+			writeFile(t, path, "v0")
+			f := mustWatch(t, path, Debounce(10*time.Millisecond), PollInterval(poll))
+			rec := record(f)
+			for i := 1; i <= 3; i++ {
+				if err := os.Remove(path); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(tt.gap) // the writer's gap
+				// Not atomic on purpose: create (empty), then write.
+				if err := os.WriteFile(path, []byte("v"+strconv.Itoa(i)), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				waitValue(t, f, "v"+strconv.Itoa(i))
+			}
+			waitFor(t, "the last callback", func() bool { v := rec.values(); return len(v) > 0 && v[len(v)-1] == "v3" })
+			if got := rec.values(); !slices.IsSorted(got) || slices.Contains(got, "") {
+				t.Fatalf("published %q: want increasing, never empty", got)
+			}
+		})
+	}
+}
+
+func TestDirectoryRemovedAndRecreated(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	dir := filepath.Join(root, "a", "b")
+	path := filepath.Join(dir, "secret")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, "v0")
+	f := mustWatch(t, path, fastEvents...) // no polling: the ancestor's events must do it
+	for i := 1; i <= 2; i++ {
+		errs := f.Stats().Errors
+		if err := os.RemoveAll(filepath.Join(root, "a")); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the removal to be seen", func() bool { return f.Stats().Errors > errs })
+		if got := f.Value().Reveal(); got != "v"+strconv.Itoa(i-1) {
+			t.Fatalf("Value = %q after the directory went", got)
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, path, "v"+strconv.Itoa(i))
+		waitValue(t, f, "v"+strconv.Itoa(i))
+	}
+}
+
+func TestSameBytesNoCallback(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "secret")
+	writeFile(t, path, "same")
+	f := mustWatch(t, path, fastEvents...)
+	rec := record(f)
+	loads := f.Stats().Loads
+	writeFile(t, path, "same")                    // rename-over, same bytes
+	_ = os.WriteFile(path, []byte("same"), 0o600) // in place, same bytes
+	_ = os.Chtimes(path, time.Now(), time.Now())  // touch
+	_ = os.Chmod(path, 0o640)                     // attributes only
+	waitFor(t, "a reload", func() bool { return f.Stats().Loads > loads })
+	writeFile(t, path, "different")
+	waitFor(t, "a callback", func() bool { return len(rec.values()) > 0 })
+	if got := rec.values(); got[0] != "different" {
+		t.Fatalf("first callback %q: the same bytes were published again", got)
+	}
+}
+
+// TestContinuousWriter: 1,000 rename-overs a second for 2s with the default
+// debounce: a bounded number of reloads, the last value wins, subscribers
+// see increasing values.
+func TestContinuousWriter(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "secret")
+	writeFile(t, path, "0")
+	f := mustWatch(t, path, PollInterval(0))
+	rec := record(f)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	end := time.Now().Add(2 * time.Second)
+	n := 0
+	for time.Now().Before(end) {
+		<-tick.C
+		n++
+		writeFile(t, path, strconv.Itoa(n))
+	}
+	waitValue(t, f, strconv.Itoa(n))
+	waitFor(t, "the last callback", func() bool { v := rec.values(); return len(v) > 0 && v[len(v)-1] == strconv.Itoa(n) })
+	// The max wait allows one reload a second while the writes go on, plus
+	// the one after they stop; allow a few more for a slow machine's pauses.
+	reloads := f.Stats().Loads - 1
+	t.Logf("%d writes, %d reloads, published %q", n, reloads, rec.values())
+	if reloads > 8 {
+		t.Fatalf("%d reloads for %d writes: the debounce is not bounding them", reloads, n)
+	}
+	seen := rec.values()
+	nums := make([]int, len(seen))
+	for i, s := range seen {
+		nums[i], _ = strconv.Atoi(s)
+	}
+	if !slices.IsSorted(nums) {
+		t.Fatalf("subscriber saw %v out of order", nums)
+	}
+}
+
+func benchFile(b *testing.B) *File {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), "secret")
+	writeFile(b, path, "s3cr3t-password")
+	f, err := Watch(b.Context(), path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = f.Close() })
+	return f
+}
+
+var sink string
+
+func BenchmarkValue(b *testing.B) {
+	f := benchFile(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		sink = f.Value().Reveal()
+	}
+}
+
+func BenchmarkValueParallel(b *testing.B) {
+	f := benchFile(b)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		var s string
+		for pb.Next() {
+			s = f.Value().Reveal()
+		}
+		_ = s
+	})
 }

@@ -27,7 +27,7 @@ type config struct {
 	trim     bool
 	validate func([]byte) error
 	wait     bool
-	logger   *slog.Logger
+	logger   *slog.Logger // nil: slog.Default() at the time of logging
 	source   notifySource // the event source; tests replace the shared fsnotify hub
 }
 
@@ -44,6 +44,14 @@ func newConfig(opts []Option) config {
 		}
 	}
 	return c
+}
+
+// log returns the logger to use now: the one given, else slog.Default().
+func (c *config) log() *slog.Logger {
+	if c.logger != nil {
+		return c.logger
+	}
+	return slog.Default()
 }
 
 // maxWait bounds the debounce: a file that changes without a pause is still
@@ -100,9 +108,11 @@ func WaitForFile(wait bool) Option {
 	return optionFunc(func(c *config) { c.wait = wait })
 }
 
-// Logger sets where reloads and failed reloads are logged (Info and Warn).
-// Secret content is never logged, nor its hash. Default: no logging; the
-// state is still visible through Check and Stats.
+// Logger sets where loads, reloads and failed reads are logged (Info and
+// Warn; a panicking subscriber at Error). Secret content is never logged,
+// nor its hash. The default, and what a nil logger means, is slog.Default()
+// at the time of logging. Pass slog.New(slog.DiscardHandler) for silence;
+// to feed zap, pass logging.Slog(logger).
 func Logger(l *slog.Logger) Option {
 	return optionFunc(func(c *config) { c.logger = l })
 }

@@ -182,9 +182,8 @@ func (w *watcher) watchArmed(err error) {
 		return
 	}
 	w.watchFailed = failed
-	l := w.cfg.logger
+	l := w.cfg.log()
 	switch {
-	case l == nil:
 	case failed && w.cfg.poll > 0:
 		l.Warn("secret watch failed; changes are seen by polling only", slog.String("path", w.name), slog.Duration("poll_interval", w.cfg.poll), slog.Any("error", err))
 	case failed:
@@ -196,9 +195,8 @@ func (w *watcher) watchArmed(err error) {
 
 // log reports changes and the start of a failure, not every failed poll.
 func (w *watcher) log(prev, next *outcome, changed bool) {
-	l := w.cfg.logger
+	l := w.cfg.log()
 	switch {
-	case l == nil:
 	case next.err != nil && (prev.err == nil || prev.err.Error() != next.err.Error()):
 		l.Warn("secret reload failed; keeping the last good value", slog.String("path", w.name), slog.Any("error", next.err))
 	case changed && !prev.loaded:

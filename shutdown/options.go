@@ -99,9 +99,9 @@ func ExitOnSecondSignal(exit bool) Option {
 
 // Logger sets where the Manager logs each step of a shutdown ("shutdown
 // began", "draining", "servers stopped", "hook failed", ...). The default,
-// and what a nil logger means, is slog.Default() at the time of logging.
-// Pass slog.New(slog.DiscardHandler) for silence; bridge to zap with a
-// slog handler such as go.uber.org/zap/exp/zapslog.
+// and what a nil logger means, is slog.Default() at the time of logging;
+// the zero Manager logs there too. Pass slog.New(slog.DiscardHandler) for
+// silence; to feed zap, pass logging.Slog(logger).
 func Logger(l *slog.Logger) Option {
 	return optionFunc(func(c *config) {
 		c.logger = l

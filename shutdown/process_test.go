@@ -14,21 +14,23 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prodready/prodready/internal/testenv"
 )
 
 // proc is a running test server (internal/testserver).
 type proc struct {
 	cmd    *exec.Cmd
 	addr   string
-	stderr *lineBuffer
+	stderr *testenv.LogBuffer
 	exited chan struct{}
 }
 
 func startChild(t *testing.T, args ...string) *proc {
 	t.Helper()
 	path := buildChild(t)
-	stdout := newLineBuffer()
-	p := &proc{cmd: exec.Command(path, args...), stderr: newLineBuffer(), exited: make(chan struct{})}
+	stdout := &testenv.LogBuffer{}
+	p := &proc{cmd: exec.Command(path, args...), stderr: &testenv.LogBuffer{}, exited: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -48,7 +50,7 @@ func startChild(t *testing.T, args ...string) *proc {
 			t.Logf("child's log:\n%s", p.stderr)
 		}
 	})
-	p.addr = "http://" + stdout.waitLine(t, "127.0.0.1:", 10*time.Second)
+	p.addr = "http://" + stdout.WaitLine(t, "127.0.0.1:", 10*time.Second)
 	return p
 }
 
@@ -74,7 +76,7 @@ func (p *proc) wait(t *testing.T, since time.Time, limit time.Duration) (int, ti
 func (p *proc) logTime(t *testing.T, msg string) time.Time {
 	t.Helper()
 	var line struct{ Time time.Time }
-	if err := json.Unmarshal([]byte(p.stderr.waitLine(t, msg, time.Second)), &line); err != nil {
+	if err := json.Unmarshal([]byte(p.stderr.WaitLine(t, msg, time.Second)), &line); err != nil {
 		t.Fatal(err)
 	}
 	return line.Time
@@ -224,7 +226,7 @@ func TestProcessDrainUnderLoad(t *testing.T) {
 func TestProcessSecondSignal(t *testing.T) {
 	p := startChild(t, "-stuck", "-drain", "100ms", "-timeout", "20s")
 	p.signal(t, syscall.SIGTERM)
-	p.stderr.waitLine(t, "stuck hook started", 5*time.Second)
+	p.stderr.WaitLine(t, "stuck hook started", 5*time.Second)
 	second := time.Now()
 	p.signal(t, syscall.SIGTERM)
 	code, took := p.wait(t, second, 5*time.Second)
@@ -234,7 +236,7 @@ func TestProcessSecondSignal(t *testing.T) {
 	if took > time.Second {
 		t.Errorf("exit %v after the second SIGTERM, want at once", took)
 	}
-	p.stderr.waitLine(t, "second signal: exiting now", time.Second)
+	p.stderr.WaitLine(t, "second signal: exiting now", time.Second)
 }
 
 // A hook that hangs past the budget: the process exits within budget + 1s
@@ -251,5 +253,5 @@ func TestProcessStuckHook(t *testing.T) {
 	if took > budget+time.Second {
 		t.Errorf("exit %v after SIGTERM, want within the %v budget + 1s", took, budget)
 	}
-	p.stderr.waitLine(t, `error: shutdown: hook "stuck" stuck: still running after`, time.Second)
+	p.stderr.WaitLine(t, `error: shutdown: hook "stuck" stuck: still running after`, time.Second)
 }

@@ -1,11 +1,18 @@
 package shutdown
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -587,73 +594,147 @@ func TestServePortInUse(t *testing.T) {
 	}
 }
 
-// Each step is one log line, at a level that matches; a panic's line
-// carries the stack.
-func TestLogLines(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var fake fakeOS
-		var buf bytes.Buffer
-		m := New(fake.option(), Logger(slog.New(slog.NewJSONHandler(&buf, nil))), DrainDelay(time.Second), Timeout(5*time.Second))
-		pn := newPipeNet(t)
-		m.Serve(testServer(), pn)
-		release := make(chan struct{})
-		m.Add("stuck", func(context.Context) error { <-release; return nil })
-		m.Add("panics", func(context.Context) error { panic("kaboom") })
-		m.Add("ok", func(context.Context) error { return nil })
-		fake.send(t, syscall.SIGTERM)
-		time.Sleep(2 * time.Second)
-		fake.send(t, syscall.SIGTERM)
-		_ = m.Wait()
-		close(release)
+// One server on two listeners (IPv4 and IPv6, TCP and a unix socket):
+// the second Serve must not rewrite srv.Handler while the first listener
+// already serves requests that read it. Run under -race.
+func TestServeOneServerTwice(t *testing.T) {
+	var fake fakeOS
+	m := New(fake.option(), quiet(), DrainDelay(0), Timeout(5*time.Second))
+	srv := testServer()
+	first, second := newPipeNet(t), newPipeNet(t)
+	// One connection: a connection dialled and left unused would hold
+	// Shutdown for 5s (net/http treats it as active until then).
+	first.tr.MaxConnsPerHost = 1
+	m.Serve(srv, first)
 
-		var got []string
-		var stack string
-		for line := range strings.Lines(buf.String()) {
-			var rec struct{ Level, Msg, Hook, Stack string }
-			if err := json.Unmarshal([]byte(line), &rec); err != nil {
-				t.Fatalf("%v: %s", err, line)
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for range 20 {
+		wg.Go(func() {
+			if _, _, err := first.get("/fast"); err != nil {
+				errs <- err
 			}
-			got = append(got, rec.Level+" "+rec.Msg+" "+rec.Hook)
-			if rec.Hook == "panics" {
-				stack = rec.Stack
-			}
-		}
-		equalLines(t, got, []string{
-			"INFO shutdown began ",
-			"INFO draining: readiness is red, servers still serve ",
-			"INFO stopping servers ",
-			"INFO servers stopped ",
-			"INFO hook done ok",
-			"ERROR hook failed panics",
-			"WARN second signal: exiting now ",
-			"ERROR hook still running when the budget ran out; abandoned stuck",
-			"ERROR shutdown done ",
 		})
-		if !strings.Contains(stack, "shutdown_test.go") {
-			t.Errorf("the panic's log line has no stack pointing at the hook: %q", stack)
-		}
-		if _, exits := fake.state(); len(exits) != 1 || exits[0] != 143 {
-			t.Errorf("exits %v, want [143]", exits)
-		}
-	})
+	}
+	m.Serve(srv, second) // while the first listener serves
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("first listener: %v", err)
+	}
+
+	m.Trigger(nil)
+	if h, ok := srv.Handler.(*drainHandler); !ok {
+		t.Errorf("srv.Handler is %T, want the draining wrapper", srv.Handler)
+	} else if _, twice := h.next.(*drainHandler); twice {
+		t.Error("srv.Handler wrapped twice")
+	}
+	if err := m.Wait(); err != nil {
+		t.Errorf("Wait: %v", err)
+	}
 }
 
-func TestKindString(t *testing.T) {
-	tests := []struct {
-		kind Kind
-		want string
-	}{
-		{Began, "began"},
-		{HookStuck, "hook stuck"},
-		{Finished, "finished"},
-		{0, "Kind(0)"},
-		{200, "Kind(200)"},
+var _ http.Handler = (*drainHandler)(nil)
+
+// selfSigned returns a key pair for the host name "pipe" and a pool that
+// trusts it.
+func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.want, func(t *testing.T) {
-			if got := tt.kind.String(); got != tt.want {
-				t.Errorf("Kind(%d).String() = %q, want %q", tt.kind, got, tt.want)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "pipe"},
+		DNSNames:     []string{"pipe"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+}
+
+// Over HTTP/2 the "Connection: close" that Serve adds once draining is
+// not sent (RFC 9113 forbids connection-specific fields) and is not an
+// error: Go's HTTP/2 server strips it and sends GOAWAY, so the client
+// finishes what it has in flight on that connection and opens a new one
+// for its next request. This runs Go's real TLS and HTTP/2 stack over the
+// in-memory network.
+func TestServingDuringDrainHTTP2(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cert, pool := selfSigned(t)
+		var fake fakeOS
+		m := New(fake.option(), quiet(), DrainDelay(2*time.Second))
+		pn := newPipeNet(t)
+		pn.tr.TLSClientConfig = &tls.Config{RootCAs: pool, ServerName: "pipe", MinVersion: tls.VersionTLS12}
+		pn.tr.ForceAttemptHTTP2 = true
+		srv := testServer()
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		m.Serve(srv, pn)
+
+		get := func(path string) (string, http.Header, error) {
+			resp, err := (&http.Client{Transport: pn.tr}).Get("https://pipe" + path)
+			if err != nil {
+				return "", nil, err
 			}
-		})
-	}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err == nil && (resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2) {
+				err = fmt.Errorf("status %d over %s, want 200 over HTTP/2", resp.StatusCode, resp.Proto)
+			}
+			return string(b), resp.Header, err
+		}
+
+		if _, _, err := get("/fast"); err != nil {
+			t.Fatalf("before the signal: %v", err)
+		}
+		slow := make(chan error, 1)
+		go func() {
+			body, _, err := get("/slow?d=3s")
+			if err == nil && body != "done after 3s" {
+				err = errors.New("truncated body " + body)
+			}
+			slow <- err
+		}()
+		synctest.Wait() // the slow request is in flight on the one connection
+		fake.send(t, syscall.SIGTERM)
+
+		time.Sleep(time.Second) // inside the drain
+		_, h, err := get("/fast")
+		if err != nil {
+			t.Fatalf("during the drain: %v", err)
+		}
+		if v, ok := h["Connection"]; ok {
+			t.Errorf("an HTTP/2 response carried Connection: %q", v)
+		}
+		if n := pn.dials.Load(); n != 1 {
+			t.Errorf("%d connections dialled before the GOAWAY, want 1 (multiplexed)", n)
+		}
+		synctest.Wait() // the client has read the GOAWAY
+		if _, _, err := get("/fast"); err != nil {
+			t.Errorf("after the GOAWAY, still in the drain: %v", err)
+		}
+		if n := pn.dials.Load(); n != 2 {
+			t.Errorf("%d connections dialled after the GOAWAY, want 2: the client kept the old one", n)
+		}
+		if err := <-slow; err != nil {
+			t.Errorf("request in flight on the connection that got GOAWAY: %v", err)
+		}
+		if err := m.Wait(); err != nil {
+			t.Errorf("Wait: %v", err)
+		}
+		pn.tr.CloseIdleConnections()
+	})
 }

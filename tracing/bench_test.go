@@ -73,7 +73,7 @@ func ourAttrs(tb testing.TB, next http.Handler) []attribute.KeyValue {
 	sr := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
 	defer func() { _ = tp.Shutdown(context.Background()) }()
-	tracing.NewMiddleware(tracing.TracerProvider(tp))(next).ServeHTTP(&discardWriter{h: http.Header{}}, benchRequest())
+	tracing.Middleware(tracing.TracerProvider(tp))(next).ServeHTTP(&discardWriter{h: http.Header{}}, benchRequest())
 	spans := sr.Ended()
 	if len(spans) != 1 {
 		tb.Fatalf("got %d spans, want 1", len(spans))
@@ -97,7 +97,7 @@ func BenchmarkMiddleware(b *testing.B) {
 			h    http.Handler
 		}{
 			{"baseline", benchMux()},
-			{"prodready", tracing.NewMiddleware(tracing.TracerProvider(tp), tracing.Propagator(prop))(benchMux())},
+			{"prodready", tracing.Middleware(tracing.TracerProvider(tp), tracing.Propagator(prop))(benchMux())},
 			{"sdkfloor", sdkFloor{tr: tp.Tracer("floor"), attrs: ourAttrs(b, benchMux()), next: benchMux()}},
 			{"otelhttp", otelhttp.NewHandler(benchMux(), "server", otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(prop))},
 		}

@@ -29,7 +29,7 @@
 // # Shutdown
 //
 // Provider.Shutdown flushes with a deadline of its own: at least
-// ShutdownTimeout (5s by default) even when the caller's context is nearly
+// Config.ShutdownTimeout (5s by default) even when the caller's context is nearly
 // spent or already cancelled, longer if the caller allows it. Call it after
 // the HTTP servers have stopped, so the last requests' spans are in.
 //
@@ -45,7 +45,9 @@
 // Put it outermost, so the other middlewares see its span.
 //
 // Transport makes client spans and sends traceparent, tracestate and
-// baggage to the next service.
+// baggage to the next service. Both take the package's Option values
+// (TracerProvider, Propagator, PublicEndpoint, SkipPaths); Setup takes only
+// its Config, whose zero fields mean the defaults.
 //
 //	p, err := tracing.Setup(ctx, tracing.Config{ServiceName: "orders", ServiceVersion: version})
 //	if err != nil {
@@ -53,7 +55,7 @@
 //	}
 //	defer p.Shutdown(context.Background()) // its own deadline; after the servers stop
 //
-//	handler := tracing.NewMiddleware(tracing.SkipPaths("/livez", "/readyz"))(mux)
+//	handler := tracing.Middleware(tracing.SkipPaths("/livez", "/readyz"))(mux)
 //	client := &http.Client{Transport: tracing.Transport(nil)}
 //
 // TraceID returns the current trace ID for error pages and support tickets.

@@ -20,8 +20,7 @@ func ExampleSetup() {
 	// OTEL_SERVICE_NAME and the rest. With none of it set, nothing is
 	// exported and nothing is logged.
 	ctx := context.Background()
-	p, err := tracing.Setup(ctx, tracing.Config{ServiceName: "catalog", ServiceVersion: "1.0.0", Environment: "production"},
-		tracing.Global(false))
+	p, err := tracing.Setup(ctx, tracing.Config{ServiceName: "catalog", ServiceVersion: "1.0.0", Environment: "production", NoGlobal: true})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -40,7 +39,7 @@ func ExampleSetup_invalidEnvironment() {
 		return
 	}
 	defer func() { _ = os.Unsetenv("OTEL_TRACES_SAMPLER") }()
-	_, err := tracing.Setup(context.Background(), tracing.Config{}, tracing.Global(false))
+	_, err := tracing.Setup(context.Background(), tracing.Config{NoGlobal: true})
 	fmt.Println(err)
 	// Output: tracing: invalid environment variable OTEL_TRACES_SAMPLER="sometimes": unknown sampler: want always_on, always_off, traceidratio or their parentbased_ forms
 }
@@ -51,7 +50,7 @@ func ExampleMiddleware() {
 		// With tracing.Setup installed globally, r's context carries the span.
 		_, _ = io.WriteString(w, "product "+r.PathValue("id"))
 	})
-	handler := tracing.Middleware(mux)
+	handler := tracing.Middleware()(mux)
 
 	rec := httptest.NewRecorder()
 	handler.ServeHTTP(rec, httptest.NewRequest("GET", "/products/7", nil))
@@ -59,14 +58,14 @@ func ExampleMiddleware() {
 	// Output: product 7
 }
 
-func ExampleNewMiddleware() {
+func ExampleMiddleware_options() {
 	sr := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /products/{id}", func(http.ResponseWriter, *http.Request) {})
 	mux.HandleFunc("GET /livez", func(http.ResponseWriter, *http.Request) {})
-	handler := tracing.NewMiddleware(
+	handler := tracing.Middleware(
 		tracing.TracerProvider(tp),
 		tracing.SkipPaths("/livez"),
 		tracing.PublicEndpoint(true),
@@ -90,7 +89,7 @@ func ExampleTransport() {
 	defer downstream.Close()
 
 	tp := sdktrace.NewTracerProvider()
-	client := &http.Client{Transport: tracing.NewTransport(nil,
+	client := &http.Client{Transport: tracing.Transport(nil,
 		tracing.TracerProvider(tp), tracing.Propagator(propagation.TraceContext{}))}
 	defer client.CloseIdleConnections()
 
@@ -108,10 +107,10 @@ func ExampleTransport() {
 	// Output: traceparent sent: true
 }
 
-func ExampleNewTransport() {
-	// Transport(nil) is NewTransport(nil) with the global provider and
-	// propagator that Setup installs.
-	client := &http.Client{Transport: tracing.NewTransport(http.DefaultTransport)}
+func ExampleTransport_global() {
+	// With no options, Transport uses the global provider and propagator
+	// that Setup installs; a nil base means http.DefaultTransport.
+	client := &http.Client{Transport: tracing.Transport(nil)}
 	fmt.Println(client.Transport != nil)
 	// Output: true
 }

@@ -24,45 +24,45 @@ import (
 // ScopeName is the instrumentation scope of the spans this package makes.
 const ScopeName = "github.com/prodready/prodready/tracing"
 
-// HTTPOption configures NewMiddleware and NewTransport.
-type HTTPOption interface{ apply(*httpConfig) }
+// An Option configures Middleware and Transport.
+type Option interface{ apply(*config) }
 
-type httpConfig struct {
+type config struct {
 	tp     trace.TracerProvider
 	prop   propagation.TextMapPropagator
 	public bool
 	skip   map[string]struct{}
 }
 
-type httpOptionFunc func(*httpConfig)
+type optionFunc func(*config)
 
-func (f httpOptionFunc) apply(c *httpConfig) { f(c) }
+func (f optionFunc) apply(c *config) { f(c) }
 
 // TracerProvider makes spans with tp instead of the global provider, for
-// Setup with Global(false) and for tests.
-func TracerProvider(tp trace.TracerProvider) HTTPOption {
-	return httpOptionFunc(func(c *httpConfig) { c.tp = tp })
+// Setup with Config.NoGlobal and for tests.
+func TracerProvider(tp trace.TracerProvider) Option {
+	return optionFunc(func(c *config) { c.tp = tp })
 }
 
 // Propagator reads and writes trace context with p instead of the global
 // propagator.
-func Propagator(p propagation.TextMapPropagator) HTTPOption {
-	return httpOptionFunc(func(c *httpConfig) { c.prop = p })
+func Propagator(p propagation.TextMapPropagator) Option {
+	return optionFunc(func(c *config) { c.prop = p })
 }
 
 // PublicEndpoint sets whether the handler faces the internet (default
 // false). A public endpoint does not trust an incoming traceparent: each
 // request starts a new trace, linked to the caller's span context so the
-// two can still be joined. NewTransport ignores it.
-func PublicEndpoint(public bool) HTTPOption {
-	return httpOptionFunc(func(c *httpConfig) { c.public = public })
+// two can still be joined. Transport ignores it.
+func PublicEndpoint(public bool) Option {
+	return optionFunc(func(c *config) { c.public = public })
 }
 
 // SkipPaths lists URL paths that get no span (probes and /metrics). The
-// trace context still passes through to the handler. NewTransport ignores
+// trace context still passes through to the handler. Transport ignores
 // it.
-func SkipPaths(paths ...string) HTTPOption {
-	return httpOptionFunc(func(c *httpConfig) {
+func SkipPaths(paths ...string) Option {
+	return optionFunc(func(c *config) {
 		if c.skip == nil {
 			c.skip = make(map[string]struct{}, len(paths))
 		}
@@ -72,11 +72,7 @@ func SkipPaths(paths ...string) HTTPOption {
 	})
 }
 
-// Middleware is NewMiddleware with no options: server spans from the
-// global provider, incoming trace context honoured, every path traced.
-func Middleware(next http.Handler) http.Handler { return NewMiddleware()(next) }
-
-// NewMiddleware returns middleware that makes a server span for each
+// Middleware returns middleware that makes a server span for each
 // request, named "METHOD route" once the handler has run (the route from
 // the request state shared with prodready's logging and metrics
 // middlewares, or from r.Pattern), "METHOD" for requests that matched no
@@ -84,10 +80,14 @@ func Middleware(next http.Handler) http.Handler { return NewMiddleware()(next) }
 // Error for 5xx responses, and for a panic an "exception" event and
 // error.type "panic" before the panic continues up the stack.
 //
+// With no options the spans come from the global provider, the incoming
+// trace context is honoured with the global propagator, and every path is
+// traced.
+//
 // Put it outermost among prodready's middlewares so the others (and their
 // log lines and exemplars) see the span.
-func NewMiddleware(opts ...HTTPOption) func(http.Handler) http.Handler {
-	var c httpConfig
+func Middleware(opts ...Option) func(http.Handler) http.Handler {
+	var c config
 	for _, o := range opts {
 		o.apply(&c)
 	}
@@ -102,7 +102,7 @@ func NewMiddleware(opts ...HTTPOption) func(http.Handler) http.Handler {
 
 type middleware struct {
 	next  http.Handler
-	cfg   httpConfig
+	cfg   config
 	fixed trace.Tracer // from the TracerProvider option
 	cache atomic.Pointer[tracerCache]
 }
@@ -183,20 +183,19 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// attributes; SkipPaths is the way to leave probes out.
 	ctx, span := m.tracer().Start(ctx, method, opts...)
 	if !span.IsRecording() {
-		// Unsampled: nothing to name or annotate, so no request state
-		// either (logging and metrics create it if they are in the
-		// chain). The span still goes down for its trace context.
-		defer span.End()
-		m.next.ServeHTTP(w, r.WithContext(ctx))
+		// Unsampled: nothing to name or annotate, so the layer joins the
+		// request state if there is one (to hand the route to the outer
+		// layers) and creates none. The span still goes down for its
+		// trace context.
+		st, w, r := request.Join(ctx, w, r)
+		defer func() {
+			st.CaptureRoute(r) // also when the handler panics
+			span.End()
+		}()
+		m.next.ServeHTTP(w, r)
 		return
 	}
-	st := request.From(ctx)
-	if st == nil {
-		st = request.New(ctx, w)
-		ctx, w = st, st.Writer()
-	}
-	st.CaptureRoute(r)
-	r = r.WithContext(ctx)
+	st, w, r := request.Enter(ctx, w, r)
 
 	finished := false
 	defer func() {
@@ -270,7 +269,7 @@ func (m *middleware) finish(span trace.Span, st *request.State, r *http.Request,
 // spanMethod is the method as the semantic conventions put it in a span
 // name: "HTTP" for methods outside the standard set.
 func spanMethod(m string) string {
-	if request.Method(m) == "OTHER" {
+	if request.MethodIndex(m) == request.OtherMethod {
 		return "HTTP"
 	}
 	return m
@@ -312,12 +311,8 @@ func spanName(method, route, pattern string) string {
 func requestAttrs(attrs []attribute.KeyValue, r *http.Request) []attribute.KeyValue {
 	host, port := splitHostPort(r.Host)
 	attrs = append(attrs, semconv.ServerAddress(host))
-	switch m := request.Method(r.Method); {
-	case m != "OTHER":
-		attrs = append(attrs, methodAttr(m))
-	default:
-		attrs = append(attrs, semconv.HTTPRequestMethodOther)
-	}
+	mi := request.MethodIndex(r.Method)
+	attrs = append(attrs, methodAttrs[mi])
 	tls := r.TLS != nil
 	if tls {
 		attrs = append(attrs, semconv.URLScheme("https"))
@@ -327,7 +322,7 @@ func requestAttrs(attrs []attribute.KeyValue, r *http.Request) []attribute.KeyVa
 	if port > 0 && ((tls && port != 443) || (!tls && port != 80)) {
 		attrs = append(attrs, semconv.ServerPort(port))
 	}
-	if request.Method(r.Method) == "OTHER" {
+	if mi == request.OtherMethod {
 		attrs = append(attrs, semconv.HTTPRequestMethodOriginal(r.Method))
 	}
 	peer, peerPort := splitHostPort(r.RemoteAddr)
@@ -377,26 +372,14 @@ func firstValue(h http.Header, key string) string {
 	return ""
 }
 
-func methodAttr(m string) attribute.KeyValue {
-	switch m {
-	case http.MethodGet:
-		return semconv.HTTPRequestMethodGet
-	case http.MethodHead:
-		return semconv.HTTPRequestMethodHead
-	case http.MethodPost:
-		return semconv.HTTPRequestMethodPost
-	case http.MethodPut:
-		return semconv.HTTPRequestMethodPut
-	case http.MethodPatch:
-		return semconv.HTTPRequestMethodPatch
-	case http.MethodDelete:
-		return semconv.HTTPRequestMethodDelete
-	case http.MethodConnect:
-		return semconv.HTTPRequestMethodConnect
-	case http.MethodOptions:
-		return semconv.HTTPRequestMethodOptions
-	}
-	return semconv.HTTPRequestMethodTrace
+// methodAttrs are the http.request.method attributes, indexed as
+// request.Methods.
+var methodAttrs = [request.NumMethods]attribute.KeyValue{
+	semconv.HTTPRequestMethodGet, semconv.HTTPRequestMethodHead,
+	semconv.HTTPRequestMethodPost, semconv.HTTPRequestMethodPut,
+	semconv.HTTPRequestMethodPatch, semconv.HTTPRequestMethodDelete,
+	semconv.HTTPRequestMethodConnect, semconv.HTTPRequestMethodOptions,
+	semconv.HTTPRequestMethodTrace, semconv.HTTPRequestMethodOther,
 }
 
 // splitHostPort splits "host:port", "[v6]:port" or a bare host; port is -1

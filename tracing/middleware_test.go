@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/prodready/prodready/internal/request"
+	"github.com/prodready/prodready/internal/testenv"
 	"github.com/prodready/prodready/tracing"
 )
 
@@ -105,7 +106,7 @@ func TestMiddlewareSpans(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tp, sr := recorder(t)
-			h := tracing.NewMiddleware(tracing.TracerProvider(tp), tracing.Propagator(w3c))(testMux())
+			h := tracing.Middleware(tracing.TracerProvider(tp), tracing.Propagator(w3c))(testMux())
 			req := httptest.NewRequest(tt.method, tt.target, strings.NewReader(tt.body))
 			req.RemoteAddr = "192.0.2.1:1234"
 			req.Header.Set("User-Agent", "test-agent")
@@ -151,7 +152,7 @@ func serveRecovering(h http.Handler, req *http.Request) (panicked any) {
 
 func TestMiddlewareRepanics(t *testing.T) {
 	tp, _ := recorder(t)
-	h := tracing.NewMiddleware(tracing.TracerProvider(tp))(testMux())
+	h := tracing.Middleware(tracing.TracerProvider(tp))(testMux())
 	v := serveRecovering(h, httptest.NewRequest("GET", "/panic", nil))
 	if v != "boom" {
 		t.Errorf("recovered %v, want the handler's panic value", v)
@@ -177,7 +178,7 @@ func TestMiddlewareTraceContext(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tp, sr := recorder(t)
 			var inHandler string
-			h := tracing.NewMiddleware(tracing.TracerProvider(tp), tracing.Propagator(w3c), tracing.PublicEndpoint(tt.public))(
+			h := tracing.Middleware(tracing.TracerProvider(tp), tracing.Propagator(w3c), tracing.PublicEndpoint(tt.public))(
 				http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { inHandler = tracing.TraceID(r.Context()) }))
 			req := httptest.NewRequest("GET", "/", nil)
 			req.Header.Set("traceparent", traceparent)
@@ -202,7 +203,7 @@ func TestMiddlewareTraceContext(t *testing.T) {
 
 func TestMiddlewareSkipPaths(t *testing.T) {
 	tp, sr := recorder(t)
-	h := tracing.NewMiddleware(tracing.TracerProvider(tp), tracing.SkipPaths("/livez", "/metrics"))(testMux())
+	h := tracing.Middleware(tracing.TracerProvider(tp), tracing.SkipPaths("/livez", "/metrics"))(testMux())
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/livez", nil))
 	if rec.Body.String() != "ok" {
@@ -232,114 +233,17 @@ func TestMiddlewareReadsSharedRoute(t *testing.T) {
 	copying := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		inner.ServeHTTP(w, r.WithContext(r.Context()))
 	})
-	tracing.NewMiddleware(tracing.TracerProvider(tp))(copying).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/users/7", nil))
+	tracing.Middleware(tracing.TracerProvider(tp))(copying).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/users/7", nil))
 	s := sr.Ended()[0]
 	if s.Name() != "GET /users/{id}" || attrs(s)["http.route"] != "/users/{id}" {
 		t.Errorf("name = %q, http.route = %q, want the route /users/{id}", s.Name(), attrs(s)["http.route"])
 	}
 }
 
-// TestMiddlewareAndTransport checks parent and child across a server span,
-// a client span and the next service's server span, in one process.
-func TestMiddlewareAndTransport(t *testing.T) {
-	tp, sr := recorder(t)
-	opts := []tracing.HTTPOption{tracing.TracerProvider(tp), tracing.Propagator(w3c)}
-
-	downstream := httptest.NewServer(tracing.NewMiddleware(opts...)(testMux()))
-	defer downstream.Close()
-	client := &http.Client{Transport: tracing.NewTransport(nil, opts...)}
-	defer client.CloseIdleConnections()
-
-	front := http.NewServeMux()
-	front.HandleFunc("GET /front", func(w http.ResponseWriter, r *http.Request) {
-		req, err := http.NewRequestWithContext(r.Context(), "GET", downstream.URL+"/users/9", nil)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		_, _ = io.Copy(w, resp.Body)
-		_ = resp.Body.Close()
-	})
-	tracing.NewMiddleware(opts...)(front).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/front", nil))
-
-	byName := map[string]sdktrace.ReadOnlySpan{}
-	for _, s := range sr.Ended() {
-		byName[s.Name()] = s
-	}
-	server, clientSpan, down := byName["GET /front"], byName["GET"], byName["GET /users/{id}"]
-	if server == nil || clientSpan == nil || down == nil {
-		t.Fatalf("spans = %v, want GET /front, GET (client) and GET /users/{id}", byName)
-	}
-	if clientSpan.SpanKind() != trace.SpanKindClient {
-		t.Errorf("client span kind = %v", clientSpan.SpanKind())
-	}
-	if clientSpan.Parent().SpanID() != server.SpanContext().SpanID() {
-		t.Error("client span is not the child of the front server span")
-	}
-	if down.Parent().SpanID() != clientSpan.SpanContext().SpanID() || !down.Parent().IsRemote() {
-		t.Error("downstream server span is not the remote child of the client span")
-	}
-	if tid := server.SpanContext().TraceID(); clientSpan.SpanContext().TraceID() != tid || down.SpanContext().TraceID() != tid {
-		t.Error("spans are not in one trace")
-	}
-}
-
-func TestTransportInjectsContext(t *testing.T) {
-	tp, _ := recorder(t)
-	var got http.Header
-	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got = r.Header.Clone() }))
-	defer srv.Close()
-	client := &http.Client{Transport: tracing.NewTransport(nil, tracing.TracerProvider(tp), tracing.Propagator(w3c))}
-	defer client.CloseIdleConnections()
-
-	ctx, span := tp.Tracer("t").Start(t.Context(), "parent")
-	defer span.End()
-	ctx = trace.ContextWithSpanContext(ctx, span.SpanContext().WithTraceState(mustTraceState(t, "vendor=x")))
-	req, err := http.NewRequestWithContext(withBaggage(t, ctx, "tenant", "acme"), "GET", srv.URL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	if !strings.Contains(got.Get("Traceparent"), span.SpanContext().TraceID().String()) ||
-		got.Get("Tracestate") != "vendor=x" || got.Get("Baggage") != "tenant=acme" {
-		t.Errorf("headers = traceparent %q tracestate %q baggage %q", got.Get("Traceparent"), got.Get("Tracestate"), got.Get("Baggage"))
-	}
-}
-
-func TestTraceID(t *testing.T) {
-	tp, _ := recorder(t)
-	ctx, span := tp.Tracer("t").Start(t.Context(), "s")
-	defer span.End()
-	tests := []struct {
-		name string
-		ctx  func() string
-		want string
-	}{
-		{"none", func() string { return tracing.TraceID(t.Context()) }, ""},
-		{"span", func() string { return tracing.TraceID(ctx) }, span.SpanContext().TraceID().String()},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.ctx(); got != tt.want {
-				t.Errorf("TraceID = %q, want %q", got, tt.want)
-			}
-		})
-	}
-}
-
 func TestMiddlewareKeepsWriterInterfaces(t *testing.T) {
 	tp, _ := recorder(t)
 	var flusher, hijacker bool
-	h := tracing.NewMiddleware(tracing.TracerProvider(tp))(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	h := tracing.Middleware(tracing.TracerProvider(tp))(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, flusher = w.(http.Flusher)
 		_, hijacker = w.(http.Hijacker)
 		if err := http.NewResponseController(w).Flush(); err != nil {
@@ -394,12 +298,10 @@ func TestMiddlewareAllocsNearFloor(t *testing.T) {
 			t.Cleanup(func() { _ = tp.Shutdown(t.Context()) })
 			req := benchRequest()
 			w := &discardWriter{h: http.Header{}}
-			ours := tracing.NewMiddleware(tracing.TracerProvider(tp), tracing.Propagator(w3c))(benchMux())
+			ours := tracing.Middleware(tracing.TracerProvider(tp), tracing.Propagator(w3c))(benchMux())
 			floor := sdkFloor{tr: tp.Tracer("floor"), attrs: ourAttrs(t, benchMux()), next: benchMux()}
-			got := testing.AllocsPerRun(200, func() { ours.ServeHTTP(w, req) })
-			want := testing.AllocsPerRun(200, func() { floor.ServeHTTP(w, req) })
-			if got > want+tt.extra {
-				t.Errorf("middleware allocates %v per request, the SDK floor %v: want at most %v more", got, want, tt.extra)
+			if got := testenv.ExtraAllocs(200, func() { ours.ServeHTTP(w, req) }, func() { floor.ServeHTTP(w, req) }); got > tt.extra {
+				t.Errorf("middleware allocates %v per request beyond the SDK floor: want at most %v", got, tt.extra)
 			}
 		})
 	}
@@ -422,7 +324,7 @@ func TestMiddlewareUnsampled(t *testing.T) {
 			mux := testMux()
 			var seen trace.SpanContext
 			var state *request.State
-			h := tracing.NewMiddleware(tracing.TracerProvider(tp), tracing.Propagator(w3c))(
+			h := tracing.Middleware(tracing.TracerProvider(tp), tracing.Propagator(w3c))(
 				http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					seen = trace.SpanContextFromContext(r.Context())
 					state = request.From(r.Context())
@@ -455,12 +357,12 @@ func TestPublicEndpointAllocs(t *testing.T) {
 	t.Cleanup(func() { _ = tp.Shutdown(t.Context()) })
 	req := benchRequest()
 	w := &discardWriter{h: http.Header{}}
-	allocs := map[bool]float64{}
+	handler := map[bool]http.Handler{}
 	for _, public := range []bool{false, true} {
-		h := tracing.NewMiddleware(tracing.TracerProvider(tp), tracing.Propagator(w3c), tracing.PublicEndpoint(public))(benchMux())
-		allocs[public] = testing.AllocsPerRun(200, func() { h.ServeHTTP(w, req) })
+		handler[public] = tracing.Middleware(tracing.TracerProvider(tp), tracing.Propagator(w3c), tracing.PublicEndpoint(public))(benchMux())
 	}
-	if allocs[true] > allocs[false]+2 {
-		t.Errorf("public endpoint allocates %v per request, private %v: want at most 2 more", allocs[true], allocs[false])
+	// The private endpoint is the floor.
+	if got := testenv.ExtraAllocs(200, func() { handler[true].ServeHTTP(w, req) }, func() { handler[false].ServeHTTP(w, req) }); got > 2 {
+		t.Errorf("public endpoint allocates %v per request more than a private one: want at most 2", got)
 	}
 }

@@ -48,7 +48,7 @@ func TestSemconvParity(t *testing.T) {
 			ours, oursRec := recorder(t)
 			theirs, theirsRec := recorder(t)
 			handlers := []http.Handler{
-				tracing.NewMiddleware(tracing.TracerProvider(ours), tracing.Propagator(w3c))(testMux()),
+				tracing.Middleware(tracing.TracerProvider(ours), tracing.Propagator(w3c))(testMux()),
 				otelhttp.NewHandler(testMux(), "server", otelhttp.WithTracerProvider(theirs),
 					otelhttp.WithPropagators(w3c), otelhttp.WithMeterProvider(metricnoop.NewMeterProvider())),
 			}

@@ -27,9 +27,10 @@ import (
 // whatever is left of the caller's context.
 const DefaultShutdownTimeout = 5 * time.Second
 
-// Config holds what the service knows about itself. Every field is a
-// fallback: the matching OTEL_* variable wins when it is set, and a zero
-// field means "the default".
+// Config holds what the service knows about itself and how Setup runs. A
+// zero field means "the default". The fields from ServiceName to Sampler
+// are fallbacks: the matching OTEL_* variable wins when it is set. The
+// rest (SpanExporters to ShutdownTimeout) have no variable.
 type Config struct {
 	// ServiceName is service.name unless OTEL_SERVICE_NAME or service.name
 	// in OTEL_RESOURCE_ATTRIBUTES is set; default "unknown_service:<binary>".
@@ -57,51 +58,28 @@ type Config struct {
 	// Sampler is used when OTEL_TRACES_SAMPLER is unset; default
 	// ParentBased(AlwaysSample()).
 	Sampler sdktrace.Sampler
-}
 
-// Option configures Setup.
-type Option interface{ apply(*options) }
-
-type options struct {
-	global          bool
-	exporters       []sdktrace.SpanExporter
-	console         io.Writer
-	shutdownTimeout time.Duration
-	errorHandler    func(error)
-}
-
-type optionFunc func(*options)
-
-func (f optionFunc) apply(o *options) { f(o) }
-
-// Global sets whether Setup installs the provider and propagator as the
-// OTel globals (default true). With Global(false), hand the provider to
-// NewMiddleware and NewTransport with TracerProvider and Propagator.
-func Global(install bool) Option { return optionFunc(func(o *options) { o.global = install }) }
-
-// SpanExporter adds an exporter of your own (an in-memory one in tests, a
-// vendor's) next to those the environment selects. OTEL_SDK_DISABLED still
-// turns everything off.
-func SpanExporter(e sdktrace.SpanExporter) Option {
-	return optionFunc(func(o *options) { o.exporters = append(o.exporters, e) })
-}
-
-// ConsoleOutput is where the console exporter writes (default os.Stdout).
-func ConsoleOutput(w io.Writer) Option { return optionFunc(func(o *options) { o.console = w }) }
-
-// ShutdownTimeout sets the least time Shutdown gives the final flush even
-// when the caller's context is nearly spent or cancelled (default
-// DefaultShutdownTimeout).
-func ShutdownTimeout(d time.Duration) Option {
-	return optionFunc(func(o *options) { o.shutdownTimeout = d })
-}
-
-// ErrorHandler installs fn as OTel's global error handler (OTel has no
-// other kind), which receives export failures, with or without Global.
-// Without it OTel's default applies: the standard logger, which stays
-// silent until an exporter is configured and fails.
-func ErrorHandler(fn func(error)) Option {
-	return optionFunc(func(o *options) { o.errorHandler = fn })
+	// SpanExporters are exporters of your own (an in-memory one in tests,
+	// a vendor's), used next to those the environment selects.
+	// OTEL_SDK_DISABLED still turns everything off.
+	SpanExporters []sdktrace.SpanExporter
+	// ConsoleOutput is where the console exporter writes; nil means
+	// os.Stdout.
+	ConsoleOutput io.Writer
+	// ErrorHandler, when set, is installed as OTel's global error handler
+	// (OTel has no other kind), which receives export failures, with or
+	// without NoGlobal. When nil, OTel's default applies: the standard
+	// logger, which stays silent until an exporter is configured and fails.
+	ErrorHandler func(error)
+	// NoGlobal leaves the OTel globals alone: by default Setup installs its
+	// provider and propagator as the global ones. With NoGlobal, hand the
+	// provider to Middleware and Transport with the TracerProvider and
+	// Propagator options.
+	NoGlobal bool
+	// ShutdownTimeout is the least time Shutdown gives the final flush even
+	// when the caller's context is nearly spent or cancelled; zero means
+	// DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
 }
 
 // Provider owns the tracer provider Setup built. Its zero value is not
@@ -118,7 +96,7 @@ type Provider struct {
 
 // Setup builds a TracerProvider and propagator from the OTEL_* environment,
 // with cfg filling what the environment leaves unset, and installs both as
-// the OTel globals unless Global(false) is given.
+// the OTel globals unless cfg.NoGlobal is set.
 //
 // With nothing configured the provider exports nothing, logs nothing and
 // records only spans whose caller sampled them: every span still has a
@@ -126,26 +104,26 @@ type Provider struct {
 // trace that crosses this service stays whole. OTEL_SDK_DISABLED=true makes it a no-op provider. An invalid
 // variable is an error wrapping ErrInvalidEnv that names it; nothing is
 // installed then.
-func Setup(ctx context.Context, cfg Config, opts ...Option) (*Provider, error) {
-	o := options{global: true, console: os.Stdout, shutdownTimeout: DefaultShutdownTimeout}
-	for _, opt := range opts {
-		opt.apply(&o)
-	}
+func Setup(ctx context.Context, cfg Config) (*Provider, error) {
 	s, err := readEnv(cfg)
 	if err != nil {
 		return nil, err
 	}
 
-	p := &Provider{propagator: s.propagator, shutdownTimeout: o.shutdownTimeout}
+	shutdownTimeout := cfg.ShutdownTimeout
+	if shutdownTimeout <= 0 {
+		shutdownTimeout = DefaultShutdownTimeout
+	}
+	p := &Provider{propagator: s.propagator, shutdownTimeout: shutdownTimeout}
 	if s.disabled {
 		p.tp = noop.NewTracerProvider()
 	} else {
 		res := buildResource(ctx, cfg, s)
-		exporters, err := newExporters(ctx, s, o)
+		exporters, err := newExporters(ctx, s, cfg.ConsoleOutput)
 		if err != nil {
 			return nil, err
 		}
-		exporters = append(exporters, o.exporters...)
+		exporters = append(exporters, cfg.SpanExporters...)
 		sampler := s.sampler
 		if len(exporters) == 0 && !s.samplerSet {
 			// Nothing is exported, so recording spans is pure cost. Root
@@ -162,19 +140,22 @@ func Setup(ctx context.Context, cfg Config, opts ...Option) (*Provider, error) {
 		p.tp = p.sdk
 	}
 
-	if o.errorHandler != nil {
+	if cfg.ErrorHandler != nil {
 		// OTel has only a global error handler; asking for one is asking
-		// for the global to change, whatever Global says.
-		otel.SetErrorHandler(otel.ErrorHandlerFunc(o.errorHandler))
+		// for the global to change, whatever NoGlobal says.
+		otel.SetErrorHandler(otel.ErrorHandlerFunc(cfg.ErrorHandler))
 	}
-	if o.global {
+	if !cfg.NoGlobal {
 		otel.SetTracerProvider(p.tp)
 		otel.SetTextMapPropagator(p.propagator)
 	}
 	return p, nil
 }
 
-func newExporters(ctx context.Context, s settings, o options) ([]sdktrace.SpanExporter, error) {
+func newExporters(ctx context.Context, s settings, console io.Writer) ([]sdktrace.SpanExporter, error) {
+	if console == nil {
+		console = os.Stdout
+	}
 	var out []sdktrace.SpanExporter
 	for _, name := range s.exporters {
 		var (
@@ -183,7 +164,7 @@ func newExporters(ctx context.Context, s settings, o options) ([]sdktrace.SpanEx
 		)
 		switch {
 		case name == "console":
-			e, err = stdouttrace.New(stdouttrace.WithWriter(o.console))
+			e, err = stdouttrace.New(stdouttrace.WithWriter(console))
 		case s.protocol == protocolGRPC:
 			gopts := []otlptracegrpc.Option{otlptracegrpc.WithHeaders(s.headers)}
 			if s.endpoint != "" {
@@ -264,8 +245,8 @@ func defaultServiceName() string {
 	return "unknown_service:" + filepath.Base(exe)
 }
 
-// TracerProvider returns the provider, for NewMiddleware and NewTransport
-// when Setup ran with Global(false). It is a no-op provider when
+// TracerProvider returns the provider, for Middleware and Transport when
+// Setup ran with Config.NoGlobal. It is a no-op provider when
 // OTEL_SDK_DISABLED is true.
 func (p *Provider) TracerProvider() trace.TracerProvider { return p.tp }
 
@@ -282,7 +263,7 @@ func (p *Provider) ForceFlush(ctx context.Context) error {
 
 // Shutdown flushes the spans still queued and stops the exporters. It
 // spends at most the caller's remaining time or the shutdown timeout
-// (ShutdownTimeout, default 5s), whichever is longer: a caller whose
+// (Config.ShutdownTimeout, default 5s), whichever is longer: a caller whose
 // context is already spent or cancelled still gets its spans exported.
 // Flush and shutdown errors are joined. Calling it again returns the
 // first call's result.

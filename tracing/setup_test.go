@@ -1,7 +1,6 @@
 package tracing_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log"
@@ -21,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/prodready/prodready/internal/otlptest"
+	"github.com/prodready/prodready/internal/testenv"
 	"github.com/prodready/prodready/tracing"
 )
 
@@ -101,7 +101,7 @@ func TestSetupRejectsInvalidEnv(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			setenv(t, tt.env)
-			p, err := tracing.Setup(t.Context(), tracing.Config{}, tracing.Global(false))
+			p, err := tracing.Setup(t.Context(), tracing.Config{NoGlobal: true})
 			if !errors.Is(err, tracing.ErrInvalidEnv) || !strings.Contains(err.Error(), tt.variable+"=") {
 				t.Errorf("Setup error = %v, want ErrInvalidEnv naming %s", err, tt.variable)
 			}
@@ -159,7 +159,9 @@ func TestSetupEnvMatrix(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			setenv(t, tt.env)
 			c := &collector{}
-			p, err := tracing.Setup(t.Context(), tt.cfg, tracing.Global(false), tracing.SpanExporter(c))
+			cfg := tt.cfg
+			cfg.NoGlobal, cfg.SpanExporters = true, []sdktrace.SpanExporter{c}
+			p, err := tracing.Setup(t.Context(), cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -223,11 +225,11 @@ func TestSetupExportsOverOTLP(t *testing.T) {
 			env["OTEL_EXPORTER_OTLP_HEADERS"] = "authorization=Bearer%20abc,x-team=a"
 			env["OTEL_EXPORTER_OTLP_TRACES_HEADERS"] = "x-team=b"
 			setenv(t, env)
-			p, err := tracing.Setup(t.Context(), tracing.Config{ServiceName: "ignored"}, tracing.Global(false))
+			p, err := tracing.Setup(t.Context(), tracing.Config{ServiceName: "ignored", NoGlobal: true})
 			if err != nil {
 				t.Fatal(err)
 			}
-			h := tracing.NewMiddleware(tracing.TracerProvider(p.TracerProvider()), tracing.Propagator(p.Propagator()))(testMux())
+			h := tracing.Middleware(tracing.TracerProvider(p.TracerProvider()), tracing.Propagator(p.Propagator()))(testMux())
 			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/users/5", nil))
 
 			// The caller's context is already cancelled: Shutdown must still flush.
@@ -254,12 +256,12 @@ func TestSetupExportsOverOTLP(t *testing.T) {
 
 func TestSetupQuietByDefault(t *testing.T) {
 	setenv(t, nil)
-	var logged bytes.Buffer
+	var logged testenv.LogBuffer
 	prev := log.Writer()
 	log.SetOutput(&logged)
 	t.Cleanup(func() { log.SetOutput(prev) })
 
-	p, err := tracing.Setup(t.Context(), tracing.Config{}, tracing.Global(false))
+	p, err := tracing.Setup(t.Context(), tracing.Config{NoGlobal: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,15 +288,15 @@ func TestSetupQuietByDefault(t *testing.T) {
 	if err := p.Shutdown(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if logged.Len() != 0 {
+	if logged.String() != "" {
 		t.Errorf("logged %q, want nothing", logged.String())
 	}
 }
 
 func TestSetupConsoleExporter(t *testing.T) {
 	setenv(t, map[string]string{"OTEL_TRACES_EXPORTER": "console"})
-	var out bytes.Buffer
-	p, err := tracing.Setup(t.Context(), tracing.Config{}, tracing.Global(false), tracing.ConsoleOutput(&out))
+	var out testenv.LogBuffer
+	p, err := tracing.Setup(t.Context(), tracing.Config{NoGlobal: true, ConsoleOutput: &out})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +314,7 @@ func TestSetupGRPCProtocol(t *testing.T) {
 	// Nothing listens there; with no span to send, Setup and Shutdown must
 	// still succeed and leave no goroutine behind (goleak checks).
 	setenv(t, map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1"})
-	p, err := tracing.Setup(t.Context(), tracing.Config{}, tracing.Global(false))
+	p, err := tracing.Setup(t.Context(), tracing.Config{NoGlobal: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,11 +327,11 @@ func TestSetupDisabled(t *testing.T) {
 	r := otlptest.NewReceiver(t)
 	setenv(t, map[string]string{"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": r.Endpoint()})
 	c := &collector{}
-	p, err := tracing.Setup(t.Context(), tracing.Config{}, tracing.Global(false), tracing.SpanExporter(c))
+	p, err := tracing.Setup(t.Context(), tracing.Config{NoGlobal: true, SpanExporters: []sdktrace.SpanExporter{c}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := tracing.NewMiddleware(tracing.TracerProvider(p.TracerProvider()))(testMux())
+	h := tracing.Middleware(tracing.TracerProvider(p.TracerProvider()))(testMux())
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/users/5", nil))
 	if err := p.Shutdown(t.Context()); err != nil {
 		t.Fatal(err)
@@ -352,8 +354,7 @@ func TestShutdown(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			setenv(t, nil)
 			c := &collector{shutdown: tt.stopErr}
-			p, err := tracing.Setup(t.Context(), tracing.Config{}, tracing.Global(false), tracing.SpanExporter(c),
-				tracing.ShutdownTimeout(time.Second))
+			p, err := tracing.Setup(t.Context(), tracing.Config{NoGlobal: true, ShutdownTimeout: time.Second, SpanExporters: []sdktrace.SpanExporter{c}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -383,7 +384,7 @@ func TestSetupToleratesSchemaConflict(t *testing.T) {
 	setenv(t, nil)
 	old := resource.NewWithAttributes("https://opentelemetry.io/schemas/1.4.0", attribute.String("cloud.region", "eu-west-1"))
 	c := &collector{}
-	p, err := tracing.Setup(t.Context(), tracing.Config{Resource: old}, tracing.Global(false), tracing.SpanExporter(c))
+	p, err := tracing.Setup(t.Context(), tracing.Config{Resource: old, NoGlobal: true, SpanExporters: []sdktrace.SpanExporter{c}})
 	if err != nil {
 		t.Fatalf("Setup with a conflicting schema URL: %v", err)
 	}
@@ -406,7 +407,7 @@ func TestSetupGlobal(t *testing.T) {
 	t.Cleanup(func() { otel.SetTracerProvider(prevTP); otel.SetTextMapPropagator(prevProp) })
 
 	c := &collector{}
-	p, err := tracing.Setup(t.Context(), tracing.Config{ServiceName: "global"}, tracing.SpanExporter(c))
+	p, err := tracing.Setup(t.Context(), tracing.Config{ServiceName: "global", SpanExporters: []sdktrace.SpanExporter{c}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,7 +416,7 @@ func TestSetupGlobal(t *testing.T) {
 	defer down.Close()
 	client := &http.Client{Transport: tracing.Transport(nil)}
 	defer client.CloseIdleConnections()
-	h := tracing.Middleware(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+	h := tracing.Middleware()(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		req, _ := http.NewRequestWithContext(r.Context(), "GET", down.URL, nil)
 		if resp, err := client.Do(req); err == nil {
 			_ = resp.Body.Close()
@@ -445,13 +446,12 @@ func TestSetupErrorHandler(t *testing.T) {
 	t.Cleanup(func() { otel.SetErrorHandler(prev) })
 
 	handled := make(chan error, 16)
-	p, err := tracing.Setup(t.Context(), tracing.Config{}, tracing.Global(false), tracing.SpanExporter(&failingExporter{}),
-		tracing.ErrorHandler(func(err error) {
-			select {
-			case handled <- err:
-			default:
-			}
-		}))
+	p, err := tracing.Setup(t.Context(), tracing.Config{NoGlobal: true, ErrorHandler: func(err error) {
+		select {
+		case handled <- err:
+		default:
+		}
+	}, SpanExporters: []sdktrace.SpanExporter{&failingExporter{}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,22 +7,19 @@ import (
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 )
 
-// Transport is NewTransport with no options: client spans from the global
-// provider, trace context injected with the global propagator.
-func Transport(base http.RoundTripper) http.RoundTripper { return NewTransport(base) }
-
-// NewTransport wraps base (http.DefaultTransport when nil) so that each
+// Transport wraps base (http.DefaultTransport when nil) so that each
 // request gets a client span, named after its method as the semantic
 // conventions ask, ending when the response body is closed or read to the
 // end, and carries the traceparent, tracestate and baggage headers of the
-// request's context.
+// request's context. With no options the spans come from the global
+// provider and the headers are written with the global propagator.
 //
 // Client spans come from otelhttp's transport, the official
 // instrumentation: measured, it costs no more than a hand-written one would,
 // and it already handles bodies, redirects and errors. Its HTTP metrics are
 // switched off; the metrics package owns those.
-func NewTransport(base http.RoundTripper, opts ...HTTPOption) http.RoundTripper {
-	var c httpConfig
+func Transport(base http.RoundTripper, opts ...Option) http.RoundTripper {
+	var c config
 	for _, o := range opts {
 		o.apply(&c)
 	}

@@ -5,11 +5,14 @@ package integration_test
 import (
 	"context"
 	"database/sql"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 
 	"github.com/prodready/prodready/health"
@@ -66,5 +69,42 @@ func TestPingContextAgainstPostgres(t *testing.T) {
 	defer cancel()
 	if err := check(ctx); err != nil {
 		t.Errorf("ping after Postgres restarted: %v", err)
+	}
+}
+
+// A *pgxpool.Pool has Ping, not PingContext: its method value is a
+// health.Check as it is, with no adapter.
+func Example_pgxPool() {
+	pool, err := pgxpool.New(context.Background(), os.Getenv("DATABASE_URL"))
+	if err != nil {
+		return
+	}
+	defer pool.Close()
+	checks := health.New()
+	checks.AddReadiness("postgres", pool.Ping, health.Timeout(2*time.Second))
+}
+
+// TestPoolPingAgainstPostgres: pool.Ping as a readiness check passes while
+// Postgres is up and fails once it is stopped.
+func TestPoolPingAgainstPostgres(t *testing.T) {
+	pg := pgtest.Start(t)
+	pool, err := pgxpool.New(t.Context(), pg.DSN("postgres", pgtest.SuperUser, pgtest.SuperPassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	checker := health.New(health.Logger(slog.New(slog.DiscardHandler)))
+	checker.AddReadiness("postgres", pool.Ping, health.Timeout(500*time.Millisecond))
+	readiness := func() int {
+		w := httptest.NewRecorder()
+		checker.Handler(health.Readiness).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		return w.Code
+	}
+	if code := readiness(); code != http.StatusOK {
+		t.Fatalf("readiness with Postgres up: %d", code)
+	}
+	pg.Stop(t)
+	if code := readiness(); code != http.StatusServiceUnavailable {
+		t.Errorf("readiness with Postgres stopped: %d, want 503", code)
 	}
 }

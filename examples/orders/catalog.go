@@ -36,9 +36,10 @@ type catalogClient struct {
 
 func newCatalogClient(base string) *catalogClient {
 	c := service.NewClient(catalogTimeout)
-	// The correlation ID and the trace go on to catalog, and the client
-	// span sees the correlation ID header.
-	c.Transport = logging.Transport(tracing.Transport(c.Transport))
+	// The correlation ID and the trace go on to catalog. Tracing is
+	// outermost, as in the middleware order, so that the client span is
+	// current for the layers beneath it.
+	c.Transport = tracing.Transport(logging.Transport(c.Transport))
 	return &catalogClient{base: strings.TrimSuffix(base, "/"), http: c}
 }
 

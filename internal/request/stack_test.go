@@ -5,9 +5,7 @@ package request_test
 // what each records must not depend on the order.
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,6 +21,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/prodready/prodready/internal/testenv"
 	"github.com/prodready/prodready/logging"
 	"github.com/prodready/prodready/metrics"
 	"github.com/prodready/prodready/tracing"
@@ -38,61 +36,36 @@ func withValue(next http.Handler) http.Handler {
 	})
 }
 
-// syncBuffer collects log lines written from the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines(t *testing.T) []map[string]any {
-	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
-		if l == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("log line %q: %v", l, err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
 // stack is the three middlewares on fresh sinks.
 type stack struct {
-	logs  *syncBuffer
+	logs  *testenv.LogBuffer
 	spans *tracetest.SpanRecorder
-	m     *metrics.HTTP
 	reg   *prometheus.Registry
 	mw    map[string]func(http.Handler) http.Handler
 }
 
 func newStack(t *testing.T) *stack {
+	return newStackSampled(t, sdktrace.AlwaysSample())
+}
+
+// newStackSampled is newStack with the tracer provider's sampler.
+func newStackSampled(t *testing.T, sampler sdktrace.Sampler) *stack {
 	t.Helper()
-	s := &stack{logs: &syncBuffer{}, spans: tracetest.NewSpanRecorder(), reg: prometheus.NewRegistry()}
+	s := &stack{logs: &testenv.LogBuffer{}, spans: tracetest.NewSpanRecorder(), reg: prometheus.NewRegistry()}
 	l, _, err := logging.New(logging.Config{Output: s.logs, Level: "info"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(s.spans))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sampler), sdktrace.WithSpanProcessor(s.spans))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	if s.m, err = metrics.NewHTTP(s.reg); err != nil {
+	m, err := metrics.Middleware(s.reg)
+	if err != nil {
 		t.Fatal(err)
 	}
 	s.mw = map[string]func(http.Handler) http.Handler{
 		"logging": logging.Middleware(l),
-		"metrics": s.m.Middleware,
-		"tracing": tracing.NewMiddleware(tracing.TracerProvider(tp), tracing.Propagator(propagation.TraceContext{})),
+		"metrics": m,
+		"tracing": tracing.Middleware(tracing.TracerProvider(tp), tracing.Propagator(propagation.TraceContext{})),
 	}
 	return s
 }
@@ -121,7 +94,7 @@ func (s *stack) check(t *testing.T, route, code string, bytes float64, level str
 	}
 	var access []map[string]any
 	var handlerLine map[string]any
-	for _, l := range s.logs.lines(t) {
+	for _, l := range s.logs.JSON(t) {
 		switch l["msg"] {
 		case "request":
 			access = append(access, l)
@@ -187,6 +160,54 @@ func TestStackInEveryOrder(t *testing.T) {
 			}
 			s.check(t, "/items/{id}", "201", 5, "info")
 		})
+	}
+}
+
+// TestStackUnsampled runs the stack with a tracer that records nothing:
+// tracing then joins the request state without creating it, and the route
+// must still reach every layer, whatever the order, also on a panic.
+func TestStackUnsampled(t *testing.T) {
+	for _, panics := range []bool{false, true} {
+		for _, order := range orders {
+			t.Run(fmt.Sprintf("panic=%v/%s", panics, strings.Join(order, ">")), func(t *testing.T) {
+				s := newStackSampled(t, sdktrace.NeverSample())
+				mux := http.NewServeMux()
+				mux.HandleFunc("GET /items/{id}", func(w http.ResponseWriter, r *http.Request) {
+					if panics {
+						panic("boom")
+					}
+					w.WriteHeader(http.StatusAccepted)
+				})
+				func() {
+					defer func() { _ = recover() }()
+					s.chain(order, mux).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/items/7", nil))
+				}()
+				if n := len(s.spans.Ended()); n != 0 {
+					t.Fatalf("%d spans recorded, want 0", n)
+				}
+				code := "202"
+				if panics {
+					code = "500"
+				}
+				var routes []any
+				for _, l := range s.logs.JSON(t) {
+					if l["msg"] == "request" {
+						routes = append(routes, l["route"])
+					}
+				}
+				if len(routes) != 1 || routes[0] != "/items/{id}" {
+					t.Errorf("access lines have routes %v, want /items/{id} once", routes)
+				}
+				series := fmt.Sprintf(`
+# HELP http_requests_total Number of HTTP requests served, by method, route template and status code.
+# TYPE http_requests_total counter
+http_requests_total{code=%q,method="GET",route="/items/{id}"} 1
+`, code)
+				if err := testutil.GatherAndCompare(s.reg, strings.NewReader(series), "http_requests_total"); err != nil {
+					t.Error(err)
+				}
+			})
+		}
 	}
 }
 
@@ -282,7 +303,7 @@ func TestStackPanicReachesServer(t *testing.T) {
 				logging.FromContext(r.Context()).Info("handler")
 				panicDeepInHandler()
 			})
-			var errLog syncBuffer
+			var errLog testenv.LogBuffer
 			srv := httptest.NewUnstartedServer(s.chain(order, mux))
 			srv.Config.ErrorLog = log.New(&errLog, "", 0)
 			srv.Start()
@@ -290,9 +311,7 @@ func TestStackPanicReachesServer(t *testing.T) {
 				t.Error("the client got a response from a handler that panicked")
 			}
 			srv.Close()
-			errLog.mu.Lock()
-			out := errLog.b.String()
-			errLog.mu.Unlock()
+			out := errLog.String()
 			if n := strings.Count(out, "http: panic serving"); n != 1 {
 				t.Fatalf("net/http logged %d panics, want 1:\n%s", n, out)
 			}

@@ -1,9 +1,11 @@
-// Package request holds the per-request state that prodready's HTTP
-// middlewares (logging, metrics, tracing) share: the route of the matched
-// pattern and one response-capturing writer.
+// Package request holds what prodready's HTTP middlewares (logging,
+// metrics, tracing) share about a request: the route of the matched
+// pattern, one response-capturing writer with the status, byte count and
+// hijack state, and the normalisation of methods. Logging keeps its own
+// data in one opaque slot; nothing else here belongs to one middleware.
 //
-// The first of our middlewares to see a request creates the state; the
-// others find it in the context and reuse it, so a request that passes
+// Every layer enters a request through Enter (or Join). The first of our
+// middlewares to see a request creates the state; the others find it in the context and reuse it, so a request that passes
 // through all three is wrapped once. Whichever of ours runs innermost copies
 // r.Pattern into the state after the mux has matched, and every outer layer
 // reads the route from there even when a user middleware in between called
@@ -13,6 +15,7 @@ package request
 import (
 	"context"
 	"net/http"
+	"reflect"
 	"strings"
 )
 
@@ -32,10 +35,10 @@ type State struct {
 	// read by the outer ones after theirs return: one goroutine, in order.
 	route string
 
-	// CorrelationID and Logger are the logging middleware's: kept here so
-	// that it needs no context value of its own.
-	CorrelationID string
-	Logger        any
+	// Logging is the logging middleware's slot, opaque to every other
+	// package: its per-request data lives here so that it needs no context
+	// value of its own.
+	Logging any
 }
 
 // Value returns the state itself for its own key and asks the parent
@@ -63,19 +66,54 @@ func New(parent context.Context, w http.ResponseWriter) *State {
 	return s
 }
 
-// Enter returns the request's state, creating it when the request carries
-// none. When it creates one, the returned writer is the capturing writer
-// and the returned request carries the state; otherwise w and r come back
-// unchanged. Enter also records r.Pattern when the mux has already matched
-// (a middleware wrapped around a single route).
-func Enter(w http.ResponseWriter, r *http.Request) (*State, http.ResponseWriter, *http.Request) {
-	if s := From(r.Context()); s != nil {
-		s.CaptureRoute(r)
-		return s, w, r
+// Enter is how each of prodready's middlewares starts on a request, the
+// one entry protocol they share. ctx is the context the layer hands down:
+// r.Context(), or one derived from it (tracing's, with the server span).
+// Enter returns the request's state, creating it when ctx carries none,
+// the writer to pass down (the capturing writer when it created the state,
+// w otherwise) and r with ctx, copied only when the context changed. It
+// also records r.Pattern when the mux has already matched (a middleware
+// wrapped around a single route).
+//
+// After next returns the layer calls CaptureRoute with the request it
+// passed down: if the mux was right beneath it, that request carries the
+// pattern, and every outer layer reads the route from the state.
+func Enter(ctx context.Context, w http.ResponseWriter, r *http.Request) (*State, http.ResponseWriter, *http.Request) {
+	if s := From(ctx); s != nil {
+		return s, w, join(s, ctx, r)
 	}
-	s := New(r.Context(), w)
+	s := New(ctx, w)
 	s.CaptureRoute(r)
 	return s, s.Writer(), r.WithContext(s)
+}
+
+// Join is Enter for a layer that needs no state of its own on this request
+// (tracing, for a span it does not record): it joins the state ctx carries
+// and, when ctx carries none, returns a nil state and w unchanged instead of
+// creating one, so the layer pays nothing for it. CaptureRoute on the nil
+// state does nothing; on a joined state it still hands the route to the
+// outer layers.
+func Join(ctx context.Context, w http.ResponseWriter, r *http.Request) (*State, http.ResponseWriter, *http.Request) {
+	s := From(ctx)
+	return s, w, join(s, ctx, r)
+}
+
+// join returns r with ctx, copied only when the context changed, and
+// records its pattern in s.
+func join(s *State, ctx context.Context, r *http.Request) *http.Request {
+	if !same(ctx, r.Context()) {
+		r = r.WithContext(ctx)
+	}
+	s.CaptureRoute(r)
+	return r
+}
+
+// same reports whether a and b are the same context. Comparing two values
+// of one non-comparable type would panic; such a context counts as changed,
+// which costs only a request copy.
+func same(a, b context.Context) bool {
+	t := reflect.TypeOf(a)
+	return t == reflect.TypeOf(b) && t.Comparable() && a == b
 }
 
 // Writer returns the capturing writer, with exactly the optional interfaces
@@ -90,10 +128,11 @@ func Enter(w http.ResponseWriter, r *http.Request) (*State, http.ResponseWriter,
 func (s *State) Writer() http.ResponseWriter { return s.w.wrapped() }
 
 // CaptureRoute records the route of r.Pattern unless a route is known
-// already; the innermost layer calls it after next returns, and the first
-// value recorded wins.
+// already; each layer calls it with the request it passed down after next
+// returns, and the first value recorded wins. On a nil state (see Join) it
+// does nothing.
 func (s *State) CaptureRoute(r *http.Request) {
-	if r.Pattern != "" && s.route == "" {
+	if s != nil && r.Pattern != "" && s.route == "" {
 		s.route = Route(r.Pattern)
 	}
 }
@@ -147,14 +186,47 @@ func Route(pattern string) string {
 	return pattern
 }
 
+// Methods are the standard methods and, last, "OTHER", which stands for
+// every other method: the one set of method values the middlewares use,
+// indexed as by MethodIndex.
+var Methods = [NumMethods]string{
+	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+	http.MethodPatch, http.MethodDelete, http.MethodConnect,
+	http.MethodOptions, http.MethodTrace, "OTHER",
+}
+
+// NumMethods is the number of standard methods plus one for "OTHER".
+const NumMethods = 10
+
+// OtherMethod is the index of "OTHER" in Methods.
+const OtherMethod = NumMethods - 1
+
+// MethodIndex returns the index in Methods of m, OtherMethod when m is not
+// one of the standard methods (they are case-sensitive).
+func MethodIndex(m string) int {
+	switch m {
+	case http.MethodGet:
+		return 0
+	case http.MethodHead:
+		return 1
+	case http.MethodPost:
+		return 2
+	case http.MethodPut:
+		return 3
+	case http.MethodPatch:
+		return 4
+	case http.MethodDelete:
+		return 5
+	case http.MethodConnect:
+		return 6
+	case http.MethodOptions:
+		return 7
+	case http.MethodTrace:
+		return 8
+	}
+	return OtherMethod
+}
+
 // Method returns m when it is one of the standard methods and "OTHER"
 // otherwise, so a client cannot invent label values.
-func Method(m string) string {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
-		http.MethodPatch, http.MethodDelete, http.MethodConnect,
-		http.MethodOptions, http.MethodTrace:
-		return m
-	}
-	return "OTHER"
-}
+func Method(m string) string { return Methods[MethodIndex(m)] }

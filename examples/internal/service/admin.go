@@ -131,7 +131,7 @@ type details struct {
 	last map[string]health.Event
 }
 
-// observe is the checker's Observer.
+// observe is the checker's OnEvent hook.
 func (d *details) observe(ev health.Event) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -84,7 +84,7 @@ func watchToken(t *testing.T, path string, log messages) *secrets.File {
 // check, probed once so that /debug/health has a run to show.
 func newAdminMux(cfg Config, token *secrets.File) http.Handler {
 	var last details
-	checks := health.New(health.Logger(nil), health.Observer(last.observe))
+	checks := health.New(health.Logger(slog.New(slog.DiscardHandler)), health.OnEvent(last.observe))
 	checks.AddReadiness("db", func(context.Context) error { return errors.New("dial 10.0.0.7:5432: refused") })
 	level := zap.NewAtomicLevel()
 	metricsHandler := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("up 1\n")) })

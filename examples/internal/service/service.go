@@ -154,18 +154,21 @@ func Run(ctx context.Context, cfg Config, routes Routes) error {
 		shutdown.Logger(logging.Slog(logger)))
 	sd.Add("logger", func(context.Context) error { return logger.Sync() })
 
-	traces, err := tracing.Setup(ctx, tracing.Config{ServiceName: cfg.Name, ServiceVersion: version},
-		tracing.ErrorHandler(func(err error) { logger.Warn("trace export failed", zap.Error(err)) }))
+	traces, err := tracing.Setup(ctx, tracing.Config{
+		ServiceName:    cfg.Name,
+		ServiceVersion: version,
+		ErrorHandler:   func(err error) { logger.Warn("trace export failed", zap.Error(err)) },
+	})
 	if err != nil {
 		return err
 	}
 	reg := metrics.NewRegistry(metrics.Version(version))
-	red, err := metrics.NewHTTP(reg)
+	red, err := metrics.Middleware(reg)
 	if err != nil {
 		return err
 	}
 	var last details
-	checks := health.New(health.Logger(logging.Slog(logger)), health.Observer(last.observe))
+	checks := health.New(health.Logger(logging.Slog(logger)), health.OnEvent(last.observe))
 	sd.OnDrain(checks.Drain)
 
 	token, err := watchAdminToken(ctx, cfg.AdminTokenFile, logging.Slog(logger))
@@ -194,7 +197,7 @@ func Run(ctx context.Context, cfg Config, routes Routes) error {
 	if err != nil {
 		return err
 	}
-	traffic := tracing.Middleware(logging.Middleware(logger)(red.Middleware(handler)))
+	traffic := tracing.Middleware()(logging.Middleware(logger)(red(handler)))
 	// The body limit goes outermost: it hands a copy of the request on,
 	// and our middlewares must hold the request the mux fills the route in.
 	sd.Serve(NewServer(cfg.HTTPAddr, http.MaxBytesHandler(traffic, maxBody), cfg.ReadHeaderTimeout, errorLog), nil)

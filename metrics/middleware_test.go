@@ -23,14 +23,16 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/prodready/prodready/internal/request"
+	"github.com/prodready/prodready/internal/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func newHTTP(t testing.TB, opts ...Option) (*HTTP, *prometheus.Registry) {
+// newHTTP builds both sides, server and client, on a fresh registry.
+func newHTTP(t testing.TB, opts ...Option) (*httpMetrics, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	m, err := NewHTTP(reg, opts...)
+	m, err := build(reg, serverSide|clientSide, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +64,7 @@ func TestEverySeries(t *testing.T) {
 			time.Sleep(2 * time.Second)
 			w.WriteHeader(http.StatusCreated)
 		})
-		h := m.Middleware(mux)
+		h := m.middleware(mux)
 		serve(h, "GET", "/items/1")
 		serve(h, "GET", "/items/2")
 		serve(h, "POST", "/items")
@@ -167,7 +169,7 @@ http_response_size_bytes_count{code="201",method="POST",route="/items"} 1
 
 func TestNativeHistogram(t *testing.T) {
 	m, reg := newHTTP(t)
-	serve(m.Middleware(http.NotFoundHandler()), "GET", "/x")
+	serve(m.middleware(http.NotFoundHandler()), "GET", "/x")
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +194,7 @@ func TestNativeHistogram(t *testing.T) {
 // this package may not import: they share the request state the same way.
 func layer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st, w, r := request.Enter(w, r)
+		st, w, r := request.Enter(r.Context(), w, r)
 		defer st.CaptureRoute(r)
 		next.ServeHTTP(w, r)
 	})
@@ -228,7 +230,7 @@ func TestRouteWhateverTheOrder(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m, _ := newHTTP(t)
-			serve(tt.chain(m.Middleware), "GET", "/items/7")
+			serve(tt.chain(m.middleware), "GET", "/items/7")
 			want := requestsHelp + `http_requests_total{code="200",method="GET",route="/items/{id}"} 1` + "\n"
 			if err := testutil.CollectAndCompare(m.requests, strings.NewReader(want)); err != nil {
 				t.Error(err)
@@ -262,7 +264,7 @@ func TestRouteTable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m, _ := newHTTP(t)
-			serve(m.Middleware(mux), tt.method, tt.target)
+			serve(m.middleware(mux), tt.method, tt.target)
 			want := requestsHelp + "http_requests_total" + tt.want + " 1\n"
 			if err := testutil.CollectAndCompare(m.requests, strings.NewReader(want)); err != nil {
 				t.Error(err)
@@ -288,12 +290,12 @@ func TestRouteFunc(t *testing.T) {
 		// An outer prodready layer sees what RouteFunc found.
 		layerSaw := func(next http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				st, w, r := request.Enter(w, r)
+				st, w, r := request.Enter(r.Context(), w, r)
 				next.ServeHTTP(w, r)
 				routes[r.URL.Path] = st.Route()
 			})
 		}
-		layerSaw(m.Middleware(http.HandlerFunc(router))).ServeHTTP(w, r)
+		layerSaw(m.middleware(http.HandlerFunc(router))).ServeHTTP(w, r)
 	})
 	serve(h, "GET", "/users/1")
 	serve(h, "GET", "/users/2")
@@ -314,7 +316,7 @@ func TestRandomPathsStayBounded(t *testing.T) {
 	const limit = 20
 	// The worst router: it reports the raw path as the route.
 	m, _ := newHTTP(t, MaxRoutes(limit), RouteFunc(func(r *http.Request) string { return r.URL.Path }))
-	h := m.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	h := m.middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	methods := []string{"GET", "POST", "PROPFIND", "BREW", "get"}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range 10000 {
@@ -358,7 +360,7 @@ func TestPanicIsCounted(t *testing.T) {
 			var got any
 			func() {
 				defer func() { got = recover() }()
-				serve(m.Middleware(mux), "GET", "/p")
+				serve(m.middleware(mux), "GET", "/p")
 			}()
 			if got == nil {
 				t.Fatal("the panic did not reach the caller")
@@ -376,7 +378,7 @@ func TestPanicIsCounted(t *testing.T) {
 
 func TestSkipPaths(t *testing.T) {
 	m, _ := newHTTP(t, SkipPaths("/livez", "/metrics"))
-	h := m.Middleware(http.NotFoundHandler())
+	h := m.middleware(http.NotFoundHandler())
 	for _, p := range []string{"/livez", "/metrics", "/livez", "/other"} {
 		serve(h, "GET", p)
 	}
@@ -389,7 +391,7 @@ func TestSkipPaths(t *testing.T) {
 func TestInFlight(t *testing.T) {
 	m, _ := newHTTP(t)
 	inside := make(chan float64, 1)
-	h := m.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+	h := m.middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		inside <- testutil.ToFloat64(m.inFlight.WithLabelValues("PATCH"))
 	}))
 	serve(h, "PATCH", "/")
@@ -401,13 +403,18 @@ func TestInFlight(t *testing.T) {
 	}
 }
 
-func TestNewHTTPErrors(t *testing.T) {
+func TestConstructorErrors(t *testing.T) {
+	constructors := map[string]func(prometheus.Registerer, ...Option) (any, error){
+		"Middleware": func(reg prometheus.Registerer, opts ...Option) (any, error) { return Middleware(reg, opts...) },
+		"Transport": func(reg prometheus.Registerer, opts ...Option) (any, error) {
+			return Transport(nil, reg, opts...)
+		},
+	}
 	tests := []struct {
 		name string
 		pre  prometheus.Collector // registered first
 		opts []Option
 	}{
-		{"clash with an existing collector", prometheus.NewCounter(prometheus.CounterOpts{Name: "http_response_size_bytes", Help: "x"}), nil},
 		{"MaxRoutes zero", nil, []Option{MaxRoutes(0)}},
 		{"MaxHosts negative", nil, []Option{MaxHosts(-1)}},
 		{"bad namespace", nil, []Option{Namespace("my-app")}},
@@ -415,57 +422,101 @@ func TestNewHTTPErrors(t *testing.T) {
 		{"buckets not increasing", nil, []Option{Buckets(1, 0.5)}},
 		{"no buckets", nil, []Option{Buckets()}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			reg := prometheus.NewRegistry()
-			if tt.pre != nil {
-				reg.MustRegister(tt.pre)
-			}
-			before := testutil.CollectAndCount(reg)
-			m, err := NewHTTP(reg, tt.opts...)
-			if err == nil || m != nil {
-				t.Fatalf("NewHTTP = %v, %v; want an error", m, err)
-			}
-			if !strings.HasPrefix(err.Error(), "metrics: ") {
-				t.Errorf("error %q lacks the package prefix", err)
-			}
-			// Nothing half-registered: the same names can still be used.
-			if after := testutil.CollectAndCount(reg); after != before {
-				t.Errorf("registry has %d series after the failure, %d before", after, before)
-			}
-			if tt.pre == nil {
-				if _, err := NewHTTP(reg); err != nil {
-					t.Errorf("NewHTTP after a failed one: %v", err)
+	clashes := map[string]prometheus.Collector{
+		"Middleware": prometheus.NewCounter(prometheus.CounterOpts{Name: "http_response_size_bytes", Help: "x"}),
+		"Transport":  prometheus.NewCounter(prometheus.CounterOpts{Name: "http_client_request_duration_seconds", Help: "x"}),
+	}
+	for name, newFn := range constructors {
+		cases := append(tests, struct {
+			name string
+			pre  prometheus.Collector
+			opts []Option
+		}{"clash with an existing collector", clashes[name], nil})
+		for _, tt := range cases {
+			t.Run(name+"/"+tt.name, func(t *testing.T) {
+				reg := prometheus.NewRegistry()
+				if tt.pre != nil {
+					reg.MustRegister(tt.pre)
 				}
+				before := testutil.CollectAndCount(reg)
+				got, err := newFn(reg, tt.opts...)
+				if err == nil {
+					t.Fatalf("%s = %v, nil; want an error", name, got)
+				}
+				if !strings.HasPrefix(err.Error(), "metrics: ") {
+					t.Errorf("error %q lacks the package prefix", err)
+				}
+				// Nothing half-registered: the same names can still be used.
+				if after := testutil.CollectAndCount(reg); after != before {
+					t.Errorf("registry has %d series after the failure, %d before", after, before)
+				}
+				if tt.pre == nil {
+					if _, err := newFn(reg); err != nil {
+						t.Errorf("%s after a failed one: %v", name, err)
+					}
+				}
+			})
+		}
+		t.Run(name+"/nil registerer", func(t *testing.T) {
+			if _, err := newFn(nil); !errors.Is(err, ErrNilRegisterer) {
+				t.Fatalf("err = %v, want ErrNilRegisterer", err)
 			}
 		})
 	}
-	t.Run("nil registerer", func(t *testing.T) {
-		if _, err := NewHTTP(nil); !errors.Is(err, ErrNilRegisterer) {
-			t.Fatalf("err = %v, want ErrNilRegisterer", err)
-		}
-	})
-	t.Run("twice on one registry", func(t *testing.T) {
-		reg := prometheus.NewRegistry()
-		if _, err := NewHTTP(reg); err != nil {
-			t.Fatal(err)
-		}
-		_, err := NewHTTP(reg)
-		var are prometheus.AlreadyRegisteredError
-		if !errors.As(err, &are) {
-			t.Fatalf("err = %v, want a wrapped AlreadyRegisteredError", err)
-		}
-	})
 	t.Run("once each on two registries", func(t *testing.T) {
 		newHTTP(t)
 		newHTTP(t)
 	})
 }
 
+// TestTwiceOnOneRegistry checks that two servers (and two clients) can
+// share one registry: the second constructor reuses the collectors the
+// first registered, and both count into the same series.
+func TestTwiceOnOneRegistry(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	var handlers []http.Handler
+	var clients []http.RoundTripper
+	for range 2 {
+		mw, err := Middleware(reg)
+		if err != nil {
+			t.Fatalf("Middleware: %v", err)
+		}
+		handlers = append(handlers, mw(http.NotFoundHandler()))
+		rt, err := Transport(&roundTripper{status: 200}, reg)
+		if err != nil {
+			t.Fatalf("Transport: %v", err)
+		}
+		clients = append(clients, rt)
+	}
+	for _, h := range handlers {
+		serve(h, "GET", "/x")
+	}
+	for _, rt := range clients {
+		req := httptest.NewRequest("GET", "http://catalog/x", nil)
+		if _, err := rt.RoundTrip(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := requestsHelp + `http_requests_total{code="404",method="GET",route="unmatched"} 2
+` + clientHelp + `http_client_requests_total{code="200",host="catalog",method="GET"} 2
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "http_requests_total", "http_client_requests_total"); err != nil {
+		t.Error(err)
+	}
+	// A collector of the same name and a different type is still a clash.
+	reg2 := prometheus.NewRegistry()
+	reg2.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "http_requests_in_flight", Help: "Number of HTTP requests being served, by method.",
+	}))
+	if _, err := Middleware(reg2); err == nil {
+		t.Error("Middleware reused a collector of another type")
+	}
+}
+
 func TestOptions(t *testing.T) {
 	m, reg := newHTTP(t, Namespace("shop"), ConstLabels(prometheus.Labels{"zone": "a"}),
 		Buckets(0.1, 1), NativeHistogramFactor(1))
-	serve(m.Middleware(http.NotFoundHandler()), "GET", "/")
+	serve(m.middleware(http.NotFoundHandler()), "GET", "/")
 	want := `
 # HELP shop_http_request_duration_seconds Time from receiving an HTTP request to the handler's return, in seconds.
 # TYPE shop_http_request_duration_seconds histogram
@@ -520,8 +571,8 @@ func TestExemplarsInOpenMetricsScrape(t *testing.T) {
 			next.ServeHTTP(w, r.WithContext(spanContext(r.Context(), r.URL.Path == "/sampled")))
 		})
 	}
-	serve(tracing(m.Middleware(app)), "GET", "/sampled")
-	serve(tracing(m.Middleware(app)), "GET", "/unsampled")
+	serve(tracing(m.middleware(app)), "GET", "/sampled")
+	serve(tracing(m.middleware(app)), "GET", "/unsampled")
 
 	srv := httptest.NewServer(Handler(reg))
 	defer srv.Close()
@@ -561,7 +612,7 @@ func TestExemplarsInOpenMetricsScrape(t *testing.T) {
 
 	t.Run("off by option", func(t *testing.T) {
 		m, reg := newHTTP(t, Exemplars(false))
-		serve(tracing(m.Middleware(app)), "GET", "/sampled")
+		serve(tracing(m.middleware(app)), "GET", "/sampled")
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest("GET", "/metrics", nil)
 		req.Header.Set("Accept", "application/openmetrics-text;version=1.0.0")
@@ -603,7 +654,7 @@ func TestStreamingAndHijackThroughMiddleware(t *testing.T) {
 		brw.Flush()
 	})
 	done := make(chan struct{}, 2)
-	h := m.Middleware(mux)
+	h := m.middleware(mux)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() { done <- struct{}{} }()
 		h.ServeHTTP(w, r)
@@ -668,7 +719,7 @@ func TestConcurrentRequests(t *testing.T) {
 			w.WriteHeader(200 + i)
 		})
 	}
-	h := layer(userMiddleware(m.Middleware(mux)))
+	h := layer(userMiddleware(m.middleware(mux)))
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
@@ -725,28 +776,23 @@ func TestMiddlewareAllocations(t *testing.T) {
 	mux.Handle("GET /users/{id}", ok)
 	req := httptest.NewRequest("GET", "/users/1", nil)
 	rec := httptest.NewRecorder()
-	allocs := func(h http.Handler) float64 {
+	extra := func(h, floor http.Handler) float64 {
 		h.ServeHTTP(rec, req) // create the series
-		return testing.AllocsPerRun(500, func() { h.ServeHTTP(rec, req) })
+		return testenv.ExtraAllocs(500, func() { h.ServeHTTP(rec, req) }, func() { floor.ServeHTTP(rec, req) })
 	}
 	// The floor: the mux, plus the request state that the first of
 	// prodready's middlewares creates and the others share.
-	floor := allocs(layer(mux))
-	if got := allocs(m.Middleware(mux)); got != floor {
-		t.Errorf("metrics alone allocates %v per request, the shared state and mux %v", got, floor)
+	tests := []struct {
+		name     string
+		h, floor http.Handler
+	}{
+		{"alone", m.middleware(mux), layer(mux)},
+		{"beneath another layer", layer(m.middleware(mux)), layer(mux)},
+		{"among other layers", layer(userMiddleware(layer(m.middleware(mux)))), layer(userMiddleware(layer(mux)))},
 	}
-	if got := allocs(layer(m.Middleware(mux))); got != floor {
-		t.Errorf("metrics beneath another layer allocates %v per request, want the floor %v", got, floor)
-	}
-	if got := allocs(layer(userMiddleware(layer(m.Middleware(mux))))); got != allocs(layer(userMiddleware(layer(mux)))) {
-		t.Errorf("metrics among other layers allocates %v more per request", got-allocs(layer(userMiddleware(layer(mux)))))
-	}
-}
-
-func TestMethodIndexMatchesRequestMethod(t *testing.T) {
-	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE", "get", "BREW", ""} {
-		if got, want := methods[methodIndex(request.Method(m))], request.Method(m); got != want {
-			t.Errorf("method %q labels as %q, request.Method says %q", m, got, want)
+	for _, tt := range tests {
+		if got := extra(tt.h, tt.floor); got != 0 {
+			t.Errorf("metrics %s allocates %v per request beyond the shared state and mux", tt.name, got)
 		}
 	}
 }
@@ -784,8 +830,8 @@ func TestExemplarsThrottledPerBucket(t *testing.T) {
 				next.ServeHTTP(w, r.WithContext(trace.ContextWithSpanContext(r.Context(), sc)))
 			})
 		}
-		fast := m.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-		slow := m.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { time.Sleep(3 * time.Second) }))
+		fast := m.middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+		slow := m.middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { time.Sleep(3 * time.Second) }))
 		// exemplars returns the last byte of the trace ID of each bucket's exemplar, 0 for none.
 		exemplars := func() []byte {
 			h := histogram(t, m.duration, "unmatched")

@@ -1,4 +1,4 @@
-//go:build linux
+//go:build unix
 
 package secrets
 
@@ -15,6 +15,92 @@ import (
 
 	"github.com/prodready/prodready/internal/testenv"
 )
+
+func TestUnsafeFilesAtStart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "big"), make([]byte, defaultMaxSize+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "max"), []byte(strings.Repeat("x", defaultMaxSize)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, target := range map[string]string{"dangling": "nowhere", "loop": "loop", "null": "/dev/null"} {
+		if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name string
+		file string
+		want error // nil: loads
+	}{
+		{name: "1 MiB + 1", file: "big", want: ErrTooLarge},
+		{name: "exactly 1 MiB", file: "max"},
+		{name: "FIFO with no writer", file: "fifo", want: ErrNotRegular},
+		{name: "directory", file: ".", want: ErrNotRegular},
+		{name: "character device", file: "null", want: ErrNotRegular},
+		{name: "dangling symlink", file: "dangling", want: fs.ErrNotExist},
+		{name: "symlink loop", file: "loop", want: syscall.ELOOP},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f, err := Watch(t.Context(), filepath.Join(dir, tt.file), fastEvents...)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = f.Close()
+				return
+			}
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Watch = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestUnsafeFileSwappedIn(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		make func(path string) error
+		want error
+	}{
+		{name: "FIFO", make: func(p string) error { return syscall.Mkfifo(p, 0o600) }, want: ErrNotRegular},
+		{name: "1 MiB + 1", make: func(p string) error { return os.WriteFile(p, make([]byte, defaultMaxSize+1), 0o600) }, want: ErrTooLarge},
+		{name: "symlink loop", make: func(p string) error { return os.Symlink("secret", p) }, want: syscall.ELOOP}, // secret → secret once renamed
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			path := filepath.Join(dir, "secret")
+			writeFile(t, path, "good")
+			f := mustWatch(t, path, fastEvents...)
+			tmp := filepath.Join(dir, "swap")
+			if err := tt.make(tmp); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, path); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the failed reload", func() bool { return f.Stats().Errors > 0 })
+			if err := f.Check(t.Context()); !errors.Is(err, tt.want) {
+				t.Fatalf("Check = %v, want %v", err, tt.want)
+			}
+			if got := f.Value().Reveal(); got != "good" {
+				t.Fatalf("Value = %q, want the last good value", got)
+			}
+			writeFile(t, path, "good again")
+			waitValue(t, f, "good again")
+		})
+	}
+}
 
 const nobody = 65534
 

@@ -1,7 +1,6 @@
 package shutdown
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -164,7 +162,8 @@ type pipeNet struct {
 type pipeAddr struct{}
 
 func (pipeAddr) Network() string { return "pipe" }
-func (pipeAddr) String() string  { return "pipe" }
+
+func (pipeAddr) String() string { return "pipe" }
 
 func newPipeNet(t *testing.T) *pipeNet {
 	p := &pipeNet{conns: make(chan net.Conn), done: make(chan struct{})}
@@ -240,8 +239,10 @@ func testServer() *http.Server {
 type failingListener struct{ err error }
 
 func (l failingListener) Accept() (net.Conn, error) { return nil, l.err }
-func (l failingListener) Close() error              { return nil }
-func (l failingListener) Addr() net.Addr            { return pipeAddr{} }
+
+func (l failingListener) Close() error { return nil }
+
+func (l failingListener) Addr() net.Addr { return pipeAddr{} }
 
 var errAccept = errors.New("accept: too many open files")
 
@@ -285,52 +286,5 @@ func buildChild(t *testing.T) string {
 func cleanupChild(int) {
 	if child.dir != "" {
 		_ = os.RemoveAll(child.dir)
-	}
-}
-
-// lineBuffer collects a child's output and lets a test wait for a line.
-type lineBuffer struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	changed chan struct{}
-}
-
-func newLineBuffer() *lineBuffer { return &lineBuffer{changed: make(chan struct{})} }
-
-func (b *lineBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.Write(p)
-	close(b.changed)
-	b.changed = make(chan struct{})
-	return len(p), nil
-}
-
-func (b *lineBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// waitLine returns the first complete line containing substr, waiting up
-// to timeout for it.
-func (b *lineBuffer) waitLine(t *testing.T, substr string, timeout time.Duration) string {
-	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		b.mu.Lock()
-		text, changed := b.buf.String(), b.changed
-		b.mu.Unlock()
-		for line := range strings.Lines(text) {
-			if strings.HasSuffix(line, "\n") && strings.Contains(line, substr) {
-				return strings.TrimSuffix(line, "\n")
-			}
-		}
-		select {
-		case <-changed:
-		case <-deadline.C:
-			t.Fatalf("no line with %q after %v; output so far:\n%s", substr, timeout, text)
-		}
 	}
 }

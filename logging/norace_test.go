@@ -1,5 +1,0 @@
-//go:build !race
-
-package logging_test
-
-const raceEnabled = false
