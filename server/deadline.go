@@ -60,12 +60,7 @@ func Deadline(d time.Duration) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx, cancel := context.WithTimeoutCause(r.Context(), d, ErrDeadline)
 			defer cancel()
-			s := request.From(ctx)
-			if s == nil {
-				s = request.New(ctx, w)
-				w, ctx = s.Writer(), s
-			}
-			r = r.WithContext(ctx)
+			s, w, r := request.Enter(ctx, w, r)
 			next.ServeHTTP(w, r)
 			s.CaptureRoute(r)
 			if s.Status() == 0 && !s.Hijacked() && errors.Is(context.Cause(ctx), ErrDeadline) {
