@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prodready/prodready/examples/internal/service"
 	"github.com/prodready/prodready/logging"
+	"github.com/prodready/prodready/server"
 	"github.com/prodready/prodready/tracing"
 )
 
@@ -27,7 +27,7 @@ type product struct {
 // catalogTimeout bounds one lookup in catalog, reading the answer included.
 const catalogTimeout = 5 * time.Second
 
-// catalogClient calls catalog. Every timeout is set (service.NewClient): a
+// catalogClient calls catalog. Every timeout is set (server.NewClient): a
 // catalog that hangs must cost a request seconds, not a goroutine for ever.
 type catalogClient struct {
 	base string
@@ -35,7 +35,7 @@ type catalogClient struct {
 }
 
 func newCatalogClient(base string) *catalogClient {
-	c := service.NewClient(catalogTimeout)
+	c := server.NewClient(catalogTimeout)
 	// The correlation ID and the trace go on to catalog. Tracing is
 	// outermost, as in the middleware order, so that the client span is
 	// current for the layers beneath it.

@@ -31,6 +31,7 @@ import (
 	"github.com/prodready/prodready/examples/internal/service"
 	"github.com/prodready/prodready/health"
 	"github.com/prodready/prodready/logging"
+	"github.com/prodready/prodready/server"
 )
 
 // version and commit are stamped at build time, as the Dockerfile does:
@@ -92,7 +93,7 @@ func (cfg config) routes(ctx context.Context, s *service.Service) (http.Handler,
 
 	every := []health.CheckOption{health.Interval(cfg.checkInterval), health.Timeout(cfg.checkTimeout)}
 	s.Health.AddReadiness("postgres", health.PingContext(db), every...)
-	s.Health.AddReadiness("catalog", health.HTTPGet(service.NewClient(cfg.checkTimeout), cfg.catalogReadyURL), every...)
+	s.Health.AddReadiness("catalog", health.HTTPGet(server.NewClient(cfg.checkTimeout), cfg.catalogReadyURL), every...)
 	if db.password != nil {
 		// A password file that fails to reload keeps the last good value:
 		// worth a warning on /readyz, not taking the instance out.
