@@ -12,9 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prodready/prodready/examples/internal/service"
 	"github.com/prodready/prodready/health"
 	"github.com/prodready/prodready/logging"
+	"github.com/prodready/prodready/server"
 	"github.com/prodready/prodready/tracing"
 )
 
@@ -42,7 +42,7 @@ const (
 	catalogDownTimeout = 250 * time.Millisecond
 )
 
-// catalogClient calls catalog. Every timeout is set (service.NewClient): a
+// catalogClient calls catalog. Every timeout is set (server.NewClient): a
 // catalog that hangs must cost a request seconds, not a goroutine for ever.
 //
 // Catalog is a dependency of POST /orders only, so it is a non-critical
@@ -61,14 +61,7 @@ type catalogClient struct {
 }
 
 func newCatalogClient(base string) *catalogClient {
-	c := service.NewClient(catalogTimeout)
-	// A redirect from catalog is an answer to report, not to follow: a
-	// followed redirect turns a request for one product into a request
-	// for something else (GET /products/. became the product list).
-	// TODO: drop once the library's server package, whose client does
-	// this, is merged and used here.
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-
+	c := server.NewClient(catalogTimeout)
 	// The correlation ID and the trace go on to catalog. Tracing is
 	// outermost, as in the middleware order, so that the client span is
 	// current for the layers beneath it.

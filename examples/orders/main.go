@@ -32,6 +32,7 @@ import (
 	"github.com/prodready/prodready/examples/internal/service"
 	"github.com/prodready/prodready/health"
 	"github.com/prodready/prodready/logging"
+	"github.com/prodready/prodready/server"
 )
 
 // version and commit are stamped at build time, as the Dockerfile does:
@@ -100,7 +101,7 @@ func (cfg config) routes(ctx context.Context, s *service.Service) (http.Handler,
 	// blip into a total outage. So catalog only warns, and the lookups
 	// that need it fail fast while it is down (catalogClient).
 	catalog := newCatalogClient(cfg.catalogURL)
-	catalogReady := health.HTTPGet(service.NewClient(cfg.checkTimeout), cfg.catalogReadyURL)
+	catalogReady := health.HTTPGet(server.NewClient(cfg.checkTimeout), cfg.catalogReadyURL)
 	s.Health.AddReadiness("catalog", catalog.check(catalogReady), append(every, health.Critical(false))...)
 	if db.password != nil {
 		// A password file that fails to reload keeps the last good value:
