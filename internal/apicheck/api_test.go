@@ -44,7 +44,7 @@ func TestAPI(t *testing.T) {
 		}
 		committed, err := os.ReadFile(file) // #nosec G304 -- a file under api/ named after a package
 		if err != nil {
-			t.Errorf("%s: no API file for package %s (run UPDATE_API=1 go test ./internal/apicheck and commit it): %v", file, pkg, err)
+			t.Errorf("api/%s.txt: no API file for package %s (run UPDATE_API=1 go test ./internal/apicheck and commit it)", pkg, pkg)
 			continue
 		}
 		if string(committed) != got {
@@ -60,7 +60,8 @@ func TestAPI(t *testing.T) {
 		if *update {
 			return os.Remove(path)
 		}
-		t.Errorf("%s: no public package %s any more (run UPDATE_API=1 go test ./internal/apicheck)", path, strings.TrimSuffix(filepath.ToSlash(path[len(apiDir)+1:]), ".txt"))
+		rel := filepath.ToSlash(path[len(apiDir)+1:])
+		t.Errorf("api/%s: no public package %s any more (run UPDATE_API=1 go test ./internal/apicheck)", rel, strings.TrimSuffix(rel, ".txt"))
 		return nil
 	})
 	if err != nil && !os.IsNotExist(err) {
