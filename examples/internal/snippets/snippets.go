@@ -22,6 +22,9 @@ type Snippet struct {
 	// Go is false for a doc comment block that may be output or a table:
 	// it is skipped when it parses as no Go.
 	Go bool
+	// Package and Path name the package whose doc comment holds the
+	// snippet, if one does: in its own doc a package's name is itself.
+	Package, Path string
 }
 
 func (s Snippet) String() string { return fmt.Sprintf("%s:%d", s.File, s.Line) }
@@ -85,7 +88,7 @@ func FromDocComment(name string, src []byte) ([]Snippet, error) {
 		switch {
 		case strings.HasPrefix(text, "\t"):
 			if cur == nil {
-				cur = &Snippet{File: name, Line: fset.Position(c.Slash).Line}
+				cur = &Snippet{File: name, Line: fset.Position(c.Slash).Line, Package: f.Name.Name}
 			}
 			cur.Code += strings.Repeat("\n", blanks) + text[1:] + "\n"
 			blanks = 0
@@ -101,28 +104,23 @@ func FromDocComment(name string, src []byte) ([]Snippet, error) {
 }
 
 // Packages maps the package names the docs use to import paths, the way
-// goimports would find them.
+// goimports would find them: the standard library's and third-party
+// packages here, the repository's own added by the test, which finds
+// them (a new package needs no entry).
 var Packages = map[string]string{ // #nosec G101 -- import paths ("secrets" is a package name), no credentials
 	"attribute":   "go.opentelemetry.io/otel/attribute",
 	"collectors":  "github.com/prometheus/client_golang/prometheus/collectors",
 	"context":     "context",
-	"e2e":         "github.com/prodready/prodready/examples/internal/e2e",
 	"errors":      "errors",
 	"fmt":         "fmt",
-	"health":      "github.com/prodready/prodready/health",
 	"http":        "net/http",
 	"httptest":    "net/http/httptest",
 	"io":          "io",
 	"json":        "encoding/json",
-	"logging":     "github.com/prodready/prodready/logging",
-	"memlimit":    "github.com/prodready/prodready/examples/internal/memlimit",
-	"metrics":     "github.com/prodready/prodready/metrics",
 	"net":         "net",
 	"os":          "os",
 	"otel":        "go.opentelemetry.io/otel",
 	"otelhttp":    "go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp",
-	"otlptest":    "github.com/prodready/prodready/internal/otlptest",
-	"pgtest":      "github.com/prodready/prodready/internal/pgtest",
 	"pgx":         "github.com/jackc/pgx/v5",
 	"pgxpool":     "github.com/jackc/pgx/v5/pgxpool",
 	"prometheus":  "github.com/prometheus/client_golang/prometheus",
@@ -130,8 +128,6 @@ var Packages = map[string]string{ // #nosec G101 -- import paths ("secrets" is a
 	"propagation": "go.opentelemetry.io/otel/propagation",
 	"runtime":     "runtime",
 	"sdktrace":    "go.opentelemetry.io/otel/sdk/trace",
-	"secrets":     "github.com/prodready/prodready/secrets",
-	"shutdown":    "github.com/prodready/prodready/shutdown",
 	"signal":      "os/signal",
 	"slog":        "log/slog",
 	"sql":         "database/sql",
@@ -143,7 +139,6 @@ var Packages = map[string]string{ // #nosec G101 -- import paths ("secrets" is a
 	"time":        "time",
 	"tls":         "crypto/tls",
 	"trace":       "go.opentelemetry.io/otel/trace",
-	"tracing":     "github.com/prodready/prodready/tracing",
 	"zap":         "go.uber.org/zap",
 }
 
@@ -166,7 +161,10 @@ var Assumed = map[string]string{
 	"handler":        "var handler http.Handler",
 	"heartbeat":      "var heartbeat struct{ Check health.Check }",
 	"id":             "var id string",
+	"bin":            "var bin string",
+	"consume":        "func consume(context.Context) error { return nil }",
 	"level":          "var level zap.AtomicLevel",
+	"log":            "var log *zap.Logger",
 	"logger":         "var logger *zap.Logger",
 	"mux":            "var mux *http.ServeMux",
 	"pool":           "var pool *pgxpool.Pool",
@@ -176,6 +174,7 @@ var Assumed = map[string]string{
 	"sd":             "var sd *shutdown.Manager",
 	"slogger":        "var slogger *slog.Logger",
 	"srv":            "var srv *http.Server",
+	"state":          "var state string",
 	"t":              "var t *testing.T",
 	"tp":             "var tp *tracing.Provider",
 	"tracerProvider": "var tracerProvider *tracing.Provider",
@@ -183,8 +182,11 @@ var Assumed = map[string]string{
 	"worker":         "func worker(context.Context) {}",
 }
 
-// AssumedIn overrides Assumed for the snippets of one file.
+// AssumedIn overrides Assumed for the snippets of one file: the packages
+// that log through slog call their logger a *slog.Logger.
 var AssumedIn = map[string]map[string]string{
+	"health/doc.go":   {"logger": "var logger *slog.Logger"},
+	"secrets/doc.go":  {"logger": "var logger *slog.Logger"},
 	"shutdown/doc.go": {"logger": "var logger *slog.Logger"},
 }
 
@@ -210,7 +212,12 @@ func Wrap(s Snippet, abs string) (files map[string]string, kind string) {
 	case "body":
 		src = body(code, s.Line, at)
 	}
-	files = map[string]string{"snippet.go": withImports(src)}
+	pkgs := Packages
+	if s.Path != "" {
+		pkgs = maps.Clone(Packages)
+		pkgs[s.Package] = s.Path
+	}
+	files = map[string]string{"snippet.go": withImports(src, pkgs)}
 	assumed := maps.Clone(Assumed)
 	maps.Copy(assumed, AssumedIn[s.File])
 	var prelude []string
@@ -222,7 +229,7 @@ func Wrap(s Snippet, abs string) (files map[string]string, kind string) {
 	}
 	if len(prelude) > 0 {
 		slices.Sort(prelude)
-		files["assumed.go"] = withImports("package snippet\n\n" + strings.Join(prelude, "\n") + "\n")
+		files["assumed.go"] = withImports("package snippet\n\n"+strings.Join(prelude, "\n")+"\n", pkgs)
 	}
 	return files, kind
 }
@@ -239,6 +246,9 @@ func guess(code string, isGo bool) string {
 	}
 	if parses("package snippet\nfunc _() {\n" + code + "\n}") {
 		return "body"
+	}
+	if strings.HasPrefix(strings.TrimSpace(code), "func ") {
+		return "decls" // with a syntax error: the compiler says where
 	}
 	if !isGo && !strings.Contains(code, ":=") && !strings.Contains(code, "func ") {
 		return "skip" // output, a table, a shell command
@@ -402,9 +412,9 @@ func used(src string) []string {
 	return slices.Sorted(maps.Keys(seen))
 }
 
-// withImports adds an import for every package name src uses as the left
-// side of a selector and declares nowhere.
-func withImports(src string) string {
+// withImports adds an import for every package name of pkgs that src uses
+// as the left side of a selector and declares nowhere.
+func withImports(src string, pkgs map[string]string) string {
 	f, err := parser.ParseFile(token.NewFileSet(), "", src, parser.SkipObjectResolution)
 	if err != nil {
 		return src // the compiler reports the syntax error
@@ -446,8 +456,8 @@ func withImports(src string) string {
 	need := map[string]bool{}
 	ast.Inspect(f, func(n ast.Node) bool {
 		if sel, ok := n.(*ast.SelectorExpr); ok {
-			if id, ok := sel.X.(*ast.Ident); ok && !local[id.Name] && Packages[id.Name] != "" {
-				need[Packages[id.Name]] = true
+			if id, ok := sel.X.(*ast.Ident); ok && !local[id.Name] && pkgs[id.Name] != "" {
+				need[pkgs[id.Name]] = true
 			}
 		}
 		return true

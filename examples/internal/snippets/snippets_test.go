@@ -3,6 +3,8 @@ package snippets
 import (
 	"bytes"
 	"fmt"
+	"go/parser"
+	"go/token"
 	"io/fs"
 	"maps"
 	"os"
@@ -52,6 +54,9 @@ func collect(t *testing.T) []Snippet {
 			return err
 		}
 		s, err := FromDocComment(filepath.ToSlash(rel), src)
+		for i := range s {
+			s[i].Path = importPath(filepath.ToSlash(filepath.Dir(rel)))
+		}
 		all = append(all, s...)
 		return err
 	})
@@ -59,6 +64,69 @@ func collect(t *testing.T) []Snippet {
 		t.Fatal(err)
 	}
 	return all
+}
+
+// modules maps each module's directory to its path.
+var modules = map[string]string{
+	".":          "github.com/prodready/prodready",
+	"examples":   "github.com/prodready/prodready/examples",
+	"benchmarks": "github.com/prodready/prodready/benchmarks",
+}
+
+// importPath is the import path of the package in dir, relative to the
+// repository root and slash-separated.
+func importPath(dir string) string {
+	mod := "."
+	if first, _, _ := strings.Cut(dir, "/"); modules[first] != "" {
+		mod = first
+	}
+	if dir == mod {
+		return modules[mod]
+	}
+	return modules[mod] + "/" + strings.TrimPrefix(strings.TrimPrefix(dir, mod), "/")
+}
+
+// repoPackages maps the name of each package of the repository's three
+// modules to its import path. Where two share a name the one a user can
+// import wins (no internal element), then the shorter path.
+func repoPackages(root string) (map[string]string, error) {
+	better := func(a, b string) bool { // a before b
+		ai, bi := strings.Contains(a+"/", "/internal/"), strings.Contains(b+"/", "/internal/")
+		if ai != bi {
+			return !ai
+		}
+		return len(a) < len(b)
+	}
+	out := map[string]string{}
+	fset := token.NewFileSet()
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if n := d.Name(); path != root && (strings.HasPrefix(n, ".") || strings.HasPrefix(n, "_") || n == "testdata") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.PackageClauseOnly)
+		if err != nil || f.Name.Name == "main" {
+			return nil //nolint:nilerr // a file that does not parse names no package
+		}
+		rel, err := filepath.Rel(root, filepath.Dir(path))
+		if err != nil {
+			return err
+		}
+		imp := importPath(filepath.ToSlash(rel))
+		if cur, ok := out[f.Name.Name]; !ok || better(imp, cur) {
+			out[f.Name.Name] = imp
+		}
+		return nil
+	})
+	return out, err
 }
 
 // TestSnippets builds and vets every Go snippet of the documentation, each
@@ -85,6 +153,15 @@ func TestSnippets(t *testing.T) {
 		os.Remove("testdata") // only when empty: another run may be using it
 	})
 
+	ours, err := repoPackages(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, path := range ours {
+		if _, ok := Packages[name]; !ok {
+			Packages[name] = path
+		}
+	}
 	snippets := collect(t)
 	byPkg := map[string]Snippet{} // directory under dir -> snippet
 	kinds := map[string]string{}
