@@ -43,6 +43,16 @@
 // result; a liveness check counts as passing until it fails. Drain turns
 // readiness to fail for good when shutdown begins.
 //
+// # What readiness means
+//
+// Readiness says whether this instance can serve its traffic, not whether
+// every dependency is up. Make a dependency a critical readiness check only
+// when no request can be served without it; give the others Critical(false)
+// and let the requests that need them fail fast. A critical check of a
+// shared dependency takes every caller's pods out of their Service when that
+// dependency drains or hangs, including for requests that never needed it,
+// and one service's blip becomes a total outage.
+//
 // # Responses
 //
 // Bodies are application/health+json after the IETF health-check draft,

@@ -20,7 +20,7 @@ import (
 // the last request before SIGTERM is on stdout when the process has
 // exited, in order, ahead of the shutdown's own lines.
 func TestBufferedLogsReachStdout(t *testing.T) {
-	p, addr, c := startCatalog(t, "0s")
+	p, addr, c := startLoneCatalog(t, "0s")
 
 	get := func(id string) {
 		t.Helper()
@@ -57,7 +57,7 @@ func TestBufferedLogsReachStdout(t *testing.T) {
 // (os.Exit, no Sync), and still the lines logged before it are on stdout:
 // the warning that announces the exit writes out everything held.
 func TestBufferedLogsSurviveASecondSignal(t *testing.T) {
-	p, addr, c := startCatalog(t, "30s")
+	p, addr, c := startLoneCatalog(t, "30s")
 
 	p.Signal(syscall.SIGTERM)
 	p.WaitLines(func(l map[string]any) bool { return strings.HasPrefix(fmt.Sprint(l["msg"]), "draining") }, 1, 5*time.Second)
@@ -79,9 +79,9 @@ func TestBufferedLogsSurviveASecondSignal(t *testing.T) {
 	}
 }
 
-// startCatalog runs the catalog binary alone, with drain as its
+// startLoneCatalog runs the catalog binary alone, with drain as its
 // SHUTDOWN_DRAIN_DELAY, and returns once it is ready.
-func startCatalog(t *testing.T, drain string) (*e2e.Proc, string, *http.Client) {
+func startLoneCatalog(t *testing.T, drain string) (*e2e.Proc, string, *http.Client) {
 	t.Helper()
 	addr, admin := e2e.FreeAddr(t), e2e.FreeAddr(t)
 	p := e2e.Start(t, "catalog", bin.Catalog, []string{
