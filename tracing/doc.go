@@ -16,7 +16,12 @@
 // (http/protobuf, the default, or grpc), OTEL_EXPORTER_OTLP_HEADERS,
 // OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG, and OTEL_PROPAGATORS
 // (tracecontext,baggage by default). Config fills what the environment
-// leaves unset. An invalid value is an error that names the variable.
+// leaves unset. An invalid value is an error that names the variable; it
+// shows the value too, except a header's (OTEL_EXPORTER_OTLP_HEADERS holds
+// API keys) and an endpoint URL with user-info or a query, which it
+// refuses: the exporters would silently not send them. The otlp exporter
+// with no endpoint sends to http://localhost:4318 (grpc: :4317), as the
+// specification says.
 //
 // With nothing configured nothing is exported and nothing is logged: a
 // newcomer's first run is quiet. Spans still carry trace IDs, so the IDs
