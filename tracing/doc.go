@@ -31,6 +31,17 @@
 // endpoint is enough to export over OTLP/HTTP, sampling everything unless
 // OTEL_TRACES_SAMPLER or Config.Sampler says otherwise.
 //
+// # What goes wrong later
+//
+// Config.Logger (slog.Default() unless set) gets each kind of trouble
+// under a message of its own, at most once a minute with a count of the
+// repeats: "trace export failed" (warn) when an exporter fails in the
+// background, "invalid baggage header from a client, ignored" (info) when
+// a request's baggage header is malformed or over the W3C limits (the
+// request is served, with the members that parsed), and "OpenTelemetry
+// error" (warn) for anything else OTel reports to its global error
+// handler, which Setup installs unless Config.NoGlobal.
+//
 // # Shutdown
 //
 // Provider.Shutdown flushes with a deadline of its own: at least

@@ -85,7 +85,7 @@ type settings struct {
 	propagator  propagation.TextMapPropagator
 }
 
-func readEnv(cfg Config) (settings, error) {
+func readEnv(cfg Config, r *reporter) (settings, error) {
 	var s settings
 	var errs []error
 	var err error
@@ -161,7 +161,7 @@ func readEnv(cfg Config) (settings, error) {
 		errs = append(errs, err)
 	}
 	s.samplerSet = getenv(envSampler) != "" || cfg.Sampler != nil
-	if s.propagator, err = parsePropagators(getenv(envPropagators)); err != nil {
+	if s.propagator, err = parsePropagators(getenv(envPropagators), r); err != nil {
 		errs = append(errs, envError(envPropagators, getenv(envPropagators), err))
 	}
 	return s, errors.Join(errs...)
@@ -343,9 +343,11 @@ func parseSampler(name, arg string, fallback sdktrace.Sampler) (sdktrace.Sampler
 	return nil, envError(envSampler, name, errors.New("unknown sampler: want always_on, always_off, traceidratio or their parentbased_ forms"))
 }
 
-func parsePropagators(v string) (propagation.TextMapPropagator, error) {
+// parsePropagators builds the propagators OTEL_PROPAGATORS names; r
+// reports a client's invalid baggage.
+func parsePropagators(v string, r *reporter) (propagation.TextMapPropagator, error) {
 	if v == "" {
-		return propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}), nil
+		return propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, baggagePropagator{r: r}), nil
 	}
 	var ps []propagation.TextMapPropagator
 	seen := map[string]bool{}
@@ -360,7 +362,7 @@ func parsePropagators(v string) (propagation.TextMapPropagator, error) {
 		case "tracecontext":
 			ps = append(ps, propagation.TraceContext{})
 		case "baggage":
-			ps = append(ps, propagation.Baggage{})
+			ps = append(ps, baggagePropagator{r: r})
 		case "b3", "b3multi", "jaeger", "xray", "ottrace":
 			return nil, fmt.Errorf("propagator %q is not built in: install it with otel.SetTextMapPropagator after Setup", name)
 		default:

@@ -23,7 +23,7 @@ func TestDefaultEndpoint(t *testing.T) {
 			for _, k := range []string{envExporter, envEndpoint, envTracesEndpoint, envProtocol, envTracesProtocol} {
 				t.Setenv(k, tt.env[k])
 			}
-			s, err := readEnv(tt.cfg)
+			s, err := readEnv(tt.cfg, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -62,7 +62,7 @@ func FuzzParsePropagators(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
-		p, err := parsePropagators(v)
+		p, err := parsePropagators(v, nil)
 		if (p == nil) == (err == nil) {
 			t.Fatalf("parsePropagators(%q) = %v, %v: want exactly one of propagator and error", v, p, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -526,33 +527,109 @@ var errExport = errors.New("collector down")
 
 func (*failingExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return errExport }
 
-// TestSetupErrorHandler checks that a background export failure reaches
-// the handler given to Setup.
-func TestSetupErrorHandler(t *testing.T) {
+// jsonLogger logs JSON lines into out.
+func jsonLogger(out *testenv.LogBuffer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// TestSetupLogsExportFailures: a background export failure reaches
+// Config.Logger as "trace export failed", with NoGlobal too (Setup's
+// exporters report it, not OTel's global handler), while ForceFlush
+// returns its own failure to its caller instead of logging it.
+func TestSetupLogsExportFailures(t *testing.T) {
 	setenv(t, nil)
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "1") // export in the background within a millisecond
-	prev := otel.GetErrorHandler()
-	t.Cleanup(func() { otel.SetErrorHandler(prev) })
-
-	handled := make(chan error, 16)
-	p, err := tracing.Setup(t.Context(), tracing.Config{NoGlobal: true, ErrorHandler: func(err error) {
-		select {
-		case handled <- err:
-		default:
-		}
-	}, SpanExporters: []sdktrace.SpanExporter{&failingExporter{}}})
+	var out testenv.LogBuffer
+	p, err := tracing.Setup(t.Context(), tracing.Config{NoGlobal: true, Logger: jsonLogger(&out),
+		SpanExporters: []sdktrace.SpanExporter{&failingExporter{}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = p.Shutdown(t.Context()) }()
 	_, span := p.TracerProvider().Tracer("t").Start(t.Context(), "op")
 	span.End()
-	select {
-	case err := <-handled:
-		if !errors.Is(err, errExport) {
-			t.Errorf("handler got %v, want %v", err, errExport)
+	line := out.WaitLine(t, "trace export failed", 10*time.Second)
+	if !strings.Contains(line, `"level":"WARN"`) || !strings.Contains(line, errExport.Error()) {
+		t.Errorf("line %s, want a warning with the exporter's error", line)
+	}
+
+	out.Reset()
+	_, span = p.TracerProvider().Tracer("t").Start(t.Context(), "op")
+	span.End()
+	if err := p.ForceFlush(t.Context()); !errors.Is(err, errExport) {
+		t.Errorf("ForceFlush = %v, want %v", err, errExport)
+	}
+	if err := p.Shutdown(t.Context()); err != nil && !errors.Is(err, errExport) {
+		t.Errorf("Shutdown = %v", err)
+	}
+	if strings.Contains(out.String(), "trace export failed") {
+		t.Errorf("a failed flush was logged as well as returned: %s", out.String())
+	}
+}
+
+// TestSetupLogsClientBaggage: a client's oversize baggage header, sent
+// through a real server many times, is one info line that says so, not
+// "trace export failed"; the request is served.
+func TestSetupLogsClientBaggage(t *testing.T) {
+	setenv(t, nil)
+	var out testenv.LogBuffer
+	p, err := tracing.Setup(t.Context(), tracing.Config{NoGlobal: true, Logger: jsonLogger(&out)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Shutdown(context.Background()) })
+	srv := httptest.NewServer(tracing.Middleware(tracing.TracerProvider(p.TracerProvider()), tracing.Propagator(p.Propagator()))(testMux()))
+	t.Cleanup(srv.Close)
+	for range 20 {
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", srv.URL+"/users/5", nil)
+		req.Header.Set("Baggage", "k="+strings.Repeat("v", 9000))
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the export failure never reached the handler")
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	lines := out.JSON(t)
+	if len(lines) != 1 || lines[0]["msg"] != "invalid baggage header from a client, ignored" || lines[0]["level"] != "INFO" {
+		t.Fatalf("logged %v, want one info line about the client's baggage", lines)
+	}
+}
+
+// TestSetupGlobalErrorHandler: without NoGlobal, whatever else OTel
+// reports reaches Config.Logger under a message of its own; with NoGlobal
+// the global handler is left alone.
+func TestSetupGlobalErrorHandler(t *testing.T) {
+	setenv(t, nil)
+	prevTP, prevProp, prevEH := otel.GetTracerProvider(), otel.GetTextMapPropagator(), otel.GetErrorHandler()
+	t.Cleanup(func() {
+		otel.SetTracerProvider(prevTP)
+		otel.SetTextMapPropagator(prevProp)
+		otel.SetErrorHandler(prevEH)
+	})
+	var out testenv.LogBuffer
+	p, err := tracing.Setup(t.Context(), tracing.Config{Logger: jsonLogger(&out)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Shutdown(context.Background()) })
+	otel.Handle(errors.New("something in the SDK"))
+	otel.Handle(errors.New("traces export: collector said no"))
+	lines := out.JSON(t)
+	if len(lines) != 2 || lines[0]["msg"] != "OpenTelemetry error" || lines[1]["msg"] != "trace export failed" {
+		t.Fatalf("logged %v, want an OpenTelemetry error and an export failure", lines)
+	}
+
+	out.Reset()
+	var quiet testenv.LogBuffer
+	q, err := tracing.Setup(t.Context(), tracing.Config{NoGlobal: true, Logger: jsonLogger(&quiet)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = q.Shutdown(context.Background()) })
+	otel.Handle(errors.New("baggage: after a NoGlobal Setup")) // a kind the first Setup's Logger has not had yet
+	if quiet.String() != "" || !strings.Contains(out.String(), "after a NoGlobal Setup") {
+		t.Errorf("NoGlobal took the global handler: %q, the first still has %q", quiet.String(), out.String())
 	}
 }

@@ -157,7 +157,7 @@ func Run(ctx context.Context, cfg Config, routes Routes) error {
 	traces, err := tracing.Setup(ctx, tracing.Config{
 		ServiceName:    cfg.Name,
 		ServiceVersion: version,
-		ErrorHandler:   func(err error) { logger.Warn("trace export failed", zap.Error(err)) },
+		Logger:         logging.Slog(logger),
 	})
 	if err != nil {
 		return err
