@@ -201,7 +201,7 @@ func Run(ctx context.Context, cfg Config, routes Routes) error {
 	// The body limit goes outermost: it hands a copy of the request on,
 	// and our middlewares must hold the request the mux fills the route in.
 	sd.Serve(NewServer(cfg.HTTPAddr, http.MaxBytesHandler(traffic, maxBody), cfg.ReadHeaderTimeout, errorLog), nil)
-	admin := adminMux(cfg, token, checks, &last, metrics.Handler(reg), level)
+	admin := adminMux(cfg, token, checks, &last, metrics.Handler(reg), logging.LevelHandler(logger, level))
 	sd.Serve(NewServer(cfg.AdminAddr, admin, cfg.ReadHeaderTimeout, errorLog), nil)
 	return sd.Wait()
 }
