@@ -19,8 +19,13 @@ func FuzzParseEndpoint(f *testing.F) {
 	f.Fuzz(func(t *testing.T, v string, signalSpecific bool, protocol string) {
 		got, err := parseEndpoint(v, signalSpecific, protocol)
 		if err != nil {
-			if len(v) > 3 && strings.Contains(err.Error(), v) {
-				t.Fatalf("parseEndpoint(%q) error %q quotes the value", v, err)
+			// Only fixed texts: nothing of the value, which can hold
+			// credentials, ever reaches the error.
+			switch err.Error() {
+			case "not a valid URL", "want an http:// or https:// URL", "missing host",
+				"user-info and query are not sent to the collector: put credentials in OTEL_EXPORTER_OTLP_HEADERS":
+			default:
+				t.Fatalf("parseEndpoint(%q) error %q may quote the value", v, err)
 			}
 			return
 		}
