@@ -82,7 +82,8 @@ type Config struct {
 	// slog.New(slog.DiscardHandler), feed it zap with logging.Slog.
 	Logger *slog.Logger
 	// NoGlobal leaves the OTel globals alone: by default Setup installs its
-	// provider and propagator as the global ones. With NoGlobal, hand the
+	// provider, its propagator and an error handler logging to Logger as
+	// the global ones. With NoGlobal, hand the
 	// provider to Middleware and Transport with the TracerProvider and
 	// Propagator options.
 	NoGlobal bool
@@ -107,13 +108,15 @@ type Provider struct {
 }
 
 // Setup builds a TracerProvider and propagator from the OTEL_* environment,
-// with cfg filling what the environment leaves unset, and installs both as
-// the OTel globals unless cfg.NoGlobal is set.
+// with cfg filling what the environment leaves unset, and installs both,
+// and an error handler that logs to cfg.Logger, as the OTel globals unless
+// cfg.NoGlobal is set.
 //
 // With nothing configured the provider exports nothing, logs nothing and
 // records only spans whose caller sampled them: every span still has a
 // trace ID, so trace IDs reach logs and outgoing calls, and a sampled
-// trace that crosses this service stays whole. OTEL_SDK_DISABLED=true makes it a no-op provider. An invalid
+// trace that crosses this service stays whole. OTEL_SDK_DISABLED=true
+// makes it a no-op provider. An invalid
 // variable is an error wrapping ErrInvalidEnv that names it; nothing is
 // installed then.
 func Setup(ctx context.Context, cfg Config) (*Provider, error) {
