@@ -84,10 +84,7 @@ func TestBaggagePropagator(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var out testenv.LogBuffer
 			p := baggagePropagator{r: &reporter{logger: slog.New(slog.NewJSONHandler(&out, nil))}}
-			h := propagation.HeaderCarrier{}
-			for _, v := range tt.headers {
-				h["Baggage"] = append(h["Baggage"], v)
-			}
+			h := propagation.HeaderCarrier{"Baggage": tt.headers}
 			got := map[string]string{}
 			for _, m := range baggage.FromContext(p.Extract(context.Background(), h)).Members() {
 				got[m.Key()] = m.Value()
