@@ -41,8 +41,8 @@ func ExampleMiddleware() {
 	}
 	printSeries(reg, "http_requests_total")
 	// Output:
-	// http_requests_total{code="200",method="GET",route="/products/{id}"} 2
-	// http_requests_total{code="404",method="GET",route="unmatched"} 1
+	// http_requests_total{code="200",error_type="",method="GET",route="/products/{id}"} 2
+	// http_requests_total{code="404",error_type="",method="GET",route="unmatched"} 1
 }
 
 func ExampleMaxRoutes() {
@@ -61,9 +61,9 @@ func ExampleMaxRoutes() {
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("BREW", "/orders", nil))  // an unknown method
 	printSeries(reg, "http_requests_total")
 	// Output:
-	// http_requests_total{code="200",method="GET",route="other"} 1
-	// http_requests_total{code="201",method="POST",route="/orders"} 1
-	// http_requests_total{code="405",method="OTHER",route="unmatched"} 1
+	// http_requests_total{code="200",error_type="",method="GET",route="other"} 1
+	// http_requests_total{code="201",error_type="",method="POST",route="/orders"} 1
+	// http_requests_total{code="405",error_type="",method="OTHER",route="unmatched"} 1
 }
 
 func ExampleRoute() {
@@ -85,7 +85,7 @@ func ExampleRoute() {
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/users/2", nil))
 	printSeries(reg, "http_requests_total")
 	// Output:
-	// http_requests_total{code="200",method="GET",route="/users/{id}"} 2
+	// http_requests_total{code="200",error_type="",method="GET",route="/users/{id}"} 2
 }
 
 func ExampleTransport() {

@@ -123,7 +123,7 @@ func TestHandlerNegotiates(t *testing.T) {
 			if ct := rec.Header().Get("Content-Type"); rec.Code != 200 || !strings.HasPrefix(ct, tt.contentType) {
 				t.Fatalf("status %d content type %q, want %s", rec.Code, ct, tt.contentType)
 			}
-			if !strings.Contains(rec.Body.String(), `http_requests_total{code="404",method="GET",route="unmatched"} 1`) {
+			if !strings.Contains(rec.Body.String(), `http_requests_total{code="404",error_type="",method="GET",route="unmatched"} 1`) {
 				t.Fatalf("scrape lacks the request:\n%s", rec.Body)
 			}
 		})

@@ -99,8 +99,9 @@ func TestMiddlewareSpans(t *testing.T) {
 			wantEvents: []string{"exception"},
 		},
 		{
-			name: "abort handler is not an error", method: "GET", target: "/abort", wantName: "GET /abort", wantStatus: codes.Unset,
-			wantAbsent: []string{"error.type"},
+			// The client gets a cut response: a failure, but not a crash.
+			name: "abort handler", method: "GET", target: "/abort", wantName: "GET /abort", wantStatus: codes.Error,
+			wantAttrs: map[string]string{"error.type": "aborted", "http.response.status_code": "500"},
 		},
 	}
 	for _, tt := range tests {
