@@ -204,12 +204,11 @@ func routeExpected(code int) bool {
 var routeWarning sync.Once
 
 // RouteWarning is the message of the warning logged, once per process, for
-// the first response that came from a matched handler (2xx or 3xx) with no
-// route.
-const RouteWarning = "prodready: a matched request has no route and is recorded as \"unmatched\": " +
-	"a middleware between prodready's middlewares and the http.ServeMux replaces the request (r.WithContext), " +
-	"so the pattern the mux matched never reaches them. Fix: wrap the mux, prodready.Routes(mux); " +
-	"a router that does not set r.Pattern names its routes with metrics.Route. Logged once."
+// the first 2xx or 3xx response with no route.
+const RouteWarning = "prodready: a 2xx/3xx response has no route and is recorded as \"unmatched\": " +
+	"if a middleware between prodready's middlewares and the http.ServeMux calls r.WithContext, " +
+	"the pattern the mux matched cannot reach them. Fix: wrap the mux, prodready.Routes(mux). " +
+	"A router that does not set r.Pattern names its routes with metrics.Route. Logged once per process."
 
 func warnRouteLost(method string, status int) {
 	routeWarning.Do(func() {
