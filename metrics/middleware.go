@@ -219,13 +219,16 @@ func (m *httpMetrics) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if m.cfg.skip != nil {
 			if _, ok := m.cfg.skip[r.URL.Path]; ok {
+				defer request.From(r.Context()).CaptureRoute(r)
 				next.ServeHTTP(w, r)
 				return
 			}
 		}
 		st, w, r := request.Enter(r.Context(), w, r)
 		if !st.Claim(request.Metrics) {
-			// Another metrics middleware outside counts this request.
+			// Another metrics middleware outside counts this request; the
+			// pattern still goes up if the mux is right beneath.
+			defer st.CaptureRoute(r)
 			next.ServeHTTP(w, r)
 			return
 		}

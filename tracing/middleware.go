@@ -189,9 +189,10 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if request.From(r.Context()).Claimed(request.Tracing) {
+	if st := request.From(r.Context()); st.Claimed(request.Tracing) {
 		// Another tracing middleware outside has the server span; a
 		// second one would be a child of it, or of the caller's span.
+		defer st.CaptureRoute(r)
 		m.next.ServeHTTP(w, r)
 		return
 	}
