@@ -132,6 +132,30 @@ func ExampleNewRegistry() {
 	// process_start_time_seconds GAUGE
 }
 
+// ExampleRevision labels build_info with the commit a container build
+// stamped with -ldflags "-X main.commit=$(git rev-parse HEAD)".
+func ExampleRevision() {
+	commit := "0123abcd" // main.commit
+	reg := metrics.NewRegistry(metrics.Version("v1.4.2"), metrics.Revision(commit))
+	mfs, err := reg.Gather()
+	if err != nil {
+		panic(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "build_info" {
+			continue
+		}
+		for _, l := range mf.GetMetric()[0].GetLabel() {
+			if l.GetName() == "revision" || l.GetName() == "version" {
+				fmt.Println(l.GetName(), l.GetValue())
+			}
+		}
+	}
+	// Output:
+	// revision 0123abcd
+	// version v1.4.2
+}
+
 func ExampleHandler() {
 	reg := metrics.NewRegistry()
 	mux := http.NewServeMux()

@@ -141,7 +141,8 @@ func Exemplars(on bool) Option {
 }
 
 type registryConfig struct {
-	version string
+	version  string
+	revision string
 	rules   []collectors.GoRuntimeMetricsRule
 }
 
@@ -156,6 +157,13 @@ func (f registryOptionFunc) apply(c *registryConfig) { f(c) }
 // version comes from -ldflags rather than the module version.
 func Version(v string) RegistryOption {
 	return registryOptionFunc(func(c *registryConfig) { c.version = v })
+}
+
+// Revision sets the revision label of build_info, for binaries whose
+// commit comes from -ldflags: a container build has no VCS information for
+// Go to stamp. Empty keeps the revision Go recorded, or "unknown".
+func Revision(rev string) RegistryOption {
+	return registryOptionFunc(func(c *registryConfig) { c.revision = rev })
 }
 
 // RuntimeMetrics exposes more runtime/metrics series from the Go collector,
