@@ -48,14 +48,17 @@ const (
 // Middleware returns middleware that counts and times every request the
 // next handler serves, with the server series registered on reg; it never
 // touches prometheus.DefaultRegisterer unless reg is it. Put it anywhere
-// around a ServeMux (before or after other middlewares, ours or not): the
-// route label is the matched pattern's template, "unmatched" when none
-// matched. For exemplars, the tracing middleware must run outside this
-// one, so that the span is in the request context it sees.
+// around a ServeMux (before or after other middlewares, ours or not; see
+// prodready.Routes for one of yours between it and the mux): the route
+// label is the matched pattern's template, "unmatched" when none matched.
+// For exemplars, the tracing middleware must run outside this one, so that
+// the span is in the request context it sees.
 //
-// A handler that panics is counted with the status it sent, or 500, and
-// the panic goes on with its stack intact. Requests for SkipPaths pass
-// through untouched.
+// A request that failed is labelled with its error_type (see the package
+// documentation); a handler that panics is counted with the status it
+// sent, or 500, and the panic goes on with its stack intact. Requests for
+// SkipPaths pass through untouched. Applied twice to one request, it
+// counts it once.
 //
 // Called again on the same registerer (two servers sharing one registry),
 // it reuses the collectors already registered there. It returns an error,

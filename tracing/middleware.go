@@ -76,9 +76,11 @@ func SkipPaths(paths ...string) Option {
 // request, named "METHOD route" once the handler has run (the route from
 // the request state shared with prodready's logging and metrics
 // middlewares, or from r.Pattern), "METHOD" for requests that matched no
-// route. The span carries the HTTP semantic-convention attributes, status
-// Error for 5xx responses, and for a panic an "exception" event and
-// error.type "panic" before the panic continues up the stack.
+// route. The span carries the HTTP semantic-convention attributes, the
+// status and error.type that the other two record (see the metrics
+// package), status Error when error.type is set, and for a panic an
+// "exception" event before the panic continues up the stack. Applied twice
+// to one request, it makes one span.
 //
 // With no options the spans come from the global provider, the incoming
 // trace context is honoured with the global propagator, and every path is
