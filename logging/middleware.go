@@ -222,7 +222,7 @@ func (m *middleware) logAccess(st *request.State, r *http.Request, rl *reqLog, p
 	}
 	ce.ErrorOutput = m.errOut
 	k := m.k
-	d := o.End.Sub(o.Start)
+	d := o.Duration
 	fp := accessFields.Get().(*[]zap.Field)
 	fs := append((*fp)[:0],
 		zap.String(k.method, bounded(r.Method, maxValueBytes)),

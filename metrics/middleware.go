@@ -252,10 +252,9 @@ func (m *httpMetrics) middleware(next http.Handler) http.Handler {
 			}
 			gauge.Dec()
 			o := st.Finish(r, !returned, v)
-			elapsed := o.End.Sub(o.Start)
 			s := m.server.get(method, o.Route, foldCode(o.Status), o.ErrorType)
 			s.requests.Inc()
-			m.observe(r.Context(), s, elapsed.Seconds(), o.End.UnixNano())
+			m.observe(r.Context(), s, o.Duration.Seconds(), o.End.UnixNano())
 			s.size.Observe(float64(o.Bytes))
 			if v != nil {
 				panic(v)

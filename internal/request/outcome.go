@@ -26,9 +26,9 @@ type Outcome struct {
 	// the response did not reach the client as the status says. It is the
 	// error.type of the OpenTelemetry semantic conventions.
 	ErrorType string
-	Bytes     int64     // body bytes written that reached the client's connection
-	Start     time.Time // when the first of prodready's layers entered
-	End       time.Time // when the first of them finished
+	Bytes    int64         // body bytes written that reached the client's connection
+	End      time.Time     // when the first of prodready's layers finished
+	Duration time.Duration // from when the first of them entered to End
 }
 
 // The error types of a response that failed whatever its status. Each
@@ -66,7 +66,8 @@ func (s *State) Finish(r *http.Request, panicked bool, recovered any) *Outcome {
 	s.CaptureRoute(r)
 	s.done = true
 	o := &s.out
-	o.Start, o.End, o.Bytes = s.start, time.Now(), s.w.bytes
+	o.End, o.Bytes = time.Now(), s.w.bytes
+	o.Duration = o.End.Sub(s.start)
 	if p := s.route.Load(); p != nil {
 		o.Route = Route(*p)
 	} else if s.routeFunc != nil {
@@ -136,8 +137,8 @@ func (s *State) timedOut() bool {
 // undelivered returns the error type of a response that the handler
 // completed but that could not, or did not, reach the client, or "".
 func (s *State) undelivered(end time.Time) string {
-	if s.w.deadlineSet {
-		if !s.w.deadline.IsZero() && !end.Before(s.w.deadline) {
+	if d := s.w.deadline; d != nil {
+		if !d.IsZero() && !end.Before(*d) {
 			return FailWriteTimeout
 		}
 	} else if srv, _ := s.Context.Value(http.ServerContextKey).(*http.Server); srv != nil && srv.WriteTimeout > 0 &&

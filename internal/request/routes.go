@@ -42,7 +42,10 @@ func (h *routes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Pattern == "" || s.route.Load() != nil {
 		return
 	}
-	prefix := strippedPrefix(s.path, r.URL.Path)
+	prefix := ""
+	if s.url != nil && r.URL != s.url {
+		prefix = strippedPrefix(s.url.Path, r.URL.Path)
+	}
 	if prefix == "" {
 		s.route.CompareAndSwap(nil, &r.Pattern)
 		return

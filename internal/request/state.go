@@ -24,6 +24,7 @@ package request
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"sync/atomic"
@@ -53,7 +54,7 @@ type State struct {
 	w captureWriter
 
 	start time.Time // when the first of our layers entered
-	path  string    // r.URL.Path then, to find the prefix a nested mux lost
+	url   *url.URL  // the URL then, to find the prefix a nested mux lost
 
 	// route points at the pattern (or route) recorded so far. It is atomic
 	// because Routes may run on another goroutine than the layers.
@@ -115,7 +116,7 @@ func Enter(ctx context.Context, w http.ResponseWriter, r *http.Request) (*State,
 		return s, w, join(s, ctx, r)
 	}
 	s := New(ctx, w)
-	s.path = r.URL.Path
+	s.url = r.URL
 	s.CaptureRoute(r)
 	return s, s.Writer(), r.WithContext(s)
 }

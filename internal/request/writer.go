@@ -43,13 +43,12 @@ func capsOf(w http.ResponseWriter) uint8 {
 // expose exactly those the underlying writer has.
 type captureWriter struct {
 	http.ResponseWriter
-	caps        uint8
-	hijacked    bool
-	deadlineSet bool
-	status      int
-	bytes       int64
-	err         error
-	deadline    time.Time
+	caps     uint8
+	hijacked bool
+	status   int
+	bytes    int64
+	err      error
+	deadline *time.Time // set by SetWriteDeadline; rare, so not inline
 }
 
 // fail records err, the first one that means the client does not get the
@@ -93,7 +92,7 @@ func (w *captureWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (w *captureWriter) SetWriteDeadline(t time.Time) error {
 	err := http.NewResponseController(w.ResponseWriter).SetWriteDeadline(t)
 	if err == nil {
-		w.deadline, w.deadlineSet = t, true
+		w.deadline = &t
 	}
 	return err
 }
