@@ -26,9 +26,9 @@ type Outcome struct {
 	// the response did not reach the client as the status says. It is the
 	// error.type of the OpenTelemetry semantic conventions.
 	ErrorType string
-	Bytes    int64         // body bytes written that reached the client's connection
-	End      time.Time     // when the first of prodready's layers finished
-	Duration time.Duration // from when the first of them entered to End
+	Bytes     int64         // body bytes written that reached the client's connection
+	End       time.Time     // when the first of prodready's layers finished
+	Duration  time.Duration // from when the first of them entered to End
 }
 
 // The error types of a response that failed whatever its status. Each
