@@ -28,6 +28,15 @@
 //     files and reloaded when they rotate (Kubernetes ..data swaps
 //     included), values that never print, TLS certificates that rotate
 //     under a live server.
+//   - [github.com/prodready/prodready/server]: the edge: an http.Server
+//     and an http.Client with every timeout set (the client follows no
+//     redirects), a connection cap below the descriptor limit that closes
+//     idle keep-alives first and answers 503 rather than hang, a request
+//     deadline that ends the handler's context without buffering, and
+//     the admin port's bearer-token guard and profiler.
+//   - [github.com/prodready/prodready/memlimit]: GOMEMLIMIT from the
+//     cgroup v1 or v2 memory limit unless GOMEMLIMIT is set, reporting
+//     what it did for the caller to log.
 //
 // # Two rules every package follows
 //

@@ -18,7 +18,7 @@
 //	checker := health.New(health.Logger(logger)) // default: slog.Default()
 //	checker.AddReadiness("postgres", health.PingContext(db), health.Timeout(2*time.Second))
 //	checker.AddReadiness("pool", pool.Ping)
-//	checker.AddReadiness("catalog", health.HTTPGet(client, catalogURL+"/readyz"), health.Critical(false))
+//	checker.AddReadiness("catalog", health.HTTPGet(nil, catalogURL+"/readyz"), health.Critical(false))
 //	checker.AddReadiness("cache", health.Dial("tcp", "redis:6379"), health.Interval(10*time.Second))
 //	checker.Start(ctx) // runs the Interval checks until ctx ends
 //
@@ -33,6 +33,11 @@
 // deadline fails at once, and no new run of it starts until it returns:
 // a hung check holds one goroutine, however many probes arrive.
 //
+// Checks run where no span is current, so give HTTPGet a client without
+// tracing.Transport (nil makes a plain one): through a traced client each
+// run would start a new one-span root trace. Its errors show the URL
+// without user-info or query.
+//
 // # Statuses
 //
 // A probe's status is the worst of its checks': pass and warn answer 200,
@@ -42,6 +47,16 @@
 // has passed once, so readiness never turns green before the first real
 // result; a liveness check counts as passing until it fails. Drain turns
 // readiness to fail for good when shutdown begins.
+//
+// # What readiness means
+//
+// Readiness says whether this instance can serve its traffic, not whether
+// every dependency is up. Make a dependency a critical readiness check only
+// when no request can be served without it; give the others Critical(false)
+// and let the requests that need them fail fast. A critical check of a
+// shared dependency takes every caller's pods out of their Service when that
+// dependency drains or hangs, including for requests that never needed it,
+// and one service's blip becomes a total outage.
 //
 // # Responses
 //

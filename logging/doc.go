@@ -18,8 +18,11 @@
 // New builds a zap logger for containers: keys time (RFC 3339, UTC,
 // nanoseconds), level, msg, caller, service, version; a stack trace on
 // error and above; level from Config.Level, else $LOG_LEVEL, else info.
-// The returned zap.AtomicLevel is an http.Handler: mount it on an admin
-// port (GET shows the level, PUT {"level":"debug"} changes it). Sampling
+// The returned zap.AtomicLevel changes the level at run time; mount
+// LevelHandler(logger, level) on an admin port (GET shows the level, PUT
+// {"level":"debug"} changes it, even from a plain curl -d; fatal and the
+// other levels that would silence errors are refused; every change is
+// logged with who asked). Sampling
 // is off unless Config.Sampling is set, and then Sampling.Dropped counts
 // what it left out. Config.Fields picks the key names: OpenTelemetry()
 // (the default), GoogleCloud(project) for Cloud Logging, ECS() for

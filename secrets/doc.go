@@ -38,8 +38,9 @@
 // passes Validate; anything else keeps the last good value and records the
 // error for Check, Stats and the Logger. Polling (every 10s by default)
 // catches what events miss: file systems with none, a lost watch, an
-// overflowed queue. A directory removed and created again is found by
-// watching its nearest existing ancestor meanwhile.
+// overflowed queue. A directory removed and created again, or made
+// unreadable and repaired, is found by watching its nearest ancestor that
+// can be watched meanwhile.
 //
 // Only regular files are read, opened so that a FIFO cannot block, and no
 // larger than MaxSize (1 MiB by default).

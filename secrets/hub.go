@@ -15,10 +15,11 @@ import (
 // compares, so a spurious hint costs a read and a missed one is caught by
 // polling.
 type notifier interface {
-	// ensure (re-)arms watches on dirs, falling back to the nearest existing
-	// ancestor of a directory that is gone, so its re-creation is seen. It is
-	// called before every read: a directory removed and created again needs
-	// a new kernel watch.
+	// ensure (re-)arms watches on dirs, falling back to the nearest
+	// ancestor it can watch for a directory that is gone or unreadable, so
+	// its re-creation or its repaired permissions are seen. It is called
+	// before every read: a directory removed and created again needs a new
+	// kernel watch.
 	ensure(dirs []string) error
 	// release drops every watch of this notifier.
 	release()
@@ -161,8 +162,12 @@ func (c *hubClient) ensure(dirs []string) error {
 	return errors.Join(errs...)
 }
 
-// addNearest watches dir, or when it is gone the nearest ancestor that
-// exists, and returns what it watches: always by its real path. The kernel
+// addNearest watches dir, or when it is gone or unreadable (EACCES: a
+// chmod, a volume remounted with other permissions) the nearest ancestor
+// it can watch, and returns what it watches: always by its real path. The
+// ancestor sees the directory come back, or its mode change (IN_ATTRIB),
+// and the hint that follows re-arms the watch on dir itself; without it
+// the watch would be dropped and only a poll would notice the repair. The kernel
 // follows symlinks, so a directory reached through a link and by its real
 // path is one watch, which fsnotify files (and names its events) under
 // whichever path came first; watching and routing by the real path keeps
@@ -178,11 +183,18 @@ func (h *hub) addNearest(dir string) (string, error) {
 			return dir, nil
 		}
 		parent := filepath.Dir(dir)
-		if parent == dir || !(errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) {
+		if parent == dir || !fallsBack(err) {
 			return "", err
 		}
 		dir = parent
 	}
+}
+
+// fallsBack reports whether a watch that failed with err should move to
+// the parent directory: dir is gone, is not a directory any more, or may
+// not be read.
+func fallsBack(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrPermission)
 }
 
 // addRoute and dropRoute keep routes; called with opMu held.

@@ -4,9 +4,12 @@ package secrets
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/fsnotify/fsnotify"
@@ -155,6 +158,65 @@ func TestSymlinkedDirectory(t *testing.T) {
 			if !tt.closeFirst {
 				writeFile(t, filepath.Join(real, "a"), "a1")
 				waitValue(t, first, "a1")
+			}
+		})
+	}
+}
+
+// A watched directory that becomes unreadable (chmod 000, a volume
+// remounted with other permissions) cannot be watched any more: the watch
+// moves to its parent, as for a removed directory, so the repair is seen
+// by its event, not by the next poll. Polling is off: the events alone
+// must bring the value back. Permission bits do not stop root, so the
+// scenario runs as nobody (asNobody).
+func TestUnreadableDirectory(t *testing.T) { asNobody(t, unreadableDirScenario) }
+
+func unreadableDirScenario(t *testing.T, base string) {
+	dir := filepath.Join(base, "volume")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "secret")
+	writeFile(t, path, "v0")
+	f := mustWatch(t, path, fastEvents...)
+	if err := os.Chmod(dir, 0); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = os.Chmod(dir, 0o700) }() // for TempDir's cleanup
+	waitFor(t, "the failed reload", func() bool { return f.Stats().Errors > 0 })
+	if err := f.Check(t.Context()); !errors.Is(err, fs.ErrPermission) {
+		t.Fatalf("Check = %v, want permission denied", err)
+	}
+	if got := f.Value().Reveal(); got != "v0" {
+		t.Fatalf("Value = %q, want the last good v0", got)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "recovery by the parent's event", func() bool { return f.Check(t.Context()) == nil })
+	// The watch is back on the directory itself: a rotation is seen.
+	writeFile(t, path, "v1")
+	waitValue(t, f, "v1")
+}
+
+// The directories whose watch moves to the parent, and those whose error
+// is reported instead.
+func TestFallsBack(t *testing.T) {
+	tests := []struct {
+		err  error
+		want bool
+	}{
+		{err: syscall.ENOENT, want: true},
+		{err: syscall.ENOTDIR, want: true},
+		{err: syscall.EACCES, want: true},
+		{err: fmt.Errorf("add: %w", syscall.EACCES), want: true},
+		{err: syscall.ENOSPC}, // the inotify watch limit: polling only, said once
+		{err: syscall.EMFILE},
+	}
+	for _, tt := range tests {
+		t.Run(tt.err.Error(), func(t *testing.T) {
+			if got := fallsBack(tt.err); got != tt.want {
+				t.Errorf("fallsBack(%v) = %v, want %v", tt.err, got, tt.want)
 			}
 		})
 	}

@@ -26,7 +26,7 @@ import (
 const childEnv = "SECRETS_TEST_CHILD"
 
 func TestMain(m *testing.M) {
-	// The chmod test re-executes this binary as another user to run one
+	// asNobody re-executes this binary as another user to run one
 	// scenario; that child must not run the leak check's whole suite logic.
 	if os.Getenv(childEnv) != "" {
 		os.Exit(m.Run())

@@ -103,7 +103,11 @@ func Validate(fn func([]byte) error) Option {
 // WaitForFile(true) lets Watch and NewCertificate start before the file
 // exists (or while it is empty or invalid): they return at once, the value
 // is empty until the first good read, and Check reports ErrNotLoaded until
-// then. Default false: such a file is an error at start.
+// then. Meanwhile the Logger says so once per reason: "secret not loaded
+// yet: waiting for the file to appear" (Info) or "... the file cannot be
+// used; waiting for a good one" (Warn), never "keeping the last good
+// value", as there is none. Default false: such a file is an error at start,
+// returned by Watch and not logged.
 func WaitForFile(wait bool) Option {
 	return optionFunc(func(c *config) { c.wait = wait })
 }

@@ -4,6 +4,7 @@ package secrets
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -105,18 +106,27 @@ func TestUnsafeFileSwappedIn(t *testing.T) {
 const nobody = 65534
 
 // TestChmod000NonRoot: a file its reader may no longer read keeps the last
-// good value. Root reads through permission bits, and the tests run as root
-// here and in CI, so the scenario runs in a child process as nobody.
-func TestChmod000NonRoot(t *testing.T) {
-	if os.Getenv(childEnv) == "chmod" {
-		chmodScenario(t, os.Getenv("SECRETS_TEST_DIR"))
+// good value.
+func TestChmod000NonRoot(t *testing.T) { asNobody(t, chmodScenario) }
+
+// asNobody runs scenario, which needs permission bits to bite, as a user
+// they apply to. Root reads through them (CAP_DAC_OVERRIDE), and the tests
+// run as root here and in CI, so as root the scenario runs in a copy of
+// this test binary started as nobody (syscall.Credential), in a work
+// directory nobody owns; otherwise it runs here. Only for top-level tests:
+// the child selects the test by its name.
+func asNobody(t *testing.T, scenario func(t *testing.T, dir string)) {
+	t.Helper()
+	if os.Getenv(childEnv) == t.Name() {
+		scenario(t, os.Getenv("SECRETS_TEST_DIR"))
+		t.Logf("scenario passed as uid %d", os.Geteuid())
 		return
 	}
 	if os.Geteuid() != 0 {
-		chmodScenario(t, t.TempDir())
+		scenario(t, t.TempDir())
 		return
 	}
-	base, err := os.MkdirTemp("", "secrets-chmod-")
+	base, err := os.MkdirTemp("", "secrets-nobody-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,8 +147,8 @@ func TestChmod000NonRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	// #nosec G204 -- re-executing this test binary.
-	cmd := exec.Command(bin, "-test.run=^TestChmod000NonRoot$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), childEnv+"=chmod", "SECRETS_TEST_DIR="+work)
+	cmd := exec.Command(bin, "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), childEnv+"="+t.Name(), "SECRETS_TEST_DIR="+work)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 	out, err := cmd.CombinedOutput()
 	if errors.Is(err, fs.ErrPermission) {
@@ -147,7 +157,7 @@ func TestChmod000NonRoot(t *testing.T) {
 	if err != nil {
 		t.Fatalf("child as uid %d: %v\n%s", nobody, err, out)
 	}
-	if !strings.Contains(string(out), "chmod scenario passed as uid 65534") {
+	if !strings.Contains(string(out), fmt.Sprintf("scenario passed as uid %d", nobody)) {
 		t.Fatalf("the child did not run the scenario:\n%s", out)
 	}
 }
@@ -172,7 +182,6 @@ func chmodScenario(t *testing.T, dir string) {
 	waitFor(t, "recovery", func() bool { return f.Check(t.Context()) == nil })
 	writeFile(t, path, "v1")
 	waitValue(t, f, "v1")
-	t.Logf("chmod scenario passed as uid %d", os.Geteuid())
 }
 
 func copyExecutable(src, dst string) error {

@@ -2,7 +2,9 @@ package secrets
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -73,10 +75,12 @@ func startWatcher(ctx context.Context, cfg config, name string, h hooks) (*watch
 	// Arm the watch before the first read, so a change between the two is
 	// seen (controller-runtime#2182).
 	w.n = cfg.source(w.hint)
-	if err := w.reload(); err != nil && !cfg.wait {
+	prev, next, changed, err := w.read()
+	if err != nil && !cfg.wait {
 		w.n.release()
-		return nil, err
+		return nil, err // returned to the caller, not logged
 	}
+	w.settle(prev, next, changed)
 	ctx, w.cancel = context.WithCancel(ctx)
 	go w.run(ctx)
 	return w, nil
@@ -120,7 +124,7 @@ func (w *watcher) run(ctx context.Context) {
 			return
 		case <-timerC:
 			timerC, pending = nil, time.Time{}
-			_ = w.reload()
+			w.reload()
 			continue
 		case <-w.hints:
 		case <-pollC:
@@ -133,7 +137,7 @@ func (w *watcher) run(ctx context.Context) {
 		if wait <= 0 {
 			timerC, pending = nil, time.Time{}
 			debounce.Stop()
-			_ = w.reload()
+			w.reload()
 			continue
 		}
 		debounce.Reset(wait)
@@ -141,17 +145,22 @@ func (w *watcher) run(ctx context.Context) {
 	}
 }
 
-// reload reads once and records the outcome; the error is returned for
-// start, the loop finds it through check.
-func (w *watcher) reload() error {
+// reload reads once, records the outcome and says what happened.
+func (w *watcher) reload() {
+	prev, next, changed, _ := w.read()
+	w.settle(prev, next, changed)
+}
+
+// read reads once and records the outcome: the one before and the new one.
+func (w *watcher) read() (prev, next *outcome, changed bool, err error) {
 	// Best effort: when no watch can be armed (the inotify watch limit,
 	// say), polling keeps the value current; say so once, or a rotation
 	// that takes PollInterval instead of Debounce has no explanation.
 	w.watchArmed(w.n.ensure(w.dirs()))
 	w.loads.Add(1)
-	changed, err := w.load()
-	prev := w.last.Load()
-	next := &outcome{err: err, loaded: prev.loaded, lastChange: prev.lastChange}
+	changed, err = w.load()
+	prev = w.last.Load()
+	next = &outcome{err: err, loaded: prev.loaded, lastChange: prev.lastChange}
 	if err == nil {
 		next.loaded = true
 		if changed {
@@ -167,11 +176,15 @@ func (w *watcher) reload() error {
 	if changed {
 		w.changes.Add(1)
 	}
+	return prev, next, changed, err
+}
+
+// settle logs a read's outcome and tells the subscribers of a new value.
+func (w *watcher) settle(prev, next *outcome, changed bool) {
 	w.log(prev, next, changed)
 	if changed && w.onLoad != nil {
 		w.onLoad()
 	}
-	return err
 }
 
 // watchArmed logs when arming the directory watches starts to fail and
@@ -193,12 +206,19 @@ func (w *watcher) watchArmed(err error) {
 	}
 }
 
-// log reports changes and the start of a failure, not every failed poll.
+// log reports changes and the start of a failure, not every failed poll,
+// each in words that are true of the state: before a first value (only
+// with WaitForFile) there is no last good value to keep.
 func (w *watcher) log(prev, next *outcome, changed bool) {
 	l := w.cfg.log()
+	failing := next.err != nil && (prev.err == nil || prev.err.Error() != next.err.Error())
 	switch {
-	case next.err != nil && (prev.err == nil || prev.err.Error() != next.err.Error()):
+	case failing && next.loaded:
 		l.Warn("secret reload failed; keeping the last good value", slog.String("path", w.name), slog.Any("error", next.err))
+	case failing && errors.Is(next.err, fs.ErrNotExist):
+		l.Info("secret not loaded yet: waiting for the file to appear", slog.String("path", w.name), slog.Any("error", next.err))
+	case failing:
+		l.Warn("secret not loaded yet: the file cannot be used; waiting for a good one", slog.String("path", w.name), slog.Any("error", next.err))
 	case changed && !prev.loaded:
 		l.Info("secret loaded", slog.String("path", w.name))
 	case changed:

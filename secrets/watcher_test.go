@@ -3,6 +3,7 @@ package secrets
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -389,4 +390,94 @@ func TestLoggerDefault(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Every message says what is true: before a first value (WaitForFile) there
+// is no last good value to keep, only a file to wait for or a file that
+// cannot be used; once there is one, a failure keeps it. A failure at start
+// without WaitForFile is Watch's error, not a log line as well.
+func TestLogMessages(t *testing.T) {
+	remove := func(t *testing.T, p string) {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name    string
+		initial string // "": no file at start
+		wait    bool
+		steps   []func(t *testing.T, path string)
+		want    []string
+	}{
+		{
+			name: "missing at start, then written",
+			wait: true,
+			steps: []func(*testing.T, string){
+				func(t *testing.T, p string) { writeFile(t, p, "v1") },
+			},
+			want: []string{
+				"INFO secret not loaded yet: waiting for the file to appear",
+				"INFO secret loaded",
+			},
+		},
+		{
+			name:    "empty at start, then removed, then written",
+			initial: "\n",
+			wait:    true,
+			steps: []func(*testing.T, string){
+				remove,
+				func(t *testing.T, p string) { writeFile(t, p, "v1") },
+			},
+			want: []string{
+				"WARN secret not loaded yet: the file cannot be used; waiting for a good one",
+				"INFO secret not loaded yet: waiting for the file to appear",
+				"INFO secret loaded",
+			},
+		},
+		{
+			name:    "loaded, then removed, then back unchanged",
+			initial: "v0",
+			steps: []func(*testing.T, string){
+				remove,
+				func(t *testing.T, p string) { writeFile(t, p, "v0") },
+			},
+			want: []string{
+				"INFO secret loaded",
+				"WARN secret reload failed; keeping the last good value",
+				"INFO secret readable again",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var buf testenv.LogBuffer
+				opts := []Option{WaitForFile(tt.wait), TrimNewline(true), Logger(slog.New(slog.NewJSONHandler(&buf, nil)))}
+				f, src, path := watchFake(t, tt.initial, opts...)
+				for _, step := range tt.steps {
+					step(t, path)
+					src.event()
+					time.Sleep(time.Second)
+				}
+				synctest.Wait()
+				_ = f.Close()
+				if got := logMessages(t, &buf); !slices.Equal(got, tt.want) {
+					t.Errorf("logged %q, want %q", got, tt.want)
+				}
+			})
+		})
+	}
+
+	t.Run("missing at start without WaitForFile", func(t *testing.T) {
+		var buf testenv.LogBuffer
+		src := &fakeSource{}
+		_, err := Watch(t.Context(), filepath.Join(t.TempDir(), "missing"), withSource(src.source),
+			Logger(slog.New(slog.NewJSONHandler(&buf, nil))))
+		if !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("Watch = %v, want not exist", err)
+		}
+		if got := buf.String(); got != "" {
+			t.Errorf("logged %s; the error is Watch's to return, not to log too", got)
+		}
+	})
 }

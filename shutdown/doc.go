@@ -13,9 +13,11 @@
 //
 // # The order
 //
-// On SIGTERM or SIGINT (or Trigger, or a server that fails to listen):
+// On SIGTERM, SIGINT or SIGHUP (or Trigger, a worker that fails, a server
+// that fails to listen):
 //
-//  1. Context() is cancelled; context.Cause says why (a *SignalError).
+//  1. Context() is cancelled; context.Cause says why (a *SignalError, a
+//     *WorkerError, ...). Workers started with Go are told to stop.
 //  2. The OnDrain callbacks run: readiness goes red. Every response from
 //     now on carries "Connection: close" (over HTTP/2, Go's server sends
 //     GOAWAY instead), so clients holding a connection dial again and
@@ -25,11 +27,19 @@
 //     load balancers take the instance out. Skipped on SIGINT, which is
 //     Ctrl-C at a terminal, and when a server failed.
 //  4. Every server's Shutdown, in parallel: in-flight requests finish.
-//  5. The hooks, last added first like defer, each with the remaining
-//     budget. An error or a panic is reported and the next hook runs.
+//  5. The workers (Go): the Manager waits for them to return, now that no
+//     request can hand them work, and before the hooks close what they
+//     use. One still running after its share of the budget is abandoned
+//     and named as stuck.
+//  6. The hooks, last added first like defer. An error or a panic is
+//     reported and the next hook runs.
 //
 // Everything fits in Timeout (default 25s, under Kubernetes' default 30s
-// grace period). Past it servers are closed, a hook still running is
+// grace period). Steps 5 and 6 each get at most HookTimeout (default 5s),
+// or an equal share of what is left of the budget among the steps still
+// to run when that is less: a trace flush hung on a collector that is gone
+// is abandoned after 5s, and the pool close and log sync after it still
+// run. Past the budget servers are closed, a hook still running is
 // abandoned, hooks not yet run are skipped, and Wait names each of them
 // and how long it ran. A second signal exits at once with status
 // 128+signal (143 for SIGTERM, 130 for SIGINT) after one log line; that is
@@ -42,7 +52,7 @@
 //		sd.OnDrain(checks.Drain) // readiness 503 from the first moment
 //		sd.Serve(&http.Server{Addr: ":8080", Handler: api}, nil)
 //		sd.Serve(&http.Server{Addr: ":9090", Handler: admin}, nil)
-//		go worker(sd.Context()) // stops when shutdown begins
+//		sd.Go("consumer", consume) // stops when shutdown begins; an error begins it
 //		sd.Add("postgres", func(context.Context) error { return db.Close() })
 //		sd.Add("traces", tracerProvider.Shutdown) // runs before postgres
 //		return sd.Wait() // nil on a clean shutdown
@@ -52,18 +62,37 @@
 // shutdown and comes back from Wait instead of hanging.
 // http.ErrServerClosed is never an error.
 //
+// # Signals
+//
+// SIGTERM (Kubernetes, Docker, systemd) and SIGINT (Ctrl-C) begin the
+// shutdown, and so does SIGHUP: Go's default for it is to die at once,
+// mid-request, and in a container nothing sends SIGHUP to mean "reload
+// your configuration"; it means the terminal or the session that started
+// the process is gone, so the service leaves as it would on SIGTERM, drain
+// delay included. A process started under nohup, which ignores SIGHUP,
+// keeps ignoring it. Signals replaces the set.
+//
+// A Manager that handles signals also asks for SIGPIPE, for one reason:
+// without that, Go ends the process (exit status 141 in a shell) on a write
+// to stdout or stderr whose reader has gone, such as a log shipper that
+// restarted; with it, the write fails with EPIPE, which the logger reports
+// (zap to its ErrorOutput) while the service serves on and still shuts down
+// cleanly. This holds for the life of the process, after Wait too. The
+// process's other signals are left alone.
+//
 // # Observing it
 //
 // Each step is logged through log/slog (Logger; slog.Default() when not
-// set): "shutdown began", "draining", "servers stopped" with the time it
-// took, "hook done", "hook failed", "hook still running when the budget
-// ran out". OnEvent gives the same steps as typed Events, for metrics or a
-// logger of your own.
+// set, logging.Slog for zap): "shutdown began", "draining", "servers
+// stopped" with the time it took, "workers stopped", "worker failed",
+// "hook done", "hook failed", "hook still running when its time ran out".
+// OnEvent gives the same steps as typed Events, for metrics or a logger of
+// your own.
 //
 // # Kubernetes
 //
-// Keep drain delay + slowest request + hooks under Timeout, and Timeout
-// under terminationGracePeriodSeconds (default 30s) with a few seconds to
-// spare. A preStop sleep is not needed: the drain delay does its job
+// Keep drain delay + slowest request + workers + hooks under Timeout, and
+// Timeout under terminationGracePeriodSeconds (default 30s) with a few
+// seconds to spare. A preStop sleep is not needed: the drain delay does its job
 // inside the process.
 package shutdown

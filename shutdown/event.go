@@ -24,12 +24,18 @@ const (
 	// Stopped: every server has stopped, in Duration; Err names the ones
 	// that had to be closed at the deadline.
 	Stopped
+	// WorkerStuck: the worker Name was still running when its share of the
+	// budget ran out, Duration after shutdown began; it was abandoned.
+	WorkerStuck
+	// WorkersStopped: every worker has returned or been abandoned, after
+	// Duration of waiting; Err joins the failed and stuck ones.
+	WorkersStopped
 	// HookDone: the hook Name returned nil after Duration.
 	HookDone
 	// HookFailed: the hook Name returned Err (or panicked) after Duration.
 	HookFailed
-	// HookStuck: the hook Name was still running after Duration when the
-	// budget ran out and was abandoned.
+	// HookStuck: the hook Name was still running after Duration when its
+	// time ran out (HookTimeout, its share of the budget) and was abandoned.
 	HookStuck
 	// HookNotRun: the hook Name was never started: the budget ran out
 	// before its turn.
@@ -37,8 +43,11 @@ const (
 	// ServeFailed: the server Name (its address) failed with Err, for
 	// example because the port is in use.
 	ServeFailed
-	// Refused: a Serve, Add or OnDrain for Name came after its step had
-	// passed; Err is ErrShuttingDown.
+	// WorkerFailed: the worker Name returned Err (or panicked); before the
+	// shutdown this begins it.
+	WorkerFailed
+	// Refused: a Serve, Go, Add or OnDrain for Name came after its step
+	// had passed; Err is ErrShuttingDown.
 	Refused
 	// SecondSignal: a second signal (Cause, a *SignalError) arrived while
 	// the shutdown ran.
@@ -49,18 +58,21 @@ const (
 )
 
 var kindNames = [...]string{
-	Began:        "began",
-	Draining:     "draining",
-	Stopping:     "stopping",
-	Stopped:      "stopped",
-	HookDone:     "hook done",
-	HookFailed:   "hook failed",
-	HookStuck:    "hook stuck",
-	HookNotRun:   "hook not run",
-	ServeFailed:  "serve failed",
-	Refused:      "refused",
-	SecondSignal: "second signal",
-	Finished:     "finished",
+	Began:          "began",
+	Draining:       "draining",
+	Stopping:       "stopping",
+	Stopped:        "stopped",
+	WorkerStuck:    "worker stuck",
+	WorkersStopped: "workers stopped",
+	HookDone:       "hook done",
+	HookFailed:     "hook failed",
+	HookStuck:      "hook stuck",
+	HookNotRun:     "hook not run",
+	ServeFailed:    "serve failed",
+	WorkerFailed:   "worker failed",
+	Refused:        "refused",
+	SecondSignal:   "second signal",
+	Finished:       "finished",
 }
 
 func (k Kind) String() string {
@@ -109,6 +121,15 @@ func (m *Manager) log(ev Event) {
 	case Stopped:
 		msg = "servers stopped"
 		attrs = append(attrs, slog.Duration("duration", ev.Duration))
+	case WorkerStuck:
+		msg = "worker still running when its time ran out; abandoned"
+		attrs = append(attrs, slog.String("worker", ev.Name), slog.Duration("duration", ev.Duration))
+	case WorkersStopped:
+		msg = "workers stopped"
+		attrs = append(attrs, slog.Duration("duration", ev.Duration))
+	case WorkerFailed:
+		msg = "worker failed"
+		attrs = append(attrs, slog.String("worker", ev.Name))
 	case HookDone:
 		msg = "hook done"
 		attrs = append(attrs, slog.String("hook", ev.Name), slog.Duration("duration", ev.Duration))
@@ -116,7 +137,7 @@ func (m *Manager) log(ev Event) {
 		msg = "hook failed"
 		attrs = append(attrs, slog.String("hook", ev.Name), slog.Duration("duration", ev.Duration))
 	case HookStuck:
-		msg = "hook still running when the budget ran out; abandoned"
+		msg = "hook still running when its time ran out; abandoned"
 		attrs = append(attrs, slog.String("hook", ev.Name), slog.Duration("duration", ev.Duration))
 	case HookNotRun:
 		msg = "hook not run: the budget ran out first"

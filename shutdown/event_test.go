@@ -49,7 +49,7 @@ func TestLogLines(t *testing.T) {
 			"INFO hook done ok",
 			"ERROR hook failed panics",
 			"WARN second signal: exiting now ",
-			"ERROR hook still running when the budget ran out; abandoned stuck",
+			"ERROR hook still running when its time ran out; abandoned stuck",
 			"ERROR shutdown done ",
 		})
 		if !strings.Contains(stack, "event_test.go") {

@@ -71,8 +71,9 @@ func ExampleManager_Context() {
 	// signal: false
 }
 
-// A stuck hook is abandoned when the budget runs out and named in Wait's
-// error; hooks after it are named as not run.
+// Everything fits in the budget. A hook that ignores its context gets an
+// equal share of what is left (here 50ms of 100ms, two hooks to go), is
+// abandoned and named in Wait's error; the hook after it still runs.
 func ExampleTimeout() {
 	sd := shutdown.New(
 		shutdown.Timeout(100*time.Millisecond),
@@ -81,7 +82,10 @@ func ExampleTimeout() {
 	)
 	release := make(chan struct{})
 	defer close(release)
-	sd.Add("database", func(context.Context) error { return nil })
+	sd.Add("database", func(context.Context) error {
+		fmt.Println("database closed")
+		return nil
+	})
 	sd.Add("cache", func(context.Context) error {
 		<-release // ignores its context
 		return nil
@@ -93,10 +97,83 @@ func ExampleTimeout() {
 	if errors.As(err, &he) {
 		fmt.Println(he.Name, errors.Is(err, shutdown.ErrStuck))
 	}
-	fmt.Println(errors.Is(err, shutdown.ErrNotRun))
 	// Output:
+	// database closed
 	// cache true
+}
+
+// A trace flush to a collector that is gone cannot take the budget of the
+// hooks after it: it is cut at HookTimeout.
+func ExampleHookTimeout() {
+	sd := shutdown.New(
+		shutdown.HookTimeout(50*time.Millisecond), // default 5s
+		shutdown.DrainDelay(0),
+		shutdown.Logger(slog.New(slog.DiscardHandler)),
+	)
+	sd.Add("logs", func(context.Context) error {
+		fmt.Println("logs synced")
+		return nil
+	})
+	release := make(chan struct{})
+	defer close(release)
+	sd.Add("traces", func(context.Context) error {
+		<-release // an exporter waiting for an answer that never comes
+		return nil
+	})
+	start := time.Now()
+	sd.Trigger(nil)
+	err := sd.Wait()
+	fmt.Println("under a second:", time.Since(start) < time.Second)
+	var he *shutdown.HookError
+	fmt.Println(errors.As(err, &he) && he.Name == "traces" && errors.Is(err, shutdown.ErrStuck))
+	// Output:
+	// logs synced
+	// under a second: true
 	// true
+}
+
+// A supervised worker: it stops when shutdown begins, and the servers have
+// stopped before the shutdown waits for it, the hooks run after it.
+func ExampleManager_Go() {
+	sd := shutdown.New(shutdown.DrainDelay(0), shutdown.Logger(slog.New(slog.DiscardHandler)))
+	jobs := make(chan string)
+	sd.Go("consumer", func(ctx context.Context) error {
+		for {
+			select {
+			case <-ctx.Done():
+				fmt.Println("consumer stopped")
+				return ctx.Err() // a clean stop once shutdown began
+			case j := <-jobs:
+				fmt.Println("handled", j)
+			}
+		}
+	})
+	sd.Add("database", func(context.Context) error {
+		fmt.Println("database closed")
+		return nil
+	})
+	jobs <- "order-1"
+	sd.Trigger(nil)
+	fmt.Println("clean:", sd.Wait() == nil)
+	// Output:
+	// handled order-1
+	// consumer stopped
+	// database closed
+	// clean: true
+}
+
+// A worker that fails begins the shutdown, with its error as the cause.
+func ExampleManager_Go_failure() {
+	sd := shutdown.New(shutdown.DrainDelay(0), shutdown.Logger(slog.New(slog.DiscardHandler)))
+	sd.Go("consumer", func(context.Context) error {
+		return errors.New("broker connection lost")
+	})
+	<-sd.Context().Done()
+	fmt.Println(context.Cause(sd.Context()))
+	fmt.Println(sd.Wait())
+	// Output:
+	// shutdown: worker "consumer" failed: broker connection lost
+	// shutdown: worker "consumer" failed: broker connection lost
 }
 
 // Each step as a typed event, for metrics or a logger of your own.

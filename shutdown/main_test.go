@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -38,10 +39,14 @@ func TestMain(m *testing.M) {
 // what it would have done to the process.
 type fakeOS struct {
 	mu    sync.Mutex
-	ch    chan<- os.Signal
-	sigs  []os.Signal
+	calls []notified // every Notify call, in order
 	stops int
 	exits []int
+}
+
+type notified struct {
+	ch   chan<- os.Signal
+	sigs []os.Signal
 }
 
 func (f *fakeOS) option() Option {
@@ -49,7 +54,7 @@ func (f *fakeOS) option() Option {
 		c.notify = func(ch chan<- os.Signal, sigs ...os.Signal) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			f.ch, f.sigs = ch, sigs
+			f.calls = append(f.calls, notified{ch, sigs})
 		}
 		c.stop = func(chan<- os.Signal) {
 			f.mu.Lock()
@@ -75,19 +80,30 @@ func (f *fakeOS) send(t *testing.T, sig os.Signal) {
 
 func (f *fakeOS) deliver(sig os.Signal) error {
 	f.mu.Lock()
-	ch, sigs := f.ch, f.sigs
+	calls := slices.Clone(f.calls)
 	f.mu.Unlock()
-	for _, s := range sigs {
-		if s == sig {
+	for _, n := range calls {
+		if slices.Contains(n.sigs, sig) {
 			select {
-			case ch <- sig:
+			case n.ch <- sig:
 				return nil
 			default:
 				return fmt.Errorf("signal %v dropped: channel full", sig)
 			}
 		}
 	}
-	return fmt.Errorf("the Manager does not listen to %v (it listens to %v)", sig, sigs)
+	return fmt.Errorf("the Manager does not listen to %v (it asked for %v)", sig, f.asked())
+}
+
+// asked returns every signal the Manager asked for, in order.
+func (f *fakeOS) asked() []os.Signal {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var sigs []os.Signal
+	for _, n := range f.calls {
+		sigs = append(sigs, n.sigs...)
+	}
+	return sigs
 }
 
 func (f *fakeOS) state() (stops int, exits []int) {
@@ -118,7 +134,7 @@ func (r *recorder) event(ev Event) {
 	switch ev.Kind {
 	case Began, SecondSignal:
 		r.add("%v: %v", ev.Kind, ev.Cause)
-	case Draining, Stopped, Finished:
+	case Draining, Stopped, WorkersStopped, Finished:
 		r.add("%v %v err=%v", ev.Kind, ev.Duration, ev.Err != nil)
 	default:
 		r.add("%v %s", ev.Kind, ev.Name)

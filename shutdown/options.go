@@ -24,6 +24,7 @@ var _ Option = optionFunc(nil)
 type config struct {
 	timeout      time.Duration
 	drainDelay   time.Duration
+	hookTimeout  time.Duration
 	signals      []os.Signal
 	exitOnSecond bool
 	logger       *slog.Logger // nil: slog.Default() at the time of logging
@@ -42,13 +43,29 @@ func defaults() config {
 		timeout: 25 * time.Second,
 		// Long enough for endpoint removal to reach kube-proxy and
 		// ingress controllers in most clusters.
-		drainDelay:   5 * time.Second,
-		signals:      []os.Signal{syscall.SIGTERM, os.Interrupt},
+		drainDelay: 5 * time.Second,
+		// A few seconds: enough for a healthy trace flush, pool close or
+		// log sync, short enough that one hung on a dead peer leaves the
+		// budget to the hooks after it.
+		hookTimeout:  5 * time.Second,
+		signals:      defaultSignals(),
 		exitOnSecond: true,
 		notify:       signal.Notify,
 		stop:         signal.Stop,
 		exit:         os.Exit,
 	}
+}
+
+// defaultSignals are SIGTERM (Kubernetes, Docker, systemd), SIGINT
+// (Ctrl-C) and SIGHUP (the terminal or the session went away; in a
+// container nothing sends it to mean "reload"), unless SIGHUP was ignored
+// when the process started (nohup): listening to it would undo that.
+func defaultSignals() []os.Signal {
+	sigs := []os.Signal{syscall.SIGTERM, os.Interrupt}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	return sigs
 }
 
 // Timeout sets the whole budget of a shutdown, counted from the moment it
@@ -77,9 +94,25 @@ func DrainDelay(d time.Duration) Option {
 	})
 }
 
+// HookTimeout sets the most one hook may take, and the most the Manager
+// waits for the workers after the servers stopped (default 5s). Each of
+// those steps gets the sooner of HookTimeout and an equal share of what
+// is left of the budget among the steps still to run, so a hook that hangs
+// (a trace flush to a collector that is gone) is abandoned, named as
+// stuck, and every hook after it still runs. A hook that finishes early
+// leaves its time to the others. A d of zero or less keeps the default.
+func HookTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d > 0 {
+			c.hookTimeout = d
+		}
+	})
+}
+
 // Signals sets the signals that begin a shutdown, replacing the default
-// SIGTERM and SIGINT. Signals() with none listens to no signal: only
-// Trigger and server failures begin a shutdown.
+// SIGTERM, SIGINT and SIGHUP. Signals() with none listens to no signal:
+// only Trigger, workers and server failures begin a shutdown, and SIGPIPE
+// is left to Go's default (see the package documentation).
 func Signals(sigs ...os.Signal) Option {
 	return optionFunc(func(c *config) {
 		c.signals = append([]os.Signal(nil), sigs...)

@@ -3,10 +3,12 @@
 package shutdown
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -24,14 +26,43 @@ type proc struct {
 	addr   string
 	stderr *testenv.LogBuffer
 	exited chan struct{}
+	stdout *os.File // with a pipe for stdout: its read end, which the test may close
+}
+
+// childOpts says how a child is started: through a wrapper command (nohup),
+// or with a real pipe for stdout whose reader the test controls.
+type childOpts struct {
+	wrapper    string
+	stdoutPipe bool
 }
 
 func startChild(t *testing.T, args ...string) *proc {
+	return startChildWith(t, childOpts{}, args...)
+}
+
+func startChildWith(t *testing.T, o childOpts, args ...string) *proc {
 	t.Helper()
 	path := buildChild(t)
+	name := path
+	if o.wrapper != "" {
+		name, args = o.wrapper, append([]string{path}, args...)
+	}
+	// #nosec G204 -- the test server built by this test, or nohup.
+	p := &proc{cmd: exec.Command(name, args...), stderr: &testenv.LogBuffer{}, exited: make(chan struct{})}
+	p.cmd.Stderr = p.stderr
 	stdout := &testenv.LogBuffer{}
-	p := &proc{cmd: exec.Command(path, args...), stderr: &testenv.LogBuffer{}, exited: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = stdout, p.stderr
+	var lines *bufio.Reader
+	if o.stdoutPipe {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.cmd.Stdout, p.stdout, lines = w, r, bufio.NewReader(r)
+		defer func() { _ = w.Close() }() // the child has its own copy
+		t.Cleanup(func() { _ = r.Close() })
+	} else {
+		p.cmd.Stdout = stdout
+	}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -50,6 +81,14 @@ func startChild(t *testing.T, args ...string) *proc {
 			t.Logf("child's log:\n%s", p.stderr)
 		}
 	})
+	if lines != nil {
+		line, err := lines.ReadString('\n') // the address, the child's first line
+		if err != nil {
+			t.Fatalf("reading the child's address: %v; its log:\n%s", err, p.stderr)
+		}
+		p.addr = "http://" + strings.TrimSpace(line)
+		return p
+	}
 	p.addr = "http://" + stdout.WaitLine(t, "127.0.0.1:", 10*time.Second)
 	return p
 }
@@ -254,4 +293,80 @@ func TestProcessStuckHook(t *testing.T) {
 		t.Errorf("exit %v after SIGTERM, want within the %v budget + 1s", took, budget)
 	}
 	p.stderr.WaitLine(t, `error: shutdown: hook "stuck" stuck: still running after`, time.Second)
+}
+
+// SIGHUP (a terminal closed, a session ended) is a graceful shutdown like
+// SIGTERM: the drain, the hooks, exit 0. It used to kill the process at
+// once, with no log line.
+func TestProcessSIGHUP(t *testing.T) {
+	p := startChild(t, "-drain", "200ms", "-timeout", "5s")
+	p.signal(t, syscall.SIGHUP)
+	code, _ := p.wait(t, time.Now(), 10*time.Second)
+	if code != 0 {
+		t.Errorf("exit status %d after SIGHUP, want 0 (state %v)", code, p.cmd.ProcessState)
+	}
+	p.stderr.WaitLine(t, `"cause":"shutdown: received signal hangup"`, time.Second)
+	p.stderr.WaitLine(t, "draining", time.Second)
+	p.stderr.WaitLine(t, `"hook":"flush"`, time.Second)
+}
+
+// Under nohup, SIGHUP was ignored when the process started; the Manager
+// leaves it ignored (listening to it would undo nohup) and the service
+// serves on until SIGTERM.
+func TestProcessNohup(t *testing.T) {
+	nohup, err := exec.LookPath("nohup")
+	if err != nil {
+		testenv.Missing(t, "nohup", "install coreutils")
+	}
+	p := startChildWith(t, childOpts{wrapper: nohup}, "-drain", "100ms", "-timeout", "5s")
+	p.signal(t, syscall.SIGHUP)
+	c := &http.Client{Timeout: 5 * time.Second}
+	for range 5 { // a few round trips give a delivered signal time to act
+		if err := get(c, p.addr+"/fast", "ok"); err != nil {
+			t.Fatalf("after SIGHUP under nohup: %v", err)
+		}
+	}
+	p.signal(t, syscall.SIGTERM)
+	if code, _ := p.wait(t, time.Now(), 10*time.Second); code != 0 {
+		t.Errorf("exit status %d after SIGTERM, want 0", code)
+	}
+	if strings.Contains(p.stderr.String(), "hangup") {
+		t.Errorf("SIGHUP was acted on under nohup:\n%s", p.stderr)
+	}
+}
+
+// The reader of stdout goes away (a log shipper restarted, a pipe to head):
+// with the Manager handling signals, the next write fails with EPIPE and
+// the service serves on and exits cleanly on SIGTERM, its last line after
+// Wait included. Without it (Signals()), Go's default is to die of
+// SIGPIPE on that write, exit 141 in a shell: the control case.
+func TestProcessClosedStdout(t *testing.T) {
+	t.Run("the Manager handles signals", func(t *testing.T) {
+		p := startChildWith(t, childOpts{stdoutPipe: true}, "-drain", "100ms", "-timeout", "5s")
+		_ = p.stdout.Close()
+		c := &http.Client{Timeout: 5 * time.Second}
+		if err := get(c, p.addr+"/print", "stdout: write /dev/stdout: broken pipe"); err != nil {
+			t.Fatalf("writing to the closed stdout: %v", err)
+		}
+		if err := get(c, p.addr+"/fast", "ok"); err != nil {
+			t.Fatalf("after the failed write: %v", err)
+		}
+		p.signal(t, syscall.SIGTERM)
+		code, _ := p.wait(t, time.Now(), 10*time.Second)
+		if code != 0 {
+			t.Errorf("exit status %d (%v), want 0", code, p.cmd.ProcessState)
+		}
+		p.stderr.WaitLine(t, "shutdown done", time.Second)
+	})
+	t.Run("control: no signal handling", func(t *testing.T) {
+		p := startChildWith(t, childOpts{stdoutPipe: true}, "-nosignals")
+		_ = p.stdout.Close()
+		c := &http.Client{Timeout: 5 * time.Second}
+		_ = get(c, p.addr+"/print", "") // the process dies while writing
+		p.wait(t, time.Now(), 10*time.Second)
+		ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+		if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGPIPE {
+			t.Errorf("child ended with %v, want killed by SIGPIPE: the test no longer shows what the Manager prevents", p.cmd.ProcessState)
+		}
+	})
 }

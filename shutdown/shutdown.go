@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -20,9 +21,9 @@ import (
 // named in Wait's error.
 type Hook func(ctx context.Context) error
 
-// Manager owns the life of a service: the servers it serves, the hooks it
-// runs, the signals it listens to and a Context that ends when shutdown
-// begins. Create it with New; the zero Manager is also usable and has the
+// Manager owns the life of a service: the servers it serves, the workers
+// it supervises, the hooks it runs, the signals it listens to and a
+// Context that ends when shutdown begins. Create it with New; the zero Manager is also usable and has the
 // defaults (it starts listening to signals on first use). A Manager must
 // not be copied after first use.
 type Manager struct {
@@ -49,7 +50,14 @@ type Manager struct {
 	failures []error // servers that failed
 	drainFns []func()
 	servers  []*server
+	workers  []*worker
 	hooks    []namedHook
+}
+
+type worker struct {
+	name string
+	done chan struct{} // closed when fn has returned
+	err  error         // a *WorkerError still to report; written before done closes
 }
 
 type server struct {
@@ -92,6 +100,13 @@ func (m *Manager) start(opts []Option) {
 		m.sigs = make(chan os.Signal, 2)
 		m.cfg.notify(m.sigs, m.cfg.signals...)
 		m.notified = true
+		// Asking for SIGPIPE is what keeps Go from ending the process
+		// when a write to stdout or stderr finds the reader gone (a log
+		// shipper restarted, `| head`): the write fails with EPIPE
+		// instead, for the writer to report. The channel is never read
+		// (os/signal drops what does not fit) and never stopped, so this
+		// holds after Wait too, while main writes its last lines.
+		m.cfg.notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 		go m.watch()
 	}
 }
@@ -228,12 +243,67 @@ func (m *Manager) serveFailed(name string, err error) {
 	m.begin(err, false, false)
 }
 
-// Add adds a hook, run after the servers stopped in the reverse order of
-// Add, like defer: what was opened last is closed first. Each hook gets the
-// remaining budget; an error or panic is reported and the next hook still
-// runs. A hook added while hooks run is run next; one added after the
-// shutdown finished is not run (the observers see ErrShuttingDown). A nil
-// hook is ignored.
+// Go runs fn on a goroutine of its own as a supervised worker (a queue
+// consumer, a ticker, a cache warmer), with a context that is the
+// Manager's Context: cancelled when shutdown begins.
+//
+// A worker that returns an error, or panics, before the shutdown begins
+// it, with a *WorkerError naming the worker as the cause (drain delay
+// included, as for Trigger). Returning nil early is not an error: a
+// one-off job may finish. Once shutdown has begun, returning nil,
+// context.Canceled or the Context's cause is a clean stop; any other error
+// is reported in Wait.
+//
+// The shutdown waits for the workers after the servers stopped (so no
+// request is still handing them work) and before the hooks (so a consumer
+// is done before the database pool it writes to is closed), for at most
+// HookTimeout or its share of the budget. A worker still running then is
+// abandoned and named as stuck (a *WorkerError with ErrStuck). Go after
+// shutdown began does not start fn (the observers see ErrShuttingDown). A
+// nil fn is ignored.
+func (m *Manager) Go(name string, fn func(ctx context.Context) error) {
+	if fn == nil {
+		return
+	}
+	m.init()
+	m.mu.Lock()
+	if m.began {
+		m.mu.Unlock()
+		m.emit(Event{Kind: Refused, Name: name, Err: ErrShuttingDown})
+		return
+	}
+	w := &worker{name: name, done: make(chan struct{})}
+	m.workers = append(m.workers, w)
+	m.mu.Unlock()
+	go m.work(w, fn)
+}
+
+func (m *Manager) work(w *worker, fn func(context.Context) error) {
+	defer close(w.done)
+	var err error
+	if perr := recovered(func() { err = fn(m.ctx) }); perr != nil {
+		err = perr
+	}
+	if err == nil {
+		return
+	}
+	if m.ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.Cause(m.ctx))) {
+		return // stopped as asked
+	}
+	werr := &WorkerError{Name: w.name, Err: err}
+	m.emit(Event{Kind: WorkerFailed, Name: w.name, Err: werr})
+	if !m.begin(werr, true, true) {
+		w.err = werr // shutdown was under way: reported with the workers
+	}
+}
+
+// Add adds a hook, run after the servers stopped and the workers returned,
+// in the reverse order of Add, like defer: what was opened last is closed
+// first. Each hook gets at most HookTimeout, or its share of the budget
+// when that is less (see HookTimeout); an error, a panic or a hook that
+// overruns is reported and the next hook still runs. A hook added while
+// hooks run is run next; one added after the shutdown finished is not run
+// (the observers see ErrShuttingDown). A nil hook is ignored.
 func (m *Manager) Add(name string, hook Hook) {
 	if hook == nil {
 		return
@@ -249,8 +319,9 @@ func (m *Manager) Add(name string, hook Hook) {
 	m.mu.Unlock()
 }
 
-// Trigger begins the shutdown from code, for example on a fatal error of a
-// background worker, with the same steps as SIGTERM, drain delay included.
+// Trigger begins the shutdown from code, with the same steps as SIGTERM,
+// drain delay included (a worker started with Go that fails does this
+// itself).
 // cause becomes the Context's cause and, when not nil, part of Wait's
 // error; Trigger(nil) is a clean stop. After the first, Trigger and
 // signals do not begin another shutdown.
@@ -260,10 +331,12 @@ func (m *Manager) Trigger(cause error) {
 }
 
 // Wait blocks until the shutdown has finished and returns nil when it was
-// clean. Otherwise it returns the errors joined: servers that failed (the
-// port is in use), the cause given to Trigger, servers closed at the
-// deadline with requests in flight, and a *HookError for each hook that
-// failed, was stuck or never ran. Every call returns the same result.
+// clean. Otherwise it returns the errors joined: the cause given to
+// Trigger or the *WorkerError of the worker that began it, servers that
+// failed (the port is in use), servers closed at the deadline with
+// requests in flight, a *WorkerError for each other worker that failed or
+// was stuck, and a *HookError for each hook that failed, was stuck or
+// never ran. Every call returns the same result.
 func (m *Manager) Wait() error {
 	m.init()
 	<-m.done
@@ -298,12 +371,13 @@ func (m *Manager) watch() {
 	}
 }
 
-// begin starts the shutdown once; later calls change nothing.
-func (m *Manager) begin(cause error, drain, report bool) {
+// begin starts the shutdown once and reports whether this call did; later
+// calls change nothing.
+func (m *Manager) begin(cause error, drain, report bool) bool {
 	m.mu.Lock()
 	if m.began {
 		m.mu.Unlock()
-		return
+		return false
 	}
 	m.began = true
 	if report {
@@ -312,10 +386,11 @@ func (m *Manager) begin(cause error, drain, report bool) {
 	m.mu.Unlock()
 	m.cancel(cause)
 	go m.run(context.Cause(m.ctx), drain) // context.Canceled for Trigger(nil)
+	return true
 }
 
-// run is the shutdown: drain, stop the servers, run the hooks, all inside
-// one budget.
+// run is the shutdown: drain, stop the servers, wait for the workers, run
+// the hooks, all inside one budget.
 func (m *Manager) run(cause error, drain bool) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.timeout)
@@ -325,6 +400,7 @@ func (m *Manager) run(cause error, drain bool) {
 	var errs []error
 	errs = append(errs, m.drain(ctx, drain)...)
 	errs = append(errs, m.stopServers(ctx)...)
+	errs = append(errs, m.stopWorkers(ctx, start)...)
 	errs = append(errs, m.runHooks(ctx)...)
 	m.serving.Wait()
 
@@ -422,6 +498,52 @@ func stopServer(ctx context.Context, s *server, start time.Time) error {
 	return fmt.Errorf("shutdown: server %s closed with requests in flight after %v: %w", s.name, time.Since(start), err)
 }
 
+// share returns the context of one step after the servers: the budget's
+// deadline, or sooner HookTimeout from now or an equal share of what is
+// left among the steps still to run (this one included), so that no step
+// can take the time of those after it.
+func (m *Manager) share(ctx context.Context, steps int) (context.Context, context.CancelFunc) {
+	d := m.cfg.hookTimeout
+	if deadline, ok := ctx.Deadline(); ok && steps > 0 {
+		d = min(d, time.Until(deadline)/time.Duration(steps))
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// stopWorkers waits for the workers, told to stop when shutdown began, for
+// at most their share of the budget, and names those still running.
+func (m *Manager) stopWorkers(ctx context.Context, began time.Time) []error {
+	m.mu.Lock()
+	workers := m.workers
+	steps := len(m.hooks) + 1
+	m.mu.Unlock()
+	if len(workers) == 0 {
+		return nil
+	}
+	start := time.Now()
+	wctx, cancel := m.share(ctx, steps)
+	defer cancel()
+	var errs []error
+	for _, w := range workers {
+		select {
+		case <-w.done:
+		case <-wctx.Done():
+		}
+		select {
+		case <-w.done:
+			if w.err != nil {
+				errs = append(errs, w.err)
+			}
+		default:
+			took := time.Since(began)
+			errs = append(errs, &WorkerError{Name: w.name, Duration: took, Err: ErrStuck})
+			m.emit(Event{Kind: WorkerStuck, Name: w.name, Duration: took, Err: ErrStuck})
+		}
+	}
+	m.emit(Event{Kind: WorkersStopped, Duration: time.Since(start), Err: errors.Join(errs...)})
+	return errs
+}
+
 // runHooks runs the hooks, last added first, until none is left.
 func (m *Manager) runHooks(ctx context.Context) []error {
 	var errs []error
@@ -442,7 +564,9 @@ func (m *Manager) runHooks(ctx context.Context) []error {
 			m.emit(Event{Kind: HookNotRun, Name: h.name, Err: ErrNotRun})
 			continue
 		}
-		took, err := bounded(ctx, h.fn)
+		hctx, cancel := m.share(ctx, n)
+		took, err := bounded(hctx, h.fn)
+		cancel()
 		switch {
 		case err == ErrStuck:
 			errs = append(errs, &HookError{Name: h.name, Duration: took, Err: ErrStuck})

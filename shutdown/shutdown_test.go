@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -213,7 +214,7 @@ func TestBudget(t *testing.T) {
 		})
 	})
 
-	t.Run("stuck hook named, later hooks not run", func(t *testing.T) {
+	t.Run("a stuck hook gets its share, later hooks still run", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			var fake fakeOS
 			rec := newRecorder()
@@ -228,24 +229,22 @@ func TestBudget(t *testing.T) {
 
 			equalLines(t, rec.got(), []string{
 				"0s began: shutdown: received signal interrupt",
+				// 9s left for two hooks: 4.5s each, under the 5s HookTimeout.
 				"1s hook done traces",
-				"10s hook stuck stuck",
-				"10s hook not run db",
-				"10s finished 10s err=true",
+				"5.5s hook stuck stuck",
+				"5.5s hook done db",
+				"5.5s finished 5.5s err=true",
 			})
-			want := []string{
-				`shutdown: hook "stuck" stuck: still running after 9s when the budget ran out`,
-				`shutdown: hook "db" not run: the budget ran out first`,
-			}
-			if err == nil || err.Error() != strings.Join(want, "\n") {
-				t.Errorf("Wait = %v, want\n%s", err, strings.Join(want, "\n"))
+			want := `shutdown: hook "stuck" stuck: still running after 4.5s when its time ran out`
+			if err == nil || err.Error() != want {
+				t.Errorf("Wait = %v, want\n%s", err, want)
 			}
 			var he *HookError
-			if !errors.As(err, &he) || he.Name != "stuck" || he.Duration != 9*time.Second {
-				t.Errorf("errors.As HookError = %+v, want the stuck hook after 9s", he)
+			if !errors.As(err, &he) || he.Name != "stuck" || he.Duration != 4500*time.Millisecond {
+				t.Errorf("errors.As HookError = %+v, want the stuck hook after 4.5s", he)
 			}
-			if !errors.Is(err, ErrStuck) || !errors.Is(err, ErrNotRun) {
-				t.Errorf("Wait's error does not match ErrStuck and ErrNotRun: %v", err)
+			if !errors.Is(err, ErrStuck) || errors.Is(err, ErrNotRun) {
+				t.Errorf("Wait's error should match ErrStuck and not ErrNotRun: %v", err)
 			}
 		})
 	})
@@ -541,21 +540,31 @@ func TestLateRegistration(t *testing.T) {
 	})
 }
 
-// The zero Manager works, with the defaults: 5s drain, 25s budget.
+// The zero Manager works, with the defaults: 5s drain, 25s budget, 5s
+// per hook.
 func TestZeroManager(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var m Manager
 		start := time.Now()
 		release := make(chan struct{})
-		m.Add("stuck", func(context.Context) error { <-release; return nil })
+		given := make(chan time.Duration, 1) // the hook is abandoned: no other ordering
+		m.Add("stuck", func(ctx context.Context) error {
+			deadline, _ := ctx.Deadline()
+			given <- time.Until(deadline)
+			<-release
+			return nil
+		})
 		var drained time.Duration
 		m.OnDrain(func() { drained = time.Since(start) })
 		m.cfg.logger = slog.New(slog.DiscardHandler)
 		m.Trigger(nil)
 		err := m.Wait()
 		close(release)
-		if took := time.Since(start); took != 25*time.Second || drained != 0 {
-			t.Errorf("drained at %v, done after %v; want 0s and the default 25s budget", drained, took)
+		if took, left := time.Since(start), <-given; took != 10*time.Second || drained != 0 || left != 5*time.Second {
+			t.Errorf("drained at %v, hook given %v, done after %v; want 0s, the 5s HookTimeout, and 10s (5s drain + 5s)", drained, left, took)
+		}
+		if m.cfg.timeout != 25*time.Second {
+			t.Errorf("budget %v, want the default 25s", m.cfg.timeout)
 		}
 		if !errors.Is(err, ErrStuck) {
 			t.Errorf("Wait = %v, want the stuck hook", err)
@@ -736,5 +745,296 @@ func TestServingDuringDrainHTTP2(t *testing.T) {
 			t.Errorf("Wait: %v", err)
 		}
 		pn.tr.CloseIdleConnections()
+	})
+}
+
+// One hook cannot starve the rest: each gets the sooner of HookTimeout and
+// an equal share of what is left among the hooks still to run. The hooks
+// are given in the order of Add; they run last first.
+func TestHookShare(t *testing.T) {
+	type hook struct {
+		name string
+		hang bool          // ignores its context until the test ends
+		took time.Duration // otherwise: how long it works
+	}
+	tests := []struct {
+		name  string
+		opts  []Option
+		hooks []hook
+		want  []string
+	}{
+		{
+			// The trace flush against a dead collector on a real cluster:
+			// it is cut at 5s, the pool and the logger are still closed,
+			// and the shutdown ends at drain + slowest request (none
+			// here; TestBudget has one) + 5s.
+			name: "a dead collector",
+			opts: []Option{Timeout(25 * time.Second), DrainDelay(5 * time.Second)},
+			hooks: []hook{
+				{name: "logs"},
+				{name: "postgres", took: 100 * time.Millisecond},
+				{name: "traces", hang: true},
+			},
+			want: []string{
+				"0s began: shutdown: received signal terminated",
+				"0s draining 5s err=false",
+				"5s stopping pipe",
+				"5s stopped 0s err=false",
+				"10s hook stuck traces",
+				"10.1s hook done postgres",
+				"10.1s hook done logs",
+				"10.1s finished 10.1s err=true",
+			},
+		},
+		{
+			name:  "every hook hangs: equal shares, each one runs",
+			opts:  []Option{Timeout(10 * time.Second), DrainDelay(0), HookTimeout(time.Hour)},
+			hooks: []hook{{name: "d", hang: true}, {name: "c", hang: true}, {name: "b", hang: true}, {name: "a", hang: true}},
+			want: []string{
+				"0s began: shutdown: received signal terminated",
+				"0s stopping pipe",
+				"0s stopped 0s err=false",
+				"2.5s hook stuck a",
+				"5s hook stuck b",
+				"7.5s hook stuck c",
+				"10s hook stuck d",
+				"10s finished 10s err=true",
+			},
+		},
+		{
+			name:  "a hook that finishes early leaves its time to the next",
+			opts:  []Option{Timeout(10 * time.Second), DrainDelay(0), HookTimeout(time.Hour)},
+			hooks: []hook{{name: "b", hang: true}, {name: "a", took: time.Second}},
+			want: []string{
+				"0s began: shutdown: received signal terminated",
+				"0s stopping pipe",
+				"0s stopped 0s err=false",
+				"1s hook done a",
+				"10s hook stuck b",
+				"10s finished 10s err=true",
+			},
+		},
+		{
+			name:  "HookTimeout set",
+			opts:  []Option{Timeout(10 * time.Second), DrainDelay(0), HookTimeout(time.Second)},
+			hooks: []hook{{name: "b"}, {name: "a", hang: true}},
+			want: []string{
+				"0s began: shutdown: received signal terminated",
+				"0s stopping pipe",
+				"0s stopped 0s err=false",
+				"1s hook stuck a",
+				"1s hook done b",
+				"1s finished 1s err=true",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var fake fakeOS
+				rec := newRecorder()
+				m := New(append(tt.opts, fake.option(), quiet(), rec.observe())...)
+				m.Serve(testServer(), newPipeNet(t))
+				release := make(chan struct{})
+				defer close(release)
+				for _, h := range tt.hooks {
+					m.Add(h.name, func(context.Context) error {
+						if h.hang {
+							<-release
+						}
+						time.Sleep(h.took)
+						return nil
+					})
+				}
+				fake.send(t, syscall.SIGTERM)
+				err := m.Wait()
+				equalLines(t, rec.got(), tt.want)
+				if !errors.Is(err, ErrStuck) || errors.Is(err, ErrNotRun) {
+					t.Errorf("Wait = %v, want stuck hooks named and none left unrun", err)
+				}
+			})
+		})
+	}
+}
+
+// Workers: started with the Manager's Context; one that fails begins the
+// shutdown with its error; after the servers stopped the shutdown waits
+// for them, for their share of the budget, and only then runs the hooks.
+func TestWorkers(t *testing.T) {
+	errLost := errors.New("broker connection lost")
+	tests := []struct {
+		name    string
+		opts    []Option
+		workers map[string]func(ctx context.Context, release <-chan struct{}) error
+		start   func(t *testing.T, m *Manager, f *fakeOS) // nil: the workers do
+		want    []string
+		wantErr string
+	}{
+		{
+			name: "a worker that fails begins the shutdown, drain included",
+			workers: map[string]func(context.Context, <-chan struct{}) error{
+				"consumer": func(context.Context, <-chan struct{}) error { time.Sleep(time.Second); return errLost },
+			},
+			want: []string{
+				"1s worker failed consumer",
+				`1s began: shutdown: worker "consumer" failed: broker connection lost`,
+				"1s draining 2s err=false",
+				"3s stopping pipe",
+				"3s stopped 0s err=false",
+				"3s workers stopped 0s err=false",
+				"3s hook done db",
+				"3s finished 2s err=true",
+			},
+			wantErr: `shutdown: worker "consumer" failed: broker connection lost`,
+		},
+		{
+			name: "a panicking worker is a failing one",
+			workers: map[string]func(context.Context, <-chan struct{}) error{
+				"warmer": func(context.Context, <-chan struct{}) error { panic("nil map") },
+			},
+			want: []string{
+				"0s worker failed warmer",
+				`0s began: shutdown: worker "warmer" failed: panic: nil map`,
+				"0s draining 2s err=false",
+				"2s stopping pipe",
+				"2s stopped 0s err=false",
+				"2s workers stopped 0s err=false",
+				"2s hook done db",
+				"2s finished 2s err=true",
+			},
+			wantErr: `shutdown: worker "warmer" failed: panic: nil map`,
+		},
+		{
+			name: "servers stop, then workers finish, then hooks run",
+			workers: map[string]func(context.Context, <-chan struct{}) error{
+				// Finishes the message it holds: 3s after being told.
+				"consumer": func(ctx context.Context, _ <-chan struct{}) error {
+					<-ctx.Done()
+					time.Sleep(3 * time.Second)
+					return ctx.Err()
+				},
+				// Returns the cause: a clean stop too.
+				"ticker": func(ctx context.Context, _ <-chan struct{}) error { <-ctx.Done(); return context.Cause(ctx) },
+				// A one-off job: done before the shutdown, no error.
+				"warm-up": func(context.Context, <-chan struct{}) error { return nil },
+			},
+			start: func(t *testing.T, _ *Manager, f *fakeOS) { time.Sleep(time.Second); f.send(t, syscall.SIGTERM) },
+			want: []string{
+				"1s began: shutdown: received signal terminated",
+				"1s draining 2s err=false",
+				"3s stopping pipe",
+				"3s stopped 0s err=false",
+				"4s workers stopped 1s err=false",
+				"4s hook done db",
+				"4s finished 3s err=false",
+			},
+		},
+		{
+			name: "a worker that ignores its context is named as stuck at its share",
+			opts: []Option{Timeout(10 * time.Second), HookTimeout(time.Hour)},
+			workers: map[string]func(context.Context, <-chan struct{}) error{
+				"consumer": func(_ context.Context, release <-chan struct{}) error { <-release; return nil },
+			},
+			start: func(t *testing.T, _ *Manager, f *fakeOS) { f.send(t, syscall.SIGTERM) },
+			// 8s left after the drain, for two steps (workers, db): 4s each.
+			want: []string{
+				"0s began: shutdown: received signal terminated",
+				"0s draining 2s err=false",
+				"2s stopping pipe",
+				"2s stopped 0s err=false",
+				"6s worker stuck consumer",
+				"6s workers stopped 4s err=true",
+				"6s hook done db",
+				"6s finished 6s err=true",
+			},
+			wantErr: `shutdown: worker "consumer" stuck: still running 6s after shutdown began, when its time ran out`,
+		},
+		{
+			name: "an error after shutdown began is reported, not a new cause",
+			workers: map[string]func(context.Context, <-chan struct{}) error{
+				"consumer": func(ctx context.Context, _ <-chan struct{}) error {
+					<-ctx.Done()
+					time.Sleep(time.Second)
+					return fmt.Errorf("commit offsets: %w", errLost)
+				},
+			},
+			start: func(_ *testing.T, m *Manager, _ *fakeOS) { m.Trigger(nil) },
+			want: []string{
+				"0s began: context canceled",
+				"0s draining 2s err=false",
+				"1s worker failed consumer",
+				"2s stopping pipe",
+				"2s stopped 0s err=false",
+				"2s workers stopped 0s err=true",
+				"2s hook done db",
+				"2s finished 2s err=true",
+			},
+			wantErr: `shutdown: worker "consumer" failed: commit offsets: broker connection lost`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var fake fakeOS
+				rec := newRecorder()
+				m := New(append([]Option{fake.option(), quiet(), rec.observe(), DrainDelay(2 * time.Second)}, tt.opts...)...)
+				m.Serve(testServer(), newPipeNet(t))
+				m.Add("db", func(context.Context) error { return nil })
+				release := make(chan struct{})
+				defer close(release)
+				for name, fn := range tt.workers {
+					m.Go(name, func(ctx context.Context) error { return fn(ctx, release) })
+				}
+				if tt.start != nil {
+					tt.start(t, m, &fake)
+				}
+				err := m.Wait()
+				equalLines(t, rec.got(), tt.want)
+				if got := errText(err); got != errText(errorString(tt.wantErr)) {
+					t.Errorf("Wait = %v, want %s", err, tt.wantErr)
+				}
+				var we *WorkerError
+				if tt.wantErr != "" && !errors.As(err, &we) {
+					t.Errorf("Wait = %v, not a *WorkerError", err)
+				}
+			})
+		})
+	}
+}
+
+// errorString is text as an error, nil for "".
+func errorString(s string) error {
+	if s == "" {
+		return nil
+	}
+	return errors.New(s)
+}
+
+// A worker's error is the Context's cause and matches errors.Is; Go after
+// shutdown began is refused and does not run fn.
+func TestWorkerCauseAndLateGo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var fake fakeOS
+		rec := newRecorder()
+		m := New(fake.option(), quiet(), rec.observe(), DrainDelay(0))
+		m.Go("consumer", func(context.Context) error { return errBoom })
+		<-m.Context().Done()
+		var we *WorkerError
+		if cause := context.Cause(m.Context()); !errors.As(cause, &we) || we.Name != "consumer" || !errors.Is(cause, errBoom) {
+			t.Errorf("cause %v, want a *WorkerError for consumer wrapping %v", cause, errBoom)
+		}
+		ran := false
+		m.Go("late", func(context.Context) error { ran = true; return nil })
+		m.Go("nil", nil)
+		if err := m.Wait(); !errors.Is(err, errBoom) {
+			t.Errorf("Wait = %v, want the worker's error", err)
+		}
+		synctest.Wait()
+		if ran {
+			t.Error("a worker added after shutdown began was started")
+		}
+		if got := rec.got(); !slices.Contains(got, "0s refused late") {
+			t.Errorf("events %q, want the late worker refused", got)
+		}
 	})
 }

@@ -694,7 +694,7 @@ func TestComposeConfig(t *testing.T) {
 		}
 	}
 	if len(tools) == 0 {
-		testenv.Missing(t, "docker-compose or the docker compose plugin", "apt-get install docker-compose")
+		testenv.Missing(t, "docker-compose or the docker compose plugin", "apt-get install docker-compose (./scripts/setup does)")
 	}
 	for _, tool := range tools {
 		t.Run(strings.Join(tool, " "), func(t *testing.T) {

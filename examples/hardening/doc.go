@@ -4,6 +4,10 @@
 //
 //   - slowloris: 200 connections that send their headers a byte a second
 //     neither delay a normal client nor outlive the header timeout;
+//   - connection cap: catalog under prlimit --nofile=256 with 300 idle
+//     keep-alive connections and then its cap full of requests in
+//     flight: /livez on the admin port answers within a second all
+//     along, and a new connection at the cap gets a prompt 503;
 //   - flood: 20,000 requests with random methods, paths and header values
 //     against catalog leave its memory and its metrics series bounded,
 //     every answer valid HTTP, and no error in its log;

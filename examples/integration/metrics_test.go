@@ -24,7 +24,7 @@ var routeLabel = regexp.MustCompile(`(?m)^http_requests_total\{[^}]*route="([^"]
 func TestMetrics(t *testing.T) {
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
-		testenv.Missing(t, "promtool", "install Debian's prometheus package")
+		testenv.Missing(t, "promtool", "install Debian's prometheus package (./scripts/setup does)")
 	}
 	s := e2e.StartStack(t, bin, e2e.StackOptions{})
 	for i := range 200 {

@@ -45,8 +45,9 @@ func (a *api) createOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
-	case in.ProductID == "" || len(in.ProductID) > maxProductID:
-		httpjson.Error(w, r, http.StatusBadRequest, "product_id must be 1 to 64 characters")
+	case !validProductID(in.ProductID):
+		httpjson.Error(w, r, http.StatusBadRequest,
+			"product_id must be 1 to 64 letters, digits, '-', '_' or '.', starting with a letter or digit")
 		return
 	case in.Quantity < 1 || in.Quantity > maxQuantity:
 		httpjson.Error(w, r, http.StatusBadRequest, "quantity must be between 1 and 1000")
@@ -58,9 +59,15 @@ func (a *api) createOrder(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, errUnknownProduct):
 		httpjson.Error(w, r, http.StatusUnprocessableEntity, "unknown product")
 		return
+	case errors.Is(err, errCatalogDown):
+		// Catalog's readiness check reports the outage; this line says
+		// what it cost this request.
+		logging.FromContext(r.Context()).Warn("catalog unavailable", zap.Error(err))
+		httpjson.Error(w, r, http.StatusServiceUnavailable, "catalog unavailable")
+		return
 	case err != nil:
 		logging.FromContext(r.Context()).Error("catalog lookup failed", zap.Error(err))
-		httpjson.Error(w, r, http.StatusBadGateway, "catalog unavailable")
+		httpjson.Error(w, r, http.StatusBadGateway, "catalog failed")
 		return
 	}
 
@@ -71,6 +78,27 @@ func (a *api) createOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/orders/"+strconv.FormatInt(o.ID, 10))
 	httpjson.Write(w, http.StatusCreated, o)
+}
+
+// validProductID reports whether id can be a product ID: catalog's IDs
+// are short words. Anything else is the client's mistake, answered 400
+// before catalog is asked: "." or ".." would otherwise reach catalog as a
+// path its router cleans and redirects, and "%", "/", "?" or spaces have
+// no business in an ID.
+func validProductID(id string) bool {
+	if id == "" || len(id) > maxProductID || !isAlnum(id[0]) {
+		return false
+	}
+	for i := range len(id) {
+		if c := id[i]; !isAlnum(c) && c != '-' && c != '_' && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
 
 func (a *api) getOrder(w http.ResponseWriter, r *http.Request) {

@@ -14,7 +14,8 @@
 // refused), PPROF (false), DATABASE_URL (no password in it;
 // postgres://orders@localhost:5432/orders?sslmode=disable),
 // DATABASE_PASSWORD_FILE (watched: new connections use the current
-// password; printable text, at most 1 KiB), CATALOG_URL
+// password; printable text, at most 1 KiB, that SASLprep leaves as it is:
+// no ligature, compatibility form or invisible character), CATALOG_URL
 // (http://localhost:8080), CATALOG_READY_URL (http://localhost:9090/readyz),
 // HEALTH_CHECK_INTERVAL (5s), HEALTH_CHECK_TIMEOUT (1s) and the standard
 // OTEL_* variables.
@@ -31,6 +32,7 @@ import (
 	"github.com/prodready/prodready/examples/internal/service"
 	"github.com/prodready/prodready/health"
 	"github.com/prodready/prodready/logging"
+	"github.com/prodready/prodready/server"
 )
 
 // version and commit are stamped at build time, as the Dockerfile does:
@@ -92,13 +94,21 @@ func (cfg config) routes(ctx context.Context, s *service.Service) (http.Handler,
 
 	every := []health.CheckOption{health.Interval(cfg.checkInterval), health.Timeout(cfg.checkTimeout)}
 	s.Health.AddReadiness("postgres", health.PingContext(db), every...)
-	s.Health.AddReadiness("catalog", health.HTTPGet(service.NewClient(cfg.checkTimeout), cfg.catalogReadyURL), every...)
+	// Readiness says whether this instance can serve its traffic, not
+	// whether every dependency is up: GET /orders/{id} never calls
+	// catalog, and a critical check would take every orders pod out of
+	// the Service whenever catalog drains or hangs, turning one service's
+	// blip into a total outage. So catalog only warns, and the lookups
+	// that need it fail fast while it is down (catalogClient).
+	catalog := newCatalogClient(cfg.catalogURL)
+	catalogReady := health.HTTPGet(server.NewClient(cfg.checkTimeout), cfg.catalogReadyURL)
+	s.Health.AddReadiness("catalog", catalog.check(catalogReady), append(every, health.Critical(false))...)
 	if db.password != nil {
 		// A password file that fails to reload keeps the last good value:
 		// worth a warning on /readyz, not taking the instance out.
 		s.Health.AddReadiness("database password file", db.password.Check, health.Critical(false))
 	}
-	return newAPI(db, newCatalogClient(cfg.catalogURL)).routes(), nil
+	return newAPI(db, catalog).routes(), nil
 }
 
 // migrate creates the schema and exits.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql/driver"
 	"encoding/json"
@@ -11,18 +10,15 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
-
-	"github.com/prodready/prodready/secrets"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -81,50 +77,149 @@ func TestRetryStopsAtTheBound(t *testing.T) {
 	}
 }
 
-// A connection refused for its password during a rotation is retried
-// with the password the file holds once it changes; without a change the
-// refusal stands after rotationWait.
-func TestRetryAwaitsARotatedPassword(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "password")
-	if err := os.WriteFile(path, []byte("first\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	file, err := secrets.Watch(t.Context(), path, secrets.TrimNewline(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer file.Close()
-	d := &database{password: file}
-	accepted := "second"
+// refusingServer stands for PostgreSQL during a rotation: it accepts the
+// role's password, whatever it is at the time, and refuses any other.
+type refusingServer struct {
+	role  atomic.Pointer[string]
+	tries atomic.Int64
+}
 
-	var tried []string
-	err = d.retry(t.Context(), func() error {
-		tried = append(tried, d.currentPassword())
-		if d.currentPassword() != accepted {
-			if len(tried) == 1 {
-				// The role's password changed first; the file follows.
-				if err := os.WriteFile(path+".new", []byte("second\n"), 0o600); err != nil {
-					t.Error(err)
-				}
-				if err := os.Rename(path+".new", path); err != nil {
-					t.Error(err)
-				}
-			}
+func newRefusingServer(password string) *refusingServer {
+	s := &refusingServer{}
+	s.role.Store(&password)
+	return s
+}
+
+func (s *refusingServer) alter(password string) { s.role.Store(&password) }
+
+// connect is a statement on a new connection opened with password.
+func (s *refusingServer) connect(d *database) func() error {
+	return func() error {
+		s.tries.Add(1)
+		if d.currentPassword() != *s.role.Load() {
 			return &pgconn.PgError{Code: "28P01"}
 		}
+		d.rotation.accepted()
 		return nil
-	})
-	if err != nil || !slices.Equal(tried, []string{"first", "second"}) {
-		t.Fatalf("err %v after trying %q; want success with the rotated password on the second try", err, tried)
 	}
+}
 
-	accepted = "never"
-	start := time.Now()
-	err = d.retry(t.Context(), func() error { return &pgconn.PgError{Code: "28P01"} })
-	if !badPassword(err) || time.Since(start) < rotationWait {
-		t.Fatalf("a password that stays wrong: err %v after %v, want 28P01 after waiting %v", err, time.Since(start), rotationWait)
+// passwordFile stands for the watched file.
+type passwordFile struct{ v atomic.Pointer[string] }
+
+func (f *passwordFile) write(v string) { f.v.Store(&v) }
+func (f *passwordFile) read() string   { return *f.v.Load() }
+
+func newRotatingDB(password string) (*database, *passwordFile, *refusingServer) {
+	f := &passwordFile{}
+	f.write(password)
+	return &database{rotation: rotation{password: f.read}}, f, newRefusingServer(password)
+}
+
+// TestRetryRidesOutARotation: between a rotation's two writes, in either
+// order, a request needing a new connection is refused; it succeeds once
+// the second write is made, with no more delay than one backoff (file
+// first) or one poll (role first).
+func TestRetryRidesOutARotation(t *testing.T) {
+	const gap = 1500 * time.Millisecond
+	tests := []struct {
+		name      string
+		fileFirst bool
+		lateBy    time.Duration // at most this long after the second write
+	}{
+		{"role first", false, rotationPoll},
+		{"file first", true, maxAuthBackoff},
 	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				d, file, server := newRotatingDB("first")
+				first, second := func() { server.alter("second") }, func() { file.write("second") }
+				if tt.fileFirst {
+					first, second = second, first
+				}
+				first()
+				time.AfterFunc(gap, second)
+				start := time.Now()
+				if err := d.retry(t.Context(), server.connect(d)); err != nil {
+					t.Fatalf("retry: %v after %v", err, time.Since(start))
+				}
+				if took := time.Since(start); took < gap || took > gap+tt.lateBy {
+					t.Errorf("succeeded after %v, want between %v and %v", took, gap, gap+tt.lateBy)
+				}
+				if n := server.tries.Load(); n > 20 {
+					t.Errorf("%d connection attempts in %v: the backoff does not back off", n, gap)
+				}
+			})
+		})
+	}
+}
+
+// TestRetryGivesUpOnAWrongPassword: a password that stays refused fails
+// the request after authRetryWindow; later requests then fail at once,
+// until a connection is accepted again, which opens a new window.
+func TestRetryGivesUpOnAWrongPassword(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d, file, server := newRotatingDB("first")
+		file.write("typo")
+		start := time.Now()
+		if err := d.retry(t.Context(), server.connect(d)); !badPassword(err) {
+			t.Fatalf("retry: %v, want 28P01", err)
+		}
+		if took := time.Since(start); took != authRetryWindow {
+			t.Errorf("first request failed after %v, want %v", took, authRetryWindow)
+		}
+
+		start, tries := time.Now(), server.tries.Load()
+		if err := d.retry(t.Context(), server.connect(d)); !badPassword(err) {
+			t.Fatalf("retry: %v, want 28P01", err)
+		}
+		if took, n := time.Since(start), server.tries.Load()-tries; took != 0 || n != 1 {
+			t.Errorf("next request: %d attempts over %v, want one, at once", n, took)
+		}
+
+		file.write("first") // the operator fixes the file
+		if err := d.retry(t.Context(), server.connect(d)); err != nil {
+			t.Fatalf("after the fix: %v", err)
+		}
+		file.write("typo again")
+		start = time.Now()
+		_ = d.retry(t.Context(), server.connect(d))
+		if took := time.Since(start); took != authRetryWindow {
+			t.Errorf("after an accepted connection, a refusal waited %v, want a new window of %v", took, authRetryWindow)
+		}
+	})
+}
+
+// TestRetryKeepsToTheDeadline: the retries end with the request's
+// context, however much of the window is left.
+func TestRetryKeepsToTheDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d, file, server := newRotatingDB("first")
+		file.write("second")
+		ctx, cancel := context.WithTimeout(t.Context(), 700*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		if err := d.retry(ctx, server.connect(d)); !badPassword(err) {
+			t.Fatalf("retry: %v, want 28P01", err)
+		}
+		if took := time.Since(start); took > 700*time.Millisecond {
+			t.Errorf("returned after %v, past the deadline", took)
+		}
+	})
+}
+
+// TestRetryWithoutAPasswordFile: with the password in DATABASE_URL
+// nothing can change it, so a refusal is final at once.
+func TestRetryWithoutAPasswordFile(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		calls := 0
+		start := time.Now()
+		err := (&database{}).retry(t.Context(), func() error { calls++; return &pgconn.PgError{Code: "28P01"} })
+		if !badPassword(err) || calls != 1 || time.Since(start) != 0 {
+			t.Errorf("err %v after %d calls and %v, want 28P01 after one call, at once", err, calls, time.Since(start))
+		}
+	})
 }
 
 func TestUnavailable(t *testing.T) {
@@ -151,15 +246,26 @@ func TestUnavailable(t *testing.T) {
 }
 
 // fakeCatalog answers /products/{id} like catalog: p1 exists, "broken"
-// is a 500, everything else a 404.
+// is a 500, "busy" a 503, "moved" a redirect to the product list (as
+// catalog's router answers /products/.), "liar" another product, "slow"
+// never answers; everything else is a 404.
 func fakeCatalog(t *testing.T) *catalogClient {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /products", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`[{"id":"p1","name":"beans","price_cents":2450}]`))
+	})
 	mux.HandleFunc("GET /products/{id}", func(w http.ResponseWriter, r *http.Request) {
 		switch r.PathValue("id") {
-		case "p1":
+		case "p1", "liar":
 			_, _ = w.Write([]byte(`{"id":"p1","name":"beans","price_cents":2450}`))
 		case "broken":
 			http.Error(w, "oops", http.StatusInternalServerError)
+		case "busy":
+			http.Error(w, "draining", http.StatusServiceUnavailable)
+		case "moved":
+			http.Redirect(w, r, "/products", http.StatusTemporaryRedirect)
+		case "slow":
+			<-r.Context().Done()
 		default:
 			http.NotFound(w, r)
 		}
@@ -179,22 +285,20 @@ func TestCatalogClient(t *testing.T) {
 		name    string
 		id      string
 		want    product
-		wantErr error // nil: no error; errAny: some error
+		wantErr error
 	}{
 		{"known", "p1", product{ID: "p1", PriceCents: 2450}, nil},
 		{"unknown", "p2", product{}, errUnknownProduct},
 		{"path is escaped", "../admin", product{}, errUnknownProduct},
-		{"catalog failing", "broken", product{}, errAny},
+		{"catalog failing", "broken", product{}, errCatalogBroken},
+		{"catalog draining", "busy", product{}, errCatalogDown},
+		{"redirect not followed", "moved", product{}, errCatalogBroken},
+		{"another product", "liar", product{}, errCatalogBroken},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := c.product(context.Background(), tt.id)
-			switch {
-			case tt.wantErr == nil && err != nil:
-				t.Fatalf("product(%q): %v", tt.id, err)
-			case tt.wantErr == errAny && (err == nil || errors.Is(err, errUnknownProduct)):
-				t.Fatalf("product(%q) error %v, want a catalog failure", tt.id, err)
-			case tt.wantErr != nil && tt.wantErr != errAny && !errors.Is(err, tt.wantErr):
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
 				t.Fatalf("product(%q) error %v, want %v", tt.id, err, tt.wantErr)
 			}
 			if got != tt.want {
@@ -204,7 +308,65 @@ func TestCatalogClient(t *testing.T) {
 	}
 }
 
-var errAny = errors.New("any error")
+// TestCatalogClientWhenDown: a catalog that hangs costs a lookup
+// catalogTimeout; once its readiness check has failed, catalogDownTimeout;
+// once the check passes again, the full timeout is back.
+func TestCatalogClientWhenDown(t *testing.T) {
+	c := fakeCatalog(t)
+	lookup := func() time.Duration {
+		start := time.Now()
+		if _, err := c.product(context.Background(), "slow"); !errors.Is(err, errCatalogDown) {
+			t.Fatalf("product(slow): %v, want errCatalogDown", err)
+		}
+		return time.Since(start)
+	}
+	if took := lookup(); took < catalogTimeout {
+		t.Errorf("with catalog up, a hung lookup gave up after %v, before catalogTimeout %v", took, catalogTimeout)
+	}
+	down := c.check(func(context.Context) error { return errors.New("connection refused") })
+	if err := down(t.Context()); err == nil {
+		t.Fatal("the wrapped check hid the failure")
+	}
+	if took := lookup(); took >= catalogTimeout {
+		t.Errorf("with the check failing, a hung lookup took %v, want about %v", took, catalogDownTimeout)
+	}
+	if _, err := c.product(context.Background(), "p1"); err != nil {
+		t.Errorf("with the check failing, a lookup catalog answers: %v, want it tried and answered", err)
+	}
+	up := c.check(func(context.Context) error { return nil })
+	if err := up(t.Context()); err != nil || c.down.Load() {
+		t.Fatalf("check passing: %v, down %v", err, c.down.Load())
+	}
+}
+
+func TestValidProductID(t *testing.T) {
+	tests := []struct {
+		id   string
+		want bool
+	}{
+		{"p1", true},
+		{"SKU-12_a.b", true},
+		{strings.Repeat("x", maxProductID), true},
+		{"", false},
+		{strings.Repeat("x", maxProductID+1), false},
+		{".", false},
+		{"..", false},
+		{".hidden", false},
+		{"-flag", false},
+		{"a/b", false},
+		{"%2e", false},
+		{"a b", false},
+		{"a?b", false},
+		{"é", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id, func(t *testing.T) {
+			if got := validProductID(tt.id); got != tt.want {
+				t.Errorf("validProductID(%q) = %v, want %v", tt.id, got, tt.want)
+			}
+		})
+	}
+}
 
 // TestCreateOrderRefusesBadInput covers the answers given before the
 // database is touched (the e2e tests cover the rest against Postgres).
@@ -219,12 +381,18 @@ func TestCreateOrderRefusesBadInput(t *testing.T) {
 	}{
 		{"malformed JSON", http.MethodPost, "/orders", `{"product_id":`, http.StatusBadRequest},
 		{"no product", http.MethodPost, "/orders", `{"quantity":1}`, http.StatusBadRequest},
+		{"duplicate key", http.MethodPost, "/orders", `{"product_id":"p1","product_id":"p9","quantity":1}`, http.StatusBadRequest},
+		{"miscased key", http.MethodPost, "/orders", `{"Product_ID":"p1","quantity":1}`, http.StatusBadRequest},
 		{"product ID too long", http.MethodPost, "/orders", `{"product_id":"` + strings.Repeat("x", 65) + `","quantity":1}`, http.StatusBadRequest},
 		{"quantity zero", http.MethodPost, "/orders", `{"product_id":"p1","quantity":0}`, http.StatusBadRequest},
 		{"quantity too large", http.MethodPost, "/orders", `{"product_id":"p1","quantity":1001}`, http.StatusBadRequest},
 		{"oversize body", http.MethodPost, "/orders", `{"product_id":"` + strings.Repeat("x", maxBody) + `"}`, http.StatusRequestEntityTooLarge},
 		{"unknown product", http.MethodPost, "/orders", `{"product_id":"p9","quantity":1}`, http.StatusUnprocessableEntity},
 		{"catalog failing", http.MethodPost, "/orders", `{"product_id":"broken","quantity":1}`, http.StatusBadGateway},
+		{"catalog draining", http.MethodPost, "/orders", `{"product_id":"busy","quantity":1}`, http.StatusServiceUnavailable},
+		{"catalog redirects", http.MethodPost, "/orders", `{"product_id":"moved","quantity":1}`, http.StatusBadGateway},
+		{"product ID a dot", http.MethodPost, "/orders", `{"product_id":".","quantity":1}`, http.StatusBadRequest},
+		{"product ID a path", http.MethodPost, "/orders", `{"product_id":"../admin","quantity":1}`, http.StatusBadRequest},
 		{"order ID not a number", http.MethodGet, "/orders/x", "", http.StatusBadRequest},
 		{"order ID zero", http.MethodGet, "/orders/0", "", http.StatusBadRequest},
 	}
@@ -241,57 +409,6 @@ func TestCreateOrderRefusesBadInput(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestValidPassword(t *testing.T) {
-	tests := []struct {
-		name    string
-		content string
-		wantErr bool
-	}{
-		{"plain", "correct-horse-battery-staple", false},
-		{"spaces and punctuation", `p a$$ 'w"ord\`, false},
-		{"unicode", "mot-de-passe-été", false},
-		{"longest", strings.Repeat("x", maxPassword), false},
-		{"too long", strings.Repeat("x", maxPassword+1), true},
-		{"binary", "\x00\x01\xfe\xff", true},
-		{"not UTF-8", "pass\xffword", true},
-		{"NUL inside", "pass\x00word", true},
-		{"line inside", "pass\nword", true},
-		{"escape sequence", "\x1b[31mred", true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := validPassword([]byte(tt.content))
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("validPassword = %v, want error %v", err, tt.wantErr)
-			}
-			if err != nil && !errors.Is(err, errBadPassword) {
-				t.Errorf("error %v does not wrap errBadPassword", err)
-			}
-		})
-	}
-}
-
-// FuzzValidPassword: whatever the password file holds, the check never
-// panics, accepts only printable UTF-8 of bounded length, and its error
-// never quotes the content.
-func FuzzValidPassword(f *testing.F) {
-	for _, s := range []string{"", "secret", "pass\x00word", "\xff\xfe", strings.Repeat("a", maxPassword+1), "日本語のパスワード", "tab\there"} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		err := validPassword(b)
-		if err == nil {
-			if len(b) > maxPassword || !utf8.Valid(b) || bytes.ContainsFunc(b, unicode.IsControl) {
-				t.Fatalf("accepted %q", b)
-			}
-			return
-		}
-		if len(b) >= 4 && strings.Contains(err.Error(), string(b)) {
-			t.Fatalf("error %q quotes the content", err)
-		}
-	})
 }
 
 // TestPasswordWatchOutlivesItsContext: routes opens the pool with the

@@ -1,15 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -40,6 +40,23 @@ var errNotFound = errors.New("orders: not found")
 type database struct {
 	*sql.DB
 	password *secrets.File // nil without DATABASE_PASSWORD_FILE
+	rotation rotation
+}
+
+// withoutConnString keeps the reason of pgx's parse error and drops the
+// connection string it quotes: pgx masks the password it finds, but one
+// with an unescaped "@" is cut where pgx thinks it ends, and the rest
+// shows.
+func withoutConnString(err error) error {
+	var pe *pgconn.ParseConfigError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	reason := "invalid"
+	if _, after, ok := strings.Cut(pe.Error(), "`: "); ok {
+		reason = after
+	}
+	return fmt.Errorf("cannot parse the connection string (not shown: it can hold a password): %s", reason)
 }
 
 // openDB opens the pool without connecting: the service starts, and
@@ -52,7 +69,7 @@ type database struct {
 func openDB(ctx context.Context, url, passwordFile string, logger *zap.Logger) (*database, error) {
 	cc, err := pgx.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		return nil, fmt.Errorf("DATABASE_URL: %w", withoutConnString(err))
 	}
 	if cc.ConnectTimeout == 0 {
 		cc.ConnectTimeout = connectTimeout
@@ -66,10 +83,16 @@ func openDB(ctx context.Context, url, passwordFile string, logger *zap.Logger) (
 		if err != nil {
 			return nil, fmt.Errorf("DATABASE_PASSWORD_FILE: %w", err)
 		}
-		opts = append(opts, stdlib.OptionBeforeConnect(func(_ context.Context, c *pgx.ConnConfig) error {
-			c.Password = d.password.Value().Reveal()
-			return nil
-		}))
+		d.rotation.password = func() string { return d.password.Value().Reveal() }
+		opts = append(opts,
+			stdlib.OptionBeforeConnect(func(_ context.Context, c *pgx.ConnConfig) error {
+				c.Password = d.password.Value().Reveal()
+				return nil
+			}),
+			stdlib.OptionAfterConnect(func(context.Context, *pgx.Conn) error {
+				d.rotation.accepted()
+				return nil
+			}))
 	}
 	d.DB = stdlib.OpenDB(*cc, opts...)
 	d.SetMaxOpenConns(maxConns)
@@ -77,30 +100,6 @@ func openDB(ctx context.Context, url, passwordFile string, logger *zap.Logger) (
 	d.SetConnMaxIdleTime(connMaxIdle)
 	d.SetConnMaxLifetime(connMaxLife)
 	return d, nil
-}
-
-// Password file limits: a password is printable text of at most
-// maxPassword bytes, so a file truncated, overwritten by a binary or
-// pointed at the wrong thing keeps the last good password.
-const (
-	maxPassword     = 1 << 10
-	maxPasswordFile = 4 << 10
-)
-
-var errBadPassword = errors.New("orders: password file does not hold a password")
-
-// validPassword accepts printable UTF-8 of at most maxPassword bytes. Its
-// errors say what is wrong, never what the file holds.
-func validPassword(b []byte) error {
-	switch {
-	case len(b) > maxPassword:
-		return fmt.Errorf("%w: longer than %d bytes", errBadPassword, maxPassword)
-	case !utf8.Valid(b):
-		return fmt.Errorf("%w: not UTF-8 text", errBadPassword)
-	case bytes.ContainsFunc(b, unicode.IsControl):
-		return fmt.Errorf("%w: control characters", errBadPassword)
-	}
-	return nil
 }
 
 // Close closes the pool, then stops watching the password file.
@@ -202,62 +201,118 @@ func (d *database) PingContext(ctx context.Context) error {
 // (pg_terminate_backend after a password rotation, a failover, a fast
 // shutdown) is only found out when a statement is sent on it, and fails
 // with one of these codes, or driver.ErrBadConn for a ping. The statement
-// did not run: sending it again cannot apply it twice.
+// did not run: sending it again cannot apply it twice. These retries are
+// immediate, and at most attempts.
 //
-// A new connection refused for its password (28P01) is retried too once
-// the password file holds a newer password: the role's password and the
-// file cannot change at the same instant, so during a rotation a
-// connection opened between the two is refused, and waiting up to
-// rotationWait for the file to catch up turns that into a short delay
-// instead of a failed request.
+// A new connection refused for its password (28P01) is retried too, as
+// rotation.wait decides: a rotation changes the role's password and the
+// password file one after the other, in either order, and a connection
+// opened between the two writes is refused.
 func (d *database) retry(ctx context.Context, fn func() error) error {
-	var err error
-	for range attempts {
+	dead := 0
+	backoff := authBackoff
+	for {
 		used := d.currentPassword()
-		err = fn()
+		err := fn()
 		switch {
 		case retryable(err):
-		case badPassword(err) && d.awaitNewPassword(ctx, used):
+			if dead++; dead >= attempts {
+				return err
+			}
+		case badPassword(err):
+			if !d.rotation.wait(ctx, used, backoff) {
+				return err
+			}
+			backoff = min(2*backoff, maxAuthBackoff)
 		default:
 			return err
 		}
 	}
-	return err
 }
-
-// How long a request refused for its password waits for the password file
-// to change, and how often it looks. The secrets package publishes a
-// change within a second of the file's event (Debounce, bounded).
-const (
-	rotationWait = 2 * time.Second
-	rotationPoll = 20 * time.Millisecond
-)
 
 func (d *database) currentPassword() string {
-	if d.password == nil {
+	if d.rotation.password == nil {
 		return ""
 	}
-	return d.password.Value().Reveal()
+	return d.rotation.password()
 }
 
-// awaitNewPassword waits until the password file holds a password other
-// than used, for at most rotationWait, and reports whether it does.
-func (d *database) awaitNewPassword(ctx context.Context, used string) bool {
-	if d.password == nil {
+// How requests refused for their password wait for a rotation to finish.
+// The window covers the gap between a rotation's two writes plus the
+// second of debounce the secrets package may take to publish a new file,
+// and stays well below a client's timeout: a password still refused after
+// it is wrong, not rotating. The backoff doubles from authBackoff to
+// maxAuthBackoff, with jitter, so that the requests of a pod do not open
+// their connections in lockstep.
+const (
+	authRetryWindow = 5 * time.Second
+	authBackoff     = 50 * time.Millisecond
+	maxAuthBackoff  = 500 * time.Millisecond
+	rotationPoll    = 20 * time.Millisecond
+)
+
+// rotation is what the requests of one pool share about refused
+// passwords: since when the server has refused every new connection.
+type rotation struct {
+	// password returns the password file's current value; nil without a
+	// password file, when no refusal is worth waiting out.
+	password func() string
+
+	mu      sync.Mutex
+	refused time.Time // the first refusal since a connection was accepted; zero: none
+}
+
+// accepted records that the server accepted a new connection: whatever
+// was refused before, the next refusal opens a new window.
+func (r *rotation) accepted() {
+	r.mu.Lock()
+	r.refused = time.Time{}
+	r.mu.Unlock()
+}
+
+// wait is called after the server refused the password used, and reports
+// whether to try again: at once when the password file has changed since
+// (the role was changed first; the file has caught up), or after backoff
+// with the same password (the file was changed first; the role will
+// follow). It says no, at once, without a password file, when every new
+// connection has been refused for longer than authRetryWindow (a wrong
+// password: fail fast rather than hold each request for the window), or
+// when ctx ends first: the retries never outlast the request's deadline.
+func (r *rotation) wait(ctx context.Context, used string, backoff time.Duration) bool {
+	if r.password == nil {
 		return false
 	}
-	ctx, cancel := context.WithTimeout(ctx, rotationWait)
-	defer cancel()
+	now := time.Now()
+	r.mu.Lock()
+	if r.refused.IsZero() {
+		r.refused = now
+	}
+	end := r.refused.Add(authRetryWindow)
+	r.mu.Unlock()
+	if r.password() != used {
+		return true
+	}
+	if !now.Before(end) {
+		return false
+	}
+	// Between half the backoff and all of it, but never past the window.
+	pause := min(backoff/2+rand.N(backoff/2+1), end.Sub(now)) // #nosec G404 -- jitter, not a secret
+	timer := time.NewTimer(pause)
+	defer timer.Stop()
 	tick := time.NewTicker(rotationPoll)
 	defer tick.Stop()
-	for d.currentPassword() == used {
+	for {
 		select {
 		case <-ctx.Done():
 			return false
+		case <-timer.C:
+			return true
 		case <-tick.C:
+			if r.password() != used {
+				return true
+			}
 		}
 	}
-	return true
 }
 
 // badPassword reports whether the server refused the password

@@ -64,7 +64,7 @@ func Start(t testing.TB) *Server {
 	t.Helper()
 	bin, err := findBin()
 	if err != nil {
-		testenv.Missing(t, "PostgreSQL server", "install Debian's postgresql package: "+err.Error())
+		testenv.Missing(t, "PostgreSQL server", "install Debian's postgresql package (./scripts/setup does): "+err.Error())
 	}
 	cred, err := unprivileged()
 	if err != nil {

@@ -18,11 +18,12 @@ func InCI() bool {
 }
 
 // Missing stops the test because what is not available: it fails in CI and
-// skips elsewhere, telling the reader how to get it.
+// skips elsewhere, telling the reader how to get it. how says whether
+// ./scripts/setup installs it: only the caller knows.
 func Missing(t testing.TB, what, how string) {
 	t.Helper()
 	if InCI() {
 		t.Fatalf("%s is not available, and CI=true forbids skipping: %s", what, how)
 	}
-	t.Skipf("skipping: %s is not available (%s; ./scripts/test installs it)", what, how)
+	t.Skipf("skipping: %s is not available (%s)", what, how)
 }

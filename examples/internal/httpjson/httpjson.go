@@ -1,5 +1,6 @@
 // Package httpjson writes JSON responses and JSON errors, and decodes JSON
-// request bodies with a size limit, the same way in every example service.
+// request bodies with a size limit and exact keys (no unknown, miscased or
+// duplicate key), the same way in every example service.
 //
 // Every error body names the request's correlation ID, so that a user who
 // reports "I got a 400" can be found in the logs of every service the
@@ -16,12 +17,14 @@
 package httpjson
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 
 	"github.com/prodready/prodready/logging"
 )
@@ -65,36 +68,39 @@ func Status(err error) int {
 	return http.StatusInternalServerError
 }
 
-// Decode reads one JSON object of at most limit bytes from the request body
-// into v. Unknown fields, trailing data, a wrong content type and a body
-// over the limit are refused with a *RequestError (400, 415 or 413), whose
-// text is safe to show the client.
+// Decode reads one JSON value of at most limit bytes from the request
+// body into v. A wrong content type, a body over the limit, malformed
+// JSON, trailing data and a value of the wrong type are refused with a
+// *RequestError (415, 413 or 400) whose text is safe to show the client.
+//
+// Object keys must be exactly the names v's struct fields decode from,
+// each at most once. encoding/json alone matches keys case-insensitively
+// and keeps the last of duplicate keys, so {"product_id":"p1",
+// "Product_ID":"p2"} orders p2 where a gateway or a WAF in front, reading
+// the same bytes with another parser, saw p1: a request validated as one
+// thing and served as another. Decode refuses unknown, miscased and
+// duplicate keys, at every depth, with a 400 that names the key.
 func Decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
 			return &RequestError{http.StatusUnsupportedMediaType, errors.New("content type must be application/json")}
 		}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil {
-		// Only the end of the body may follow. dec.More would miss a
-		// stray "}" or "]", which it reads as the end of an enclosing value.
-		if _, tokErr := dec.Token(); !errors.Is(tokErr, io.EOF) {
-			err = errors.New("trailing data after the JSON object")
-		}
-	}
-	if err == nil {
-		return nil
-	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
 		return &RequestError{http.StatusRequestEntityTooLarge, fmt.Errorf("request body larger than %d bytes", tooBig.Limit)}
-	case errors.Is(err, io.EOF):
-		return &RequestError{http.StatusBadRequest, errors.New("request body is empty")}
-	default:
+	case err != nil:
+		return &RequestError{http.StatusBadRequest, fmt.Errorf("reading the request body: %w", err)}
+	}
+	if err := checkKeys(body, reflect.TypeOf(v)); err != nil {
+		return &RequestError{http.StatusBadRequest, err}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
 		return &RequestError{http.StatusBadRequest, fmt.Errorf("malformed JSON: %w", err)}
 	}
+	return nil
 }

@@ -35,6 +35,9 @@ func TestDecode(t *testing.T) {
 		{"empty", "application/json", ``, http.StatusBadRequest},
 		{"too large", "application/json", `{"product_id":"` + strings.Repeat("x", 100) + `"}`, http.StatusRequestEntityTooLarge},
 		{"not JSON", "text/plain", `{}`, http.StatusUnsupportedMediaType},
+		{"duplicate key", "application/json", `{"quantity":1,"quantity":2}`, http.StatusBadRequest},
+		{"miscased key", "application/json", `{"Quantity":1}`, http.StatusBadRequest},
+		{"key escaped", "application/json", `{"quantit\u0079":1}`, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,16 +73,51 @@ func TestError(t *testing.T) {
 	}
 }
 
+// FuzzDecode: whatever the body, Decode does not panic and refuses with
+// a 4xx; what it accepts encoding/json decodes to the same value, with
+// only the exact keys; adding a duplicate or a miscased key to an
+// accepted object gets it refused, naming the key.
 func FuzzDecode(f *testing.F) {
-	f.Add(`{"product_id":"p1","quantity":2}`)
-	f.Add(`{"product_id":`)
-	f.Add(`[]`)
+	for _, s := range []string{`{"product_id":"p1","quantity":2}`, `{"product_id":`, `[]`, `{"quantity":1,"quantity":2}`,
+		`{"Product_ID":"p1"}`, `{"product\u005fid":"p1"}`, ` {"quantity" : 3 } `, `{"a\"product_id":1}`} {
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, body string) {
-		r := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(body))
-		var got order
-		if err := httpjson.Decode(httptest.NewRecorder(), r, 1<<10, &got); err != nil {
+		decode := func(body string) (order, error) {
+			var got order
+			r := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(body))
+			return got, httpjson.Decode(httptest.NewRecorder(), r, 1<<10, &got)
+		}
+		got, err := decode(body)
+		if err != nil {
 			if s := httpjson.Status(err); s < 400 || s > 499 {
 				t.Fatalf("status %d for a refused body", s)
+			}
+			return
+		}
+		var std order
+		if err := json.Unmarshal([]byte(body), &std); err != nil || std != got {
+			t.Fatalf("accepted %q as %+v; encoding/json: %+v, %v", body, got, std, err)
+		}
+		var keys map[string]json.RawMessage
+		if json.Unmarshal([]byte(body), &keys) != nil || keys == nil {
+			return // not an object: null
+		}
+		for k := range keys {
+			if k != "product_id" && k != "quantity" {
+				t.Fatalf("accepted %q with key %q", body, k)
+			}
+		}
+		open := strings.IndexByte(body, '{') + 1
+		for _, k := range []string{"product_id", "quantity"} {
+			_, had := keys[k]
+			extra := body[:open] + `"` + k + `":` + `0,` + body[open:]
+			if _, err := decode(extra); had && (err == nil || !strings.Contains(err.Error(), `duplicate key "`+k+`"`)) {
+				t.Fatalf("%q, with %s twice: %v, want a duplicate key error", extra, k, err)
+			}
+			miscased := body[:open] + `"` + strings.ToUpper(k) + `":0,` + body[open:]
+			if _, err := decode(miscased); err == nil || !strings.Contains(err.Error(), strings.ToUpper(k)) {
+				t.Fatalf("%q: %v, want an error naming %s", miscased, err, strings.ToUpper(k))
 			}
 		}
 	})

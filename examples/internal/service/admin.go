@@ -2,14 +2,10 @@ package service
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -17,109 +13,58 @@ import (
 
 	"github.com/prodready/prodready/health"
 	"github.com/prodready/prodready/secrets"
+	"github.com/prodready/prodready/server"
 )
 
-// Admin token file limits: a token is 16 to 1024 visible ASCII bytes
-// (what an Authorization header carries unchanged; `openssl rand -hex 16`
-// makes one), in a file of at most 4 KiB. Anything else in the file (a
-// truncated write, a binary, the wrong file) keeps the last good token.
-const (
-	minAdminToken     = 16
-	maxAdminToken     = 1 << 10
-	maxAdminTokenFile = 4 << 10
-)
-
-var errBadAdminToken = errors.New("service: admin token file does not hold a token")
-
-// validAdminToken is the admin token file's validator. Its errors say what
-// is wrong, never what the file holds.
-func validAdminToken(b []byte) error {
-	switch {
-	case len(b) < minAdminToken:
-		return fmt.Errorf("%w: shorter than %d bytes", errBadAdminToken, minAdminToken)
-	case len(b) > maxAdminToken:
-		return fmt.Errorf("%w: longer than %d bytes", errBadAdminToken, maxAdminToken)
-	case slices.ContainsFunc(b, func(c byte) bool { return c <= ' ' || c > '~' }):
-		return fmt.Errorf("%w: not visible ASCII (spaces, control characters or UTF-8)", errBadAdminToken)
-	}
-	return nil
-}
+// maxAdminTokenFile bounds the admin token file: a token is at most 1 KiB
+// (server.ValidToken); anything larger is not one.
+const maxAdminTokenFile = 4 << 10
 
 // watchAdminToken reads ADMIN_TOKEN_FILE and keeps it current until ctx
 // ends or the file is closed; nil when path is empty. A file that is
 // missing or invalid at start is no error: the guarded endpoints stay
 // closed, and the file's check says why, until a good token appears (an
-// optional Kubernetes Secret created after the pod, say).
+// optional Kubernetes Secret created after the pod, say). A rotation that
+// writes something server.ValidToken rejects keeps the last good token.
 func watchAdminToken(ctx context.Context, path string, logger *slog.Logger) (*secrets.File, error) {
 	if path == "" {
 		return nil, nil
 	}
 	f, err := secrets.Watch(ctx, path,
 		secrets.TrimNewline(true), secrets.MaxSize(maxAdminTokenFile),
-		secrets.Validate(validAdminToken), secrets.WaitForFile(true), secrets.Logger(logger))
+		secrets.Validate(server.ValidToken), secrets.WaitForFile(true), secrets.Logger(logger))
 	if err != nil {
 		return nil, fmt.Errorf("ADMIN_TOKEN_FILE: %w", err)
 	}
 	return f, nil
 }
 
-// allows reports whether the request carries token as
-// "Authorization: Bearer <token>". Both sides are hashed first, so the
-// comparison takes the same time whatever the lengths and wherever the
-// first difference is.
-func allows(token secrets.Secret, r *http.Request) bool {
-	if token.IsZero() {
-		return false
+// adminToken is the guard's token: the file's current value, so a rotated
+// token opens the endpoints from the next request on; nil (everything
+// guarded closed) without a file.
+func adminToken(f *secrets.File) func() string {
+	if f == nil {
+		return nil
 	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		return false
-	}
-	a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(token.Reveal()))
-	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
-}
-
-// guard serves h only to requests that carry the admin token current when
-// they arrive, so a rotated file takes effect without a restart. Without a
-// token file (token nil), or before it has held a valid token, everything
-// it guards is refused: closed by default.
-func guard(token *secrets.File, h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if token == nil {
-			http.Error(w, "forbidden: set ADMIN_TOKEN_FILE to use this endpoint", http.StatusForbidden)
-			return
-		}
-		switch current := token.Value(); {
-		case current.IsZero():
-			http.Error(w, "forbidden: ADMIN_TOKEN_FILE holds no valid token yet", http.StatusForbidden)
-		case !allows(current, r):
-			w.Header().Set("WWW-Authenticate", `Bearer realm="admin"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-		default:
-			h.ServeHTTP(w, r)
-		}
-	})
+	return func() string { return f.Value().Reveal() }
 }
 
 // adminMux is the admin port. Open to anyone who can reach the port:
 // the probes (kubelet), /metrics (Prometheus) and reading the log level.
-// Behind the token: changing the log level, the checks' failure reasons
-// (/debug/health: error text names hosts, users and versions) and, only
-// when switched on (PPROF=true), the profiler.
+// Behind the token (server.Guard): changing the log level, the checks'
+// failure reasons (/debug/health: error text names hosts, users and
+// versions) and, only when switched on (PPROF=true), the profiler.
 // token is the watched ADMIN_TOKEN_FILE, nil when unset.
 func adminMux(cfg Config, token *secrets.File, checks *health.Checker, details *details, metricsHandler, level http.Handler) http.Handler {
+	guard := server.Guard(adminToken(token))
 	mux := http.NewServeMux()
 	checks.Mount(mux)
 	mux.Handle("GET /metrics", metricsHandler)
 	mux.Handle("GET /loglevel", level)
-	mux.Handle("PUT /loglevel", guard(token, level))
-	mux.Handle("GET /debug/health", guard(token, details))
+	mux.Handle("PUT /loglevel", guard(level))
+	mux.Handle("GET /debug/health", guard(details))
 	if cfg.Pprof {
-		mux.Handle("GET /debug/pprof/", guard(token, http.HandlerFunc(pprof.Index)))
-		mux.Handle("GET /debug/pprof/cmdline", guard(token, http.HandlerFunc(pprof.Cmdline)))
-		mux.Handle("GET /debug/pprof/profile", guard(token, http.HandlerFunc(pprof.Profile)))
-		mux.Handle("GET /debug/pprof/symbol", guard(token, http.HandlerFunc(pprof.Symbol)))
-		mux.Handle("GET /debug/pprof/trace", guard(token, http.HandlerFunc(pprof.Trace)))
+		mux.Handle("GET /debug/pprof/", guard(server.Profiler()))
 	}
 	return http.MaxBytesHandler(mux, maxAdminBody)
 }

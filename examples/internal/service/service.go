@@ -11,22 +11,26 @@
 //
 // # Hardening
 //
-// Both ports are NewServer's: every timeout set (HTTP_READ_HEADER_TIMEOUT
-// tunes the one against slowloris), headers capped at 64 KiB, bodies at
-// 1 MiB on the traffic port and 4 KiB on the admin port. Calls to other
-// services go through NewClient, never http.DefaultClient.
+// Both ports are the server package's: every timeout set
+// (HTTP_READ_HEADER_TIMEOUT tunes the one against slowloris), headers
+// capped at 64 KiB, bodies at 1 MiB on the traffic port and 4 KiB on the
+// admin port. Every request has a deadline 5s short of the write timeout
+// (server.Deadline), and the traffic port's connections are capped below
+// the descriptor limit (server.Limit), so a client holding thousands of
+// idle keep-alives cannot starve the probes on the admin port. Calls to
+// other services go through server.NewClient, never http.DefaultClient.
 //
 // The admin port keeps what kubelet and Prometheus need open: /livez,
 // /readyz, /startupz (failure reasons withheld), /metrics and GET
 // /loglevel. What changes the process or tells more (PUT /loglevel,
 // /debug/health with each check's error, /debug/pprof/ when PPROF=true)
-// needs "Authorization: Bearer <token>", and is refused outright when
-// ADMIN_TOKEN_FILE is unset or does not hold a valid token yet. The token
-// is a file, like every secret here, watched with the secrets package: a
-// rotated token is the one accepted from the next request on, without a
-// restart, and a file that turns bad keeps the last good token and shows
-// as the non-critical readiness check "admin token file". Do not publish
-// the admin port outside the cluster.
+// needs "Authorization: Bearer <token>" (server.Guard), and is refused
+// outright when ADMIN_TOKEN_FILE is unset or does not hold a valid token
+// yet. The token is a file, like every secret here, watched with the
+// secrets package: a rotated token is the one accepted from the next
+// request on, without a restart, and a file that turns bad keeps the last
+// good token and shows as the non-critical readiness check "admin token
+// file". Do not publish the admin port outside the cluster.
 //
 // # Usage
 //
@@ -47,6 +51,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"runtime"
@@ -56,10 +61,11 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/prodready/prodready/examples/internal/env"
-	"github.com/prodready/prodready/examples/internal/memlimit"
 	"github.com/prodready/prodready/health"
 	"github.com/prodready/prodready/logging"
+	"github.com/prodready/prodready/memlimit"
 	"github.com/prodready/prodready/metrics"
+	"github.com/prodready/prodready/server"
 	"github.com/prodready/prodready/shutdown"
 	"github.com/prodready/prodready/tracing"
 )
@@ -72,8 +78,8 @@ type Config struct {
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: the whole budget after SIGTERM; default 25s
 	DrainDelay      time.Duration // SHUTDOWN_DRAIN_DELAY: serve on, readiness red; default 5s
 	// ReadHeaderTimeout (HTTP_READ_HEADER_TIMEOUT) bounds how long a
-	// client may take to send its request headers, on both ports; default
-	// DefaultReadHeaderTimeout.
+	// client may take to send its request headers, on both ports; zero
+	// means server.New's (5s).
 	ReadHeaderTimeout time.Duration
 	// AdminTokenFile (ADMIN_TOKEN_FILE) is the file holding the token
 	// that opens the admin port's guarded endpoints (PUT /loglevel,
@@ -103,7 +109,7 @@ func FromEnv(e *env.Reader, name, httpAddr string) Config {
 		ShutdownTimeout: e.Duration("SHUTDOWN_TIMEOUT", 25*time.Second),
 		DrainDelay:      e.Duration("SHUTDOWN_DRAIN_DELAY", 5*time.Second),
 
-		ReadHeaderTimeout: e.Duration("HTTP_READ_HEADER_TIMEOUT", DefaultReadHeaderTimeout),
+		ReadHeaderTimeout: e.Duration("HTTP_READ_HEADER_TIMEOUT", 0),
 		AdminTokenFile:    e.String("ADMIN_TOKEN_FILE", ""),
 		Pprof:             e.Bool("PPROF", false),
 	}
@@ -137,15 +143,17 @@ func Run(ctx context.Context, cfg Config, routes Routes) error {
 	if err != nil {
 		return err
 	}
-	limit, source := memlimit.Apply()
+	mem := memlimit.Apply()
 	logger.Info("starting",
 		zap.String("http_addr", cfg.HTTPAddr),
 		zap.String("admin_addr", cfg.AdminAddr),
 		zap.Bool("admin_token", cfg.AdminTokenFile != ""),
 		zap.Bool("pprof", cfg.Pprof),
 		zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)),
-		zap.Int64("memory_limit", limit),
-		zap.String("memory_limit_source", source),
+		zap.Int64("memory_limit", mem.Limit),
+		zap.String("memory_limit_source", string(mem.Source)),
+		zap.Int64("memory_limit_cgroup", mem.Cgroup),
+		zap.Int("max_conns", server.DefaultMaxConns()), // the traffic port's cap
 		zap.String("commit", cfg.Commit))
 
 	sd := shutdown.New(
@@ -157,7 +165,7 @@ func Run(ctx context.Context, cfg Config, routes Routes) error {
 	traces, err := tracing.Setup(ctx, tracing.Config{
 		ServiceName:    cfg.Name,
 		ServiceVersion: version,
-		ErrorHandler:   func(err error) { logger.Warn("trace export failed", zap.Error(err)) },
+		Logger:         logging.Slog(logger),
 	})
 	if err != nil {
 		return err
@@ -197,13 +205,47 @@ func Run(ctx context.Context, cfg Config, routes Routes) error {
 	if err != nil {
 		return err
 	}
-	traffic := tracing.Middleware()(logging.Middleware(logger)(red(handler)))
-	// The body limit goes outermost: it hands a copy of the request on,
-	// and our middlewares must hold the request the mux fills the route in.
-	sd.Serve(NewServer(cfg.HTTPAddr, http.MaxBytesHandler(traffic, maxBody), cfg.ReadHeaderTimeout, errorLog), nil)
-	admin := adminMux(cfg, token, checks, &last, metrics.Handler(reg), level)
-	sd.Serve(NewServer(cfg.AdminAddr, admin, cfg.ReadHeaderTimeout, errorLog), nil)
+	traffic := newServer(cfg.HTTPAddr, cfg.ReadHeaderTimeout, errorLog)
+	// The deadline is innermost, next to the mux, so the telemetry records
+	// its 504; it ends a request 5s before the write timeout would close
+	// the connection under it. The body limit goes outermost: it hands a
+	// copy of the request on, and our middlewares must hold the request
+	// the mux fills the route in.
+	deadline := server.Deadline(traffic.WriteTimeout - 5*time.Second)
+	traffic.Handler = http.MaxBytesHandler(tracing.Middleware()(logging.Middleware(logger)(red(deadline(handler)))), maxBody)
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	// The traffic port's connections are capped below the descriptor
+	// limit, so that a flood of idle keep-alives leaves the admin port
+	// the descriptors its probes need.
+	sd.Serve(traffic, server.Limit(traffic, ln, 0))
+	admin := newServer(cfg.AdminAddr, cfg.ReadHeaderTimeout, errorLog)
+	admin.Handler = adminMux(cfg, token, checks, &last, metrics.Handler(reg), logging.LevelHandler(logger, level))
+	sd.Serve(admin, nil)
 	return sd.Wait()
+}
+
+// Request body limits: any body on the traffic port, whatever a handler
+// forgets (handlers that decode a body set their own, smaller limit:
+// orders, 4 KiB), and on the admin port, where a /loglevel change is a few
+// bytes of JSON.
+const (
+	maxBody      = 1 << 20
+	maxAdminBody = 4 << 10
+)
+
+// newServer is server.New for addr with net/http's own errors on the
+// service's log and, when set, HTTP_READ_HEADER_TIMEOUT.
+func newServer(addr string, readHeaderTimeout time.Duration, errorLog *log.Logger) *http.Server {
+	srv := server.New(addr, nil)
+	srv.ErrorLog = errorLog
+	if readHeaderTimeout > 0 {
+		srv.ReadHeaderTimeout = readHeaderTimeout
+		srv.ReadTimeout = max(srv.ReadTimeout, readHeaderTimeout)
+	}
+	return srv
 }
 
 // Healthcheck probes the readiness of the service whose admin port is

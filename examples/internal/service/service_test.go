@@ -2,7 +2,6 @@ package service_test
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -29,7 +28,6 @@ func TestFromEnv(t *testing.T) {
 		{"defaults", nil, service.Config{
 			Name: "orders", HTTPAddr: ":8081", AdminAddr: ":9090",
 			ShutdownTimeout: 25 * time.Second, DrainDelay: 5 * time.Second,
-			ReadHeaderTimeout: service.DefaultReadHeaderTimeout,
 		}, ""},
 		{"set", map[string]string{ // #nosec G101 -- ADMIN_TOKEN_FILE is a path, not a credential
 			"HTTP_ADDR": "127.0.0.1:1", "ADMIN_ADDR": "127.0.0.1:2",
@@ -43,7 +41,6 @@ func TestFromEnv(t *testing.T) {
 		{"malformed", map[string]string{"SHUTDOWN_TIMEOUT": "ten", "PPROF": "on"}, service.Config{
 			Name: "orders", HTTPAddr: ":8081", AdminAddr: ":9090",
 			ShutdownTimeout: 25 * time.Second, DrainDelay: 5 * time.Second,
-			ReadHeaderTimeout: service.DefaultReadHeaderTimeout,
 		}, "PPROF"},
 	}
 	for _, tt := range tests {
@@ -94,105 +91,5 @@ func TestHealthcheck(t *testing.T) {
 				t.Errorf("Healthcheck(%q) = %v, want error %v", tt.adminAddr, err, tt.wantErr)
 			}
 		})
-	}
-}
-
-func TestNewServer(t *testing.T) {
-	tests := []struct {
-		name           string
-		readHeader     time.Duration
-		wantReadHeader time.Duration
-	}{
-		{"default", 0, service.DefaultReadHeaderTimeout},
-		{"set", 300 * time.Millisecond, 300 * time.Millisecond},
-		{"negative means default", -time.Second, service.DefaultReadHeaderTimeout},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv := service.NewServer(":0", http.NotFoundHandler(), tt.readHeader, nil)
-			if srv.ReadHeaderTimeout != tt.wantReadHeader {
-				t.Errorf("ReadHeaderTimeout %v, want %v", srv.ReadHeaderTimeout, tt.wantReadHeader)
-			}
-			for name, d := range map[string]time.Duration{"ReadTimeout": srv.ReadTimeout, "WriteTimeout": srv.WriteTimeout, "IdleTimeout": srv.IdleTimeout} {
-				if d <= 0 {
-					t.Errorf("%s unset: a client could hold a connection for ever", name)
-				}
-			}
-			if srv.ReadTimeout < srv.ReadHeaderTimeout {
-				t.Errorf("ReadTimeout %v < ReadHeaderTimeout %v", srv.ReadTimeout, srv.ReadHeaderTimeout)
-			}
-			if srv.MaxHeaderBytes <= 0 || srv.MaxHeaderBytes >= http.DefaultMaxHeaderBytes {
-				t.Errorf("MaxHeaderBytes %d, want a cap below the 1 MiB default", srv.MaxHeaderBytes)
-			}
-		})
-	}
-}
-
-// TestNewServerEndsSlowHeaders: a client that never finishes its headers
-// is disconnected at the header timeout.
-func TestNewServerEndsSlowHeaders(t *testing.T) {
-	const timeout = 200 * time.Millisecond
-	srv := service.NewServer("", http.NotFoundHandler(), timeout, nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-
-	conn, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	start := time.Now()
-	if _, err := conn.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")); err != nil {
-		t.Fatal(err)
-	}
-	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, err = io.ReadAll(conn) // ends when the server closes the connection
-	took := time.Since(start)
-	if err != nil {
-		t.Fatalf("read: %v (the server did not close the connection)", err)
-	}
-	if took < timeout || took > timeout+2*time.Second {
-		t.Errorf("closed after %v, want about %v", took, timeout)
-	}
-}
-
-// TestNewClientTimesOut: a peer that accepts and never answers costs the
-// client its timeout, not for ever.
-func TestNewClientTimesOut(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			accepted <- c // held open, never answered
-		}
-		close(accepted)
-	}()
-	const timeout = 300 * time.Millisecond
-	c := service.NewClient(timeout)
-	defer c.CloseIdleConnections()
-	tr := c.Transport.(*http.Transport)
-	if tr.TLSHandshakeTimeout <= 0 || tr.ResponseHeaderTimeout <= 0 || tr.IdleConnTimeout <= 0 || tr.MaxIdleConnsPerHost <= 0 || tr.MaxIdleConns <= 0 {
-		t.Errorf("transport with an unbounded phase: %+v", tr)
-	}
-	start := time.Now()
-	resp, err := c.Get("http://" + ln.Addr().String() + "/")
-	if err == nil {
-		_ = resp.Body.Close()
-		t.Fatal("a silent peer answered")
-	}
-	if took := time.Since(start); took < timeout || took > timeout+2*time.Second {
-		t.Errorf("gave up after %v, want about %v", took, timeout)
-	}
-	if conn := <-accepted; conn != nil {
-		_ = conn.Close()
 	}
 }

@@ -5,9 +5,11 @@
 // It prints its address on stdout once it serves, and logs the Manager's
 // steps as JSON on stderr. Routes: /fast answers at once, /slow?d=1s after
 // d, /readyz is 503 from the moment shutdown begins, /inflight counts the
-// slow requests in progress.
+// slow requests in progress, /print writes a line to stdout and answers
+// with the write's error. After Wait it writes a last line to stdout, as
+// a main logging its exit would.
 //
-//	testserver -drain 300ms -timeout 5s [-stuck]
+//	testserver -drain 300ms -timeout 5s [-stuck] [-nosignals]
 package main
 
 import (
@@ -37,10 +39,15 @@ func run() error {
 	drain := flag.Duration("drain", 300*time.Millisecond, "drain delay")
 	timeout := flag.Duration("timeout", 5*time.Second, "shutdown budget")
 	stuck := flag.Bool("stuck", false, "add a hook that ignores its context and never returns")
+	noSignals := flag.Bool("nosignals", false, "shutdown.Signals(): the Manager handles no signal (SIGPIPE included); SIGTERM ends the process")
 	flag.Parse()
 
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	sd := shutdown.New(shutdown.DrainDelay(*drain), shutdown.Timeout(*timeout), shutdown.Logger(logger))
+	opts := []shutdown.Option{shutdown.DrainDelay(*drain), shutdown.Timeout(*timeout), shutdown.Logger(logger)}
+	if *noSignals {
+		opts = append(opts, shutdown.Signals())
+	}
+	sd := shutdown.New(opts...)
 
 	var draining atomic.Bool
 	var inflight atomic.Int64
@@ -70,6 +77,10 @@ func run() error {
 		}
 		_, _ = io.WriteString(w, "ready")
 	})
+	mux.HandleFunc("GET /print", func(w http.ResponseWriter, _ *http.Request) {
+		_, err := fmt.Println("a line for a log reader")
+		_, _ = fmt.Fprint(w, "stdout: ", err)
+	})
 	mux.HandleFunc("GET /inflight", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, strconv.FormatInt(inflight.Load(), 10))
 	})
@@ -88,5 +99,7 @@ func run() error {
 		})
 	}
 	fmt.Println(ln.Addr())
-	return sd.Wait()
+	err = sd.Wait()
+	_, _ = fmt.Println("exiting") // to a stdout that may be closed by now
+	return err
 }

@@ -3,6 +3,7 @@ package memlimit
 import (
 	"bufio"
 	"bytes"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -11,12 +12,38 @@ import (
 	"strings"
 )
 
-// Where the limit came from, as returned by [Apply].
+// Source says where the limit in force after [Apply] came from.
+type Source string
+
+// The sources of a [Result].
 const (
-	SourceEnv    = "GOMEMLIMIT" // the GOMEMLIMIT environment variable; left as the runtime parsed it
-	SourceCgroup = "cgroup"     // a share of the cgroup memory limit
-	SourceNone   = "none"       // no limit found; the runtime's value is unchanged
+	SourceEnv    Source = "GOMEMLIMIT" // the GOMEMLIMIT environment variable; left as the runtime parsed it
+	SourceCgroup Source = "cgroup"     // a share of the cgroup memory limit
+	SourceNone   Source = "none"       // no limit found; the runtime's value is unchanged
 )
+
+// Result is what [Apply] did, for the caller to log once at start.
+type Result struct {
+	// Limit is the Go runtime's soft memory limit in force after Apply, in
+	// bytes: math.MaxInt64 when there is none.
+	Limit int64
+	// Source says where Limit came from.
+	Source Source
+	// Cgroup is the memory limit of the process's cgroup in bytes, 0 when
+	// it has none. It is read even when GOMEMLIMIT is set, so that a log
+	// line shows a GOMEMLIMIT above the limit the kernel enforces.
+	Cgroup int64
+}
+
+// LogValue logs a Result as a group: limit, source, and cgroup when there
+// is one.
+func (r Result) LogValue() slog.Value {
+	attrs := []slog.Attr{slog.Int64("limit", r.Limit), slog.String("source", string(r.Source))}
+	if r.Cgroup > 0 {
+		attrs = append(attrs, slog.Int64("cgroup", r.Cgroup))
+	}
+	return slog.GroupValue(attrs...)
+}
 
 // share is the part of the cgroup limit given to the Go runtime, in tenths;
 // the rest is headroom for memory the runtime does not count (see the
@@ -28,25 +55,29 @@ const share = 9
 // rounded down to a page), and no machine has 4 EiB of memory.
 const unlimited = int64(1) << 62
 
-// Apply sets the Go runtime's soft memory limit from the cgroup memory
-// limit, unless GOMEMLIMIT is set, and reports the limit now in force and
-// where it came from ([SourceEnv], [SourceCgroup] or [SourceNone]). It is
-// meant to be called once, at the start of main.
-func Apply() (limit int64, source string) {
+// Apply sets the Go runtime's soft memory limit to 90% of the cgroup
+// memory limit, unless GOMEMLIMIT is set, and reports what is now in force
+// and why. It is meant to be called once, at the start of main, after the
+// logger exists so that the Result can be logged. Without a cgroup limit
+// (outside a container, or a container without one) it changes nothing.
+func Apply() Result {
 	return apply("/", os.Getenv)
 }
 
-func apply(root string, getenv func(string) string) (int64, string) {
-	if getenv("GOMEMLIMIT") != "" {
-		return debug.SetMemoryLimit(-1), SourceEnv
-	}
+func apply(root string, getenv func(string) string) Result {
 	cg, ok := cgroupLimit(root)
 	if !ok {
-		return debug.SetMemoryLimit(-1), SourceNone
+		cg = 0
+	}
+	switch {
+	case getenv("GOMEMLIMIT") != "":
+		return Result{Limit: debug.SetMemoryLimit(-1), Source: SourceEnv, Cgroup: cg}
+	case !ok:
+		return Result{Limit: debug.SetMemoryLimit(-1), Source: SourceNone}
 	}
 	limit := cg / 10 * share
 	debug.SetMemoryLimit(limit)
-	return limit, SourceCgroup
+	return Result{Limit: limit, Source: SourceCgroup, Cgroup: cg}
 }
 
 // cgroupLimit returns the memory limit of the calling process's cgroup,

@@ -1,6 +1,7 @@
 package memlimit
 
 import (
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -200,38 +201,40 @@ func TestApply(t *testing.T) {
 		files      map[string]string
 		gomemlimit string
 		runtime    int64 // the runtime's limit before Apply, as GOMEMLIMIT would have set it
-		want       int64
-		wantSource string
+		want       Result
 	}{
 		{
-			name:       "cgroup limit, 90% to the runtime",
-			files:      cgroup64,
-			runtime:    math.MaxInt64,
-			want:       64 * mib / 10 * 9,
-			wantSource: SourceCgroup,
+			name:    "cgroup limit, 90% to the runtime",
+			files:   cgroup64,
+			runtime: math.MaxInt64,
+			want:    Result{Limit: 64 * mib / 10 * 9, Source: SourceCgroup, Cgroup: 64 * mib},
 		},
 		{
-			name:       "GOMEMLIMIT wins over the cgroup",
+			name:       "GOMEMLIMIT wins over the cgroup, which is still reported",
 			files:      cgroup64,
 			gomemlimit: "50MiB",
 			runtime:    50 * mib,
-			want:       50 * mib,
-			wantSource: SourceEnv,
+			want:       Result{Limit: 50 * mib, Source: SourceEnv, Cgroup: 64 * mib},
 		},
 		{
 			name:       "GOMEMLIMIT=off is the operator's choice too",
 			files:      cgroup64,
 			gomemlimit: "off",
 			runtime:    math.MaxInt64,
-			want:       math.MaxInt64,
-			wantSource: SourceEnv,
+			want:       Result{Limit: math.MaxInt64, Source: SourceEnv, Cgroup: 64 * mib},
 		},
 		{
-			name:       "no cgroup limit leaves the runtime alone",
-			files:      map[string]string{"proc/self/cgroup": "0::/\n", "sys/fs/cgroup/memory.max": "max\n"},
-			runtime:    math.MaxInt64,
-			want:       math.MaxInt64,
-			wantSource: SourceNone,
+			name:       "GOMEMLIMIT without a cgroup limit",
+			files:      map[string]string{"proc/self/cgroup": "0::/\n"},
+			gomemlimit: "1GiB",
+			runtime:    1 << 30,
+			want:       Result{Limit: 1 << 30, Source: SourceEnv},
+		},
+		{
+			name:    "no cgroup limit leaves the runtime alone",
+			files:   map[string]string{"proc/self/cgroup": "0::/\n", "sys/fs/cgroup/memory.max": "max\n"},
+			runtime: math.MaxInt64,
+			want:    Result{Limit: math.MaxInt64, Source: SourceNone},
 		},
 	}
 	for _, tt := range tests {
@@ -239,12 +242,38 @@ func TestApply(t *testing.T) {
 			keepRuntimeLimit(t)
 			debug.SetMemoryLimit(tt.runtime)
 			env := map[string]string{"GOMEMLIMIT": tt.gomemlimit}
-			got, source := apply(tree(t, tt.files), func(k string) string { return env[k] })
-			if got != tt.want || source != tt.wantSource {
-				t.Errorf("apply = %d, %q; want %d, %q", got, source, tt.want, tt.wantSource)
+			got := apply(tree(t, tt.files), func(k string) string { return env[k] })
+			if got != tt.want {
+				t.Errorf("apply = %+v, want %+v", got, tt.want)
 			}
-			if inForce := debug.SetMemoryLimit(-1); inForce != tt.want {
-				t.Errorf("runtime limit after apply = %d, want %d", inForce, tt.want)
+			if inForce := debug.SetMemoryLimit(-1); inForce != tt.want.Limit {
+				t.Errorf("runtime limit after apply = %d, want %d", inForce, tt.want.Limit)
+			}
+		})
+	}
+}
+
+func TestResultLogValue(t *testing.T) {
+	tests := []struct {
+		name string
+		r    Result
+		want string
+	}{
+		{"from the cgroup", Result{Limit: 60397977, Source: SourceCgroup, Cgroup: 67108864}, "memory.limit=60397977 memory.source=cgroup memory.cgroup=67108864"},
+		{"none", Result{Limit: math.MaxInt64, Source: SourceNone}, "memory.limit=9223372036854775807 memory.source=none"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b strings.Builder
+			h := slog.NewTextHandler(&b, &slog.HandlerOptions{ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+				if len(groups) == 0 && a.Key != "memory" {
+					return slog.Attr{} // time, level, msg
+				}
+				return a
+			}})
+			slog.New(h).Info("", "memory", tt.r)
+			if got := strings.TrimSpace(b.String()); got != tt.want {
+				t.Errorf("logged %q, want %q", got, tt.want)
 			}
 		})
 	}
@@ -269,53 +298,4 @@ func TestSelfCgroups(t *testing.T) {
 			}
 		})
 	}
-}
-
-// FuzzParseLimit: cgroup files are written by the kernel, but the parser
-// is also handed whatever a container runtime or a test double puts there.
-// A limit it accepts is always a usable positive number that survives a
-// round trip; nothing panics.
-func FuzzParseLimit(f *testing.F) {
-	for _, s := range []string{"67108864\n", "max\n", "", "9223372036854771712", "-5", "1e9", " 42 ", "\x00"} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		v, ok := parseLimit(b)
-		if !ok {
-			if v != 0 {
-				t.Fatalf("parseLimit(%q) = %d with ok false", b, v)
-			}
-			return
-		}
-		if v <= 0 || v >= unlimited {
-			t.Fatalf("parseLimit(%q) = %d, outside (0, %d)", b, v, unlimited)
-		}
-		if again, ok := parseLimit([]byte(strconv.FormatInt(v, 10))); !ok || again != v {
-			t.Fatalf("round trip of %d gave %d, %t", v, again, ok)
-		}
-		if share := v / 10 * share; share < 0 || share > v {
-			t.Fatalf("runtime share %d of %d out of range", share, v)
-		}
-	})
-}
-
-// FuzzSelfCgroups: /proc/self/cgroup lines are split on colons; paths may
-// contain anything, and a joined path must never leave the cgroup mount.
-func FuzzSelfCgroups(f *testing.F) {
-	for _, s := range []string{"0::/\n", "4:memory:/docker/x\n0::/\n", "::::\n", "0::/../../..\n", "4:memory:../../etc\n"} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		v2, v1 := selfCgroups(b)
-		for _, p := range []string{v2, v1} {
-			c := cleanCgroupPath(p)
-			if !strings.HasPrefix(c, "/") {
-				t.Fatalf("cleanCgroupPath(%q) = %q, not absolute", p, c)
-			}
-			rel, err := filepath.Rel("/mnt", filepath.Join("/mnt", filepath.FromSlash(c)))
-			if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-				t.Fatalf("path %q escapes the mount as %q", p, rel)
-			}
-		}
-	})
 }

@@ -14,7 +14,7 @@
 //
 // # What Apply does
 //
-// [Apply] is called once, first thing in main. When GOMEMLIMIT is set it
+// [Apply] is called once, early in main. When GOMEMLIMIT is set it
 // leaves the runtime's value alone (the operator decided). Otherwise it
 // reads the memory limit of the process's cgroup: cgroup v2's memory.max
 // (the smallest along the path to the root, as the kernel enforces), else
@@ -39,14 +39,26 @@
 // (9223372036854771712) all mean "no limit", and the runtime is left as it
 // was.
 //
+// # What it reports
+//
+// Apply returns a [Result]: the limit now in force, its [Source]
+// (GOMEMLIMIT, cgroup or none) and the cgroup's own limit, read even when
+// GOMEMLIMIT is set, so that a start-up line shows an operator's
+// GOMEMLIMIT above what the kernel enforces. The package logs nothing
+// itself: the caller logs the Result once, with whatever logger it has.
+//
 // # Usage
 //
-//	func main() {
-//		limit, source := memlimit.Apply()
-//		logger.Info("runtime",
+//	func run(ctx context.Context) error {
+//		logger := ... // first, so that everything after can report
+//		mem := memlimit.Apply()
+//		logger.Info("starting",
 //			zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)),
-//			zap.Int64("memory_limit", limit),
-//			zap.String("memory_limit_source", source))
+//			zap.Int64("memory_limit", mem.Limit),
+//			zap.String("memory_limit_source", string(mem.Source)),
+//			zap.Int64("memory_limit_cgroup", mem.Cgroup))
 //		...
 //	}
+//
+// A Result is also a slog.LogValuer: slog.Info("starting", "memory", mem).
 package memlimit

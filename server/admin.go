@@ -1,0 +1,84 @@
+package server
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// Admin token limits: 16 to 1024 visible ASCII bytes, what an
+// Authorization header carries unchanged (`openssl rand -hex 16` makes
+// one).
+const (
+	minToken = 16
+	maxToken = 1 << 10
+)
+
+// ErrInvalidToken is what ValidToken's errors wrap.
+var ErrInvalidToken = errors.New("server: not an admin token")
+
+// ValidToken reports whether b can be an admin token for Guard: 16 to
+// 1024 bytes of visible ASCII, no spaces or control characters (trim a
+// file's final newline first). Its errors say what is wrong, never what b
+// holds, so it fits secrets.Validate for a watched token file: a rotation
+// that writes something else keeps the last good token.
+func ValidToken(b []byte) error {
+	switch {
+	case len(b) < minToken:
+		return fmt.Errorf("%w: shorter than %d bytes", ErrInvalidToken, minToken)
+	case len(b) > maxToken:
+		return fmt.Errorf("%w: longer than %d bytes", ErrInvalidToken, maxToken)
+	case slices.ContainsFunc(b, func(c byte) bool { return c <= ' ' || c > '~' }):
+		return fmt.Errorf("%w: not visible ASCII (spaces, control characters or UTF-8)", ErrInvalidToken)
+	}
+	return nil
+}
+
+// Guard returns a middleware that serves only requests carrying
+// "Authorization: Bearer <token>" for the token that token returns when the
+// request arrives, so a rotated token takes effect at the next request.
+// Everything it guards is closed by default: with token nil, or while
+// token returns "" or a string ValidToken rejects (a token file not
+// loaded yet), every request is refused with 403; a missing or wrong
+// token gets 401 with WWW-Authenticate. The comparison hashes both sides
+// first, so it takes the same time whatever the lengths and wherever the
+// first difference is. Neither answer shows the token.
+//
+// With the secrets package, token is a watched file's current value:
+//
+//	f, err := secrets.Watch(ctx, path, secrets.TrimNewline(true), secrets.Validate(server.ValidToken))
+//	guard := server.Guard(func() string { return f.Value().Reveal() })
+//	admin.Handle("PUT /loglevel", guard(level))
+func Guard(token func() string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var want string
+			if token != nil {
+				want = token()
+			}
+			switch {
+			case want == "" || ValidToken([]byte(want)) != nil:
+				http.Error(w, "forbidden: no admin token is configured", http.StatusForbidden)
+			case !bearer(r, want):
+				w.Header().Set("WWW-Authenticate", `Bearer realm="admin"`)
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+			default:
+				next.ServeHTTP(w, r)
+			}
+		})
+	}
+}
+
+// bearer reports whether r carries "Authorization: Bearer <token>".
+func bearer(r *http.Request, token string) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return false
+	}
+	a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(token))
+	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+}

@@ -1,0 +1,81 @@
+// Package server is the edge of a service: the HTTP servers and clients
+// set up so that no peer can pin them, a connection cap that keeps the
+// probes answering under a flood, a request deadline that frees the
+// handler, and the guarded admin port.
+//
+// net/http's zero values are made for a program on a trusted network: an
+// http.Server with no timeouts keeps a connection as long as the client
+// likes, http.DefaultClient waits for ever on a peer that accepts and says
+// nothing, WriteTimeout closes the connection under a slow handler but
+// leaves the handler (and its database query) running, and nothing stops
+// a client from holding as many idle keep-alive connections as the process
+// has descriptors, at which point the admin port cannot accept the
+// kubelet's probe and the pod is restarted for being busy. Each part of
+// this package closes one of those. Like every prodready package it
+// imports no other: it hands back plain net/http values.
+//
+// # Servers
+//
+// [New] returns an *http.Server with ReadHeaderTimeout (5s), ReadTimeout
+// (15s), WriteTimeout (45s), IdleTimeout (75s) and MaxHeaderBytes (64 KiB)
+// set; each default says in the source which fault it bounds. Change any
+// field before serving.
+//
+// # Clients
+//
+// [NewClient](timeout) returns an *http.Client for service-to-service calls:
+// every phase bounded (dial, TLS handshake, response headers, the whole
+// call), idle pools bounded, and redirects returned to the caller instead
+// of followed.
+//
+// # The connection cap
+//
+// [Limit](srv, ln, max) wraps the traffic port's listener: at most max
+// connections (by default the descriptor limit less headroom, see
+// [DefaultMaxConns]), and at the cap the connection idle longest is closed
+// to make room; when none is idle a new connection gets a prompt 503 (or
+// is closed, under TLS), never a hang. The admin port is served on a
+// listener of its own, outside the cap, and so are its descriptors.
+// [Listener.Stats] gives the counts for metrics.
+//
+// # The request deadline
+//
+// [Deadline](d) is a middleware that ends the request's context d after the
+// handler starts (cause [ErrDeadline]), without buffering the response, and
+// answers 504 for a handler that returns having written nothing. Keep d
+// below the server's WriteTimeout, and put it inside the telemetry
+// middlewares, next to the mux, so that they record its 504.
+//
+// # The admin port
+//
+// The admin port serves what kubelet and Prometheus need, open to whoever
+// can reach the port (they cannot carry a token), and guards what changes
+// the process or tells more: [Guard](token) admits only requests with
+// "Authorization: Bearer <token>", and refuses everything while no valid
+// token is configured. [Profiler] is the Go profiler as one handler, to
+// mount behind it. [ValidToken] is the token's rule, for the token file's
+// validator. Do not publish the admin port outside the cluster.
+//
+// # Usage
+//
+//	srv := server.New(":8080", nil)
+//	deadline := server.Deadline(srv.WriteTimeout - 5*time.Second)
+//	srv.Handler = http.MaxBytesHandler(tracing.Middleware()(logging.Middleware(log)(red(deadline(mux)))), 1<<20)
+//	ln, err := net.Listen("tcp", srv.Addr)
+//	if err != nil {
+//		return err
+//	}
+//	sd.Serve(srv, server.Limit(srv, ln, 0))
+//
+//	guard := server.Guard(func() string { return token.Value().Reveal() })
+//	admin := http.NewServeMux()
+//	checks.Mount(admin)                                // open: /livez /readyz /startupz
+//	admin.Handle("GET /metrics", metrics.Handler(reg)) // open
+//	admin.Handle("GET /loglevel", level)               // open: reading it
+//	admin.Handle("PUT /loglevel", guard(level))        // guarded: changing it
+//	admin.Handle("GET /debug/pprof/", guard(server.Profiler()))
+//	sd.Serve(server.New(":9090", http.MaxBytesHandler(admin, 4<<10)), nil)
+//
+//	catalog := server.NewClient(2 * time.Second)
+//	catalog.Transport = tracing.Transport(logging.Transport(catalog.Transport))
+package server

@@ -1,0 +1,152 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	"github.com/prodready/prodready/server"
+)
+
+func ExampleNew() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /hello", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "hello\n") })
+	srv := server.New(":8080", http.MaxBytesHandler(mux, 1<<20)) // bodies: 1 MiB at most
+	srv.WriteTimeout = 60 * time.Second                          // a service with slower requests
+	fmt.Println(srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout, srv.MaxHeaderBytes)
+	// Output: 5s 15s 1m0s 1m15s 65536
+}
+
+// A redirect is the caller's to see, not followed.
+func ExampleNewClient() {
+	peer := httptest.NewServer(http.RedirectHandler("/elsewhere", http.StatusFound))
+	defer peer.Close()
+
+	c := server.NewClient(2 * time.Second)
+	resp, err := c.Get(peer.URL)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	_ = resp.Body.Close()
+	fmt.Println(resp.StatusCode, resp.Header.Get("Location"))
+	// Output: 302 /elsewhere
+}
+
+// The traffic port capped at two connections: with both busy, a third is
+// answered 503 at once.
+func ExampleLimit() {
+	release := make(chan struct{})
+	srv := server.New("127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			w.WriteHeader(http.StatusOK)
+			_ = http.NewResponseController(w).Flush()
+			<-release
+		}
+	}))
+	ln, err := net.Listen("tcp", srv.Addr)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	capped := server.Limit(srv, ln, 2)
+	go func() { _ = srv.Serve(capped) }()
+	defer srv.Close()
+	url := "http://" + ln.Addr().String()
+
+	for range 2 {
+		// Each on a connection of its own; the headers arrive, the body waits.
+		c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := c.Get(url + "/slow")
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		defer resp.Body.Close()
+	}
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get(url + "/")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	_ = resp.Body.Close()
+	close(release)
+	st := capped.Stats()
+	fmt.Println(resp.Status, resp.Header.Get("Retry-After"), st.Max, st.Refused)
+	// Output: 503 Service Unavailable 1 2 1
+}
+
+func ExampleDefaultMaxConns() {
+	n := server.DefaultMaxConns() // from RLIMIT_NOFILE; 0 where there is none
+	fmt.Println(n >= 0)
+	// Output: true
+}
+
+// A handler that waits on something slow through its context is freed at
+// the deadline; having written nothing, it answers 504.
+func ExampleDeadline() {
+	slow := http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done() // a query against a frozen database
+		fmt.Println(context.Cause(r.Context()))
+	})
+	h := server.Deadline(50 * time.Millisecond)(slow)
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/orders/1", nil))
+	fmt.Print(rec.Code, " ", rec.Body)
+	// Output:
+	// server: request deadline exceeded
+	// 504 request deadline exceeded
+}
+
+func ExampleGuard() {
+	token := func() string { return "example-admin-token-7c1f" } // a watched file's value, in a service
+	guard := server.Guard(token)
+	admin := http.NewServeMux()
+	admin.Handle("PUT /loglevel", guard(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "level changed\n")
+	})))
+
+	for _, auth := range []string{"", "Bearer wrong-token-0000000", "Bearer example-admin-token-7c1f"} {
+		req := httptest.NewRequest(http.MethodPut, "/loglevel", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		rec := httptest.NewRecorder()
+		admin.ServeHTTP(rec, req)
+		fmt.Print(rec.Code, " ", rec.Body)
+	}
+	// Output:
+	// 401 unauthorized
+	// 401 unauthorized
+	// 200 level changed
+}
+
+func ExampleProfiler() {
+	token := func() string { return "example-admin-token-7c1f" }
+	admin := http.NewServeMux()
+	admin.Handle("GET /debug/pprof/", server.Guard(token)(server.Profiler()))
+
+	req := httptest.NewRequest(http.MethodGet, "/debug/pprof/goroutine?debug=1", nil)
+	req.Header.Set("Authorization", "Bearer example-admin-token-7c1f")
+	rec := httptest.NewRecorder()
+	admin.ServeHTTP(rec, req)
+	fmt.Println(rec.Code, rec.Header().Get("Content-Type"))
+	// Output: 200 text/plain; charset=utf-8
+}
+
+func ExampleValidToken() {
+	for _, tok := range []string{"hunter2", "9f86d081884c7d659a2feaa0c55ad015"} {
+		err := server.ValidToken([]byte(tok))
+		fmt.Println(errors.Is(err, server.ErrInvalidToken), err)
+	}
+	// Output:
+	// true server: not an admin token: shorter than 16 bytes
+	// false <nil>
+}

@@ -1,0 +1,122 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"runtime"
+	"runtime/pprof"
+	"runtime/trace"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Profiler returns the Go profiler as one handler, for the admin port
+// behind Guard, at any prefix ending in a slash (go tool pprof expects
+// "/debug/pprof/"):
+//
+//	admin.Handle("GET /debug/pprof/", guard(server.Profiler()))
+//
+//	go tool pprof -http=: -H "Authorization: Bearer $TOKEN" http://localhost:9090/debug/pprof/heap
+//
+// It serves what net/http/pprof serves, on runtime/pprof directly: the
+// index (prefix/), every named profile (prefix/heap, goroutine, allocs,
+// block, mutex, threadcreate; ?debug=1 or 2 for text, ?gc=1 to collect
+// before a heap profile), a CPU profile (prefix/profile?seconds=30) and an
+// execution trace (prefix/trace?seconds=1). It leaves out cmdline (the
+// arguments can hold what should not leave the process), symbol (profiles
+// carry their symbols) and delta profiles (?seconds= on a named profile).
+//
+// It does not import net/http/pprof, whose init registers the same
+// handlers on http.DefaultServeMux for every program that links it,
+// unguarded: a service serving DefaultServeMux on its traffic port would
+// publish its profiler. Importing this package registers nothing.
+func Profiler() http.Handler { return http.HandlerFunc(serveProfile) }
+
+func serveProfile(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	name := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
+	switch name {
+	case "":
+		profileIndex(w)
+	case "profile":
+		timed(w, r, 30, "profile", func(w http.ResponseWriter) error { return pprof.StartCPUProfile(w) }, pprof.StopCPUProfile)
+	case "trace":
+		timed(w, r, 1, "trace", func(w http.ResponseWriter) error { return trace.Start(w) }, trace.Stop)
+	default:
+		named(w, r, name)
+	}
+}
+
+// profileIndex lists what the profiler serves, as text.
+func profileIndex(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	profiles := pprof.Profiles()
+	slices.SortFunc(profiles, func(a, b *pprof.Profile) int { return strings.Compare(a.Name(), b.Name()) })
+	for _, p := range profiles {
+		fmt.Fprintf(w, "%-12s %6d  ?debug=1 for text\n", p.Name(), p.Count())
+	}
+	fmt.Fprintf(w, "%-12s %6s  CPU profile, ?seconds=30\n", "profile", "")
+	fmt.Fprintf(w, "%-12s %6s  execution trace, ?seconds=1\n", "trace", "")
+}
+
+// named writes one of runtime/pprof's named profiles.
+func named(w http.ResponseWriter, r *http.Request, name string) {
+	p := pprof.Lookup(name)
+	if p == nil {
+		profileError(w, http.StatusNotFound, "unknown profile: the index (the prefix alone) lists them")
+		return
+	}
+	if r.FormValue("seconds") != "" {
+		profileError(w, http.StatusBadRequest, "delta profiles (?seconds= on a named profile) are not served; take two profiles and compare them with go tool pprof -diff_base")
+		return
+	}
+	debug, _ := strconv.Atoi(r.FormValue("debug"))
+	if name == "heap" && r.FormValue("gc") != "" && r.FormValue("gc") != "0" {
+		runtime.GC()
+	}
+	if debug > 0 {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	} else {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	}
+	_ = p.WriteTo(w, debug) // a failure here is the client's connection
+}
+
+// timed runs a profile that lasts ?seconds= (def when absent or not
+// positive), writing to w from start to stop, and stops early when the
+// client goes away. The connection's write deadline is moved past the
+// profile's end, as net/http/pprof does, so that the server's
+// WriteTimeout does not cut it.
+func timed(w http.ResponseWriter, r *http.Request, def float64, name string, start func(http.ResponseWriter) error, stop func()) {
+	sec, err := strconv.ParseFloat(r.FormValue("seconds"), 64)
+	if err != nil || sec <= 0 {
+		sec = def
+	}
+	d := time.Duration(sec * float64(time.Second))
+	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok && srv.WriteTimeout > 0 {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(srv.WriteTimeout + d))
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	if err := start(w); err != nil { // nothing written yet
+		profileError(w, http.StatusInternalServerError, "cannot start the "+name+": "+err.Error())
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+	}
+	stop()
+}
+
+func profileError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Del("Content-Disposition")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	fmt.Fprintln(w, msg)
+}
