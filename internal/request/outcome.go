@@ -89,8 +89,9 @@ func (s *State) classify(o *Outcome, panicked bool, recovered any) {
 	if status == 0 && s.w.hijacked {
 		status = http.StatusSwitchingProtocols
 	}
+	ctxErr := s.Context.Err()
 	switch {
-	case s.timedOut():
+	case s.timedOut(ctxErr):
 		o.Status, o.ErrorType, o.Bytes = http.StatusServiceUnavailable, FailTimeout, 0
 		return
 	case panicked:
@@ -106,7 +107,7 @@ func (s *State) classify(o *Outcome, panicked bool, recovered any) {
 			status = http.StatusOK
 		}
 		if !s.w.hijacked { // a hijacked connection is the handler's own
-			o.ErrorType = s.undelivered(o.End)
+			o.ErrorType = s.undelivered(o.End, ctxErr)
 		}
 	}
 	o.Status = status
@@ -126,17 +127,18 @@ var serverErrors = func() (s [100]string) {
 
 // timedOut reports whether http.TimeoutHandler answered in the handler's
 // place: a write returned its ErrHandlerTimeout, or the deadline it set
-// has passed and its writer is beneath ours.
-func (s *State) timedOut() bool {
-	if errors.Is(s.w.err, http.ErrHandlerTimeout) {
+// has passed (ctxErr is the request context's error) and its writer is
+// beneath ours.
+func (s *State) timedOut(ctxErr error) bool {
+	if s.w.err != nil && errors.Is(s.w.err, http.ErrHandlerTimeout) {
 		return true
 	}
-	return errors.Is(s.Context.Err(), context.DeadlineExceeded) && underTimeoutHandler(s.w.ResponseWriter)
+	return ctxErr == context.DeadlineExceeded && underTimeoutHandler(s.w.ResponseWriter) //nolint:errorlint // the context's own value
 }
 
 // undelivered returns the error type of a response that the handler
 // completed but that could not, or did not, reach the client, or "".
-func (s *State) undelivered(end time.Time) string {
+func (s *State) undelivered(end time.Time, ctxErr error) string {
 	if d := s.w.deadline; d != nil {
 		if !d.IsZero() && !end.Before(*d) {
 			return FailWriteTimeout
@@ -154,7 +156,7 @@ func (s *State) undelivered(end time.Time) string {
 		}
 		return FailClientGone
 	}
-	if errors.Is(s.Context.Err(), context.Canceled) {
+	if ctxErr == context.Canceled { //nolint:errorlint // the context's own value
 		return FailClientGone
 	}
 	return ""
