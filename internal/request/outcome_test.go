@@ -5,59 +5,15 @@ import (
 	"errors"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/prodready/prodready/internal/request"
+	"github.com/prodready/prodready/internal/testenv"
 )
-
-// pipeListener serves a real http.Server over in-memory connections, so a
-// test of timeouts runs inside a synctest bubble on its fake clock.
-type pipeListener struct {
-	conns     chan net.Conn
-	closed    chan struct{}
-	closeOnce sync.Once
-}
-
-func newPipeListener() *pipeListener {
-	return &pipeListener{conns: make(chan net.Conn), closed: make(chan struct{})}
-}
-
-func (l *pipeListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.closed:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *pipeListener) Close() error {
-	l.closeOnce.Do(func() { close(l.closed) })
-	return nil
-}
-
-func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
-
-func (l *pipeListener) dial(context.Context, string, string) (net.Conn, error) {
-	client, server := net.Pipe()
-	select {
-	case l.conns <- server:
-		return client, nil
-	case <-l.closed:
-		return nil, net.ErrClosed
-	}
-}
-
-type pipeAddr struct{}
-
-func (pipeAddr) Network() string { return "pipe" }
-func (pipeAddr) String() string  { return "pipe" }
 
 // inBubble serves the handler made by h with srv's settings over in-memory
 // connections and calls fn with a client for it, all on synctest's clock.
@@ -68,12 +24,12 @@ func (pipeAddr) String() string  { return "pipe" }
 func inBubble(t *testing.T, srv *http.Server, h func(done chan<- struct{}) http.Handler, fn func(c *http.Client, done <-chan struct{})) {
 	t.Helper()
 	synctest.Test(t, func(t *testing.T) {
-		l := newPipeListener()
+		l := testenv.NewPipeNet()
 		done := make(chan struct{})
 		srv.Handler = h(done)
 		srv.ErrorLog = log.New(io.Discard, "", 0)
 		go func() { _ = srv.Serve(l) }()
-		tr := &http.Transport{DialContext: l.dial}
+		tr := &http.Transport{DialContext: l.Dial}
 		fn(&http.Client{Transport: tr}, done)
 		tr.CloseIdleConnections()
 		_ = srv.Close()
