@@ -85,11 +85,12 @@ var restoredSysctls = []string{
 	"net.netfilter.nf_conntrack_tcp_timeout_close_wait",
 }
 
-// removedPaths are directories the runtime, the kubelet and CNI make on
-// the host whatever their configuration; Restore removes one only when it
+// removedPaths are directories the runtime, the kubelet, CNI and the mount
+// command (libmount's /run/mount) make on the host whatever their
+// configuration; Restore removes one only when it
 // was not there before.
 var removedPaths = []string{
-	"/run/containerd", "/run/netns", "/var/lib/cni", "/var/log/pods", "/var/log/containers",
+	"/run/containerd", "/run/netns", "/run/mount", "/var/lib/cni", "/var/log/pods", "/var/log/containers",
 	"/var/lib/kubelet", "/usr/libexec/kubernetes", "/etc/cni", "/opt/cni",
 }
 
