@@ -17,10 +17,14 @@ import (
 
 // collector is an OTLP/HTTP trace receiver on the node's bridge address,
 // behind the Service the manifests name (otel-collector.observability:4318):
-// it accepts every export and counts them.
+// it accepts every export and counts them, or, hung, takes the requests
+// and never answers, as a collector that is down behind a load balancer,
+// overloaded or blackholed does to its clients.
 type collector struct {
 	port    int
 	exports atomic.Int64
+	hung    atomic.Bool
+	closing chan struct{}
 }
 
 func startCollector(t *testing.T, ip string) *collector {
@@ -29,10 +33,17 @@ func startCollector(t *testing.T, ip string) *collector {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &collector{port: ln.Addr().(*net.TCPAddr).Port}
+	c := &collector{port: ln.Addr().(*net.TCPAddr).Port, closing: make(chan struct{})}
 	srv := &http.Server{
 		ReadHeaderTimeout: 5 * time.Second,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if c.hung.Load() {
+				select {
+				case <-r.Context().Done(): // the exporter gave up
+				case <-c.closing:
+				}
+				return
+			}
 			_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 16<<20))
 			if r.Method != http.MethodPost || r.URL.Path != "/v1/traces" {
 				http.NotFound(w, r)
@@ -47,6 +58,7 @@ func startCollector(t *testing.T, ip string) *collector {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	t.Cleanup(func() {
+		close(c.closing)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
