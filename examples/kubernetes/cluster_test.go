@@ -293,6 +293,7 @@ type shutdown struct {
 	took     time.Duration // began to the last line
 	done     []string      // hooks that ran to the end
 	notDone  []string      // hooks skipped, abandoned or failed, with why
+	log      []string      // the lines from "shutdown began" on, with their time since
 }
 
 func readShutdown(pod string, lines []logLine) shutdown {
@@ -300,9 +301,14 @@ func readShutdown(pod string, lines []logLine) shutdown {
 	var last time.Time
 	for _, l := range lines {
 		last = l.at
-		switch msg := l.msg(); {
-		case msg == "shutdown began":
+		if l.msg() == "shutdown began" {
 			s.began = l.at
+		}
+		if !s.began.IsZero() && len(s.log) < 40 {
+			b, _ := json.Marshal(l.fields)
+			s.log = append(s.log, fmt.Sprintf("+%.1fs %s", l.at.Sub(s.began).Seconds(), b))
+		}
+		switch msg := l.msg(); {
 		case msg == "shutdown done":
 			s.finished = l.at
 		case msg == "hook done":

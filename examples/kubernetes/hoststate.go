@@ -347,13 +347,17 @@ var perInterface = regexp.MustCompile(`^net\.ipv[46]\.(conf|neigh)\.([^.]+)\.`)
 // sysctlLines reads every readable sysctl under root (/proc/sys) as
 // key = value, but the volatile ones and those of single interfaces.
 func sysctlLines(root string) []string {
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil
+	}
+	defer r.Close()
 	var lines []string
-	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	_ = fs.WalkDir(r.FS(), ".", func(rel string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return nil
 		}
-		rel, _ := filepath.Rel(root, p)
-		key := strings.ReplaceAll(rel, string(filepath.Separator), ".")
+		key := strings.ReplaceAll(rel, "/", ".")
 		if volatileSysctls[key] || strings.HasPrefix(key, "fs.quota.") {
 			return nil
 		}
@@ -363,7 +367,7 @@ func sysctlLines(root string) []string {
 		if info, err := d.Info(); err != nil || info.Mode().Perm()&0o444 == 0 {
 			return nil
 		}
-		b, err := os.ReadFile(p) // #nosec G304 -- a file under /proc/sys found by the walk
+		b, err := r.ReadFile(rel)
 		if err != nil {
 			return nil // write-only or refused: nothing to compare
 		}

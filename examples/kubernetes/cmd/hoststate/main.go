@@ -76,7 +76,7 @@ func run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		return os.WriteFile(file, append(b, '\n'), 0o600)
+		return os.WriteFile(file, append(b, '\n'), 0o600) // #nosec G703 -- the record the script names
 	case "restore":
 		before, err := read(file)
 		if err != nil {
@@ -122,7 +122,7 @@ func run(ctx context.Context, args []string) error {
 }
 
 func read(file string) (kubernetes.State, error) {
-	b, err := os.ReadFile(file) // #nosec G304 -- the record the script names
+	b, err := os.ReadFile(file) // #nosec G304 G703 -- the record the script names
 	if err != nil {
 		return nil, err
 	}
