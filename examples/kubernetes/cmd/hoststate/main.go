@@ -35,9 +35,12 @@ func main() {
 	}
 }
 
-// errDiffers is returned when the host is not as wanted; what differs is
-// already printed.
-var errDiffers = errors.New("the host is not as recorded")
+// errDiffers and errLeftovers say the host is not as wanted; what differs
+// is already printed.
+var (
+	errDiffers   = errors.New("the host is not as recorded")
+	errLeftovers = errors.New("leftovers of a previous cluster")
+)
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
@@ -64,7 +67,7 @@ func run(ctx context.Context, args []string) error {
 			for _, f := range found {
 				fmt.Println("  " + f)
 			}
-			return errDiffers
+			return errLeftovers
 		}
 		return nil
 	case "record":
