@@ -158,7 +158,7 @@ func (s *stack) agree(t *testing.T, want record, sampled bool) {
 		sp := spans[0]
 		at := map[string]string{}
 		for _, kv := range sp.Attributes() {
-			at[string(kv.Key)] = kv.Value.Emit()
+			at[string(kv.Key)] = kv.Value.String()
 		}
 		route := at["http.route"]
 		if route == "" {
