@@ -247,6 +247,20 @@ func ExampleSkipPaths() {
 	// msg=request path=/orders
 }
 
+// ExamplePath keeps paths, which can carry emails or tokens, out of the
+// access line; the route stays.
+func ExamplePath() {
+	var buf bytes.Buffer
+	logger, _, _ := logging.New(logging.Config{Output: &buf})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /users/{email}", func(http.ResponseWriter, *http.Request) {})
+	handler := logging.Middleware(logger, logging.Path(false))(mux)
+	handler.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/users/alice@example.com", nil))
+	show(&buf, "msg", "route", "path")
+	// Output:
+	// msg=request route=/users/{email}
+}
+
 func ExampleAccessLog() {
 	logger, _, _ := logging.New(logging.Config{Output: os.Stdout})
 	// IDs and request loggers, but no access line (another layer writes it).

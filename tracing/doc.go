@@ -54,8 +54,13 @@
 // Middleware makes a server span per request named "METHOD route" (the
 // route of the matched pattern, shared with prodready's logging and metrics
 // middlewares, so it survives user middleware that copies the request),
-// with the attributes of the HTTP semantic conventions, status Error for
-// 5xx, and an exception event for a panic, which then continues. The
+// with the attributes of the HTTP semantic conventions, error.type and
+// status Error for 5xx and for a response that failed whatever its status
+// (panic, aborted, timeout, write_timeout, client_gone: the values
+// prodready's metrics and access log record for the same request), and an
+// exception event for a panic, which then continues. Its instrumentation
+// scope carries this module's version. A second tracing middleware on a
+// request that one already traces only passes it on. The
 // incoming traceparent is honoured unless PublicEndpoint(true) makes each
 // request a new root linked to the caller. SkipPaths leaves probes out.
 // Put it outermost, so the other middlewares see its span.

@@ -177,7 +177,7 @@ func Run(ctx context.Context, cfg Config, routes Routes) error {
 	if err != nil {
 		return err
 	}
-	reg := metrics.NewRegistry(metrics.Version(version))
+	reg := metrics.NewRegistry(metrics.Version(version), metrics.Revision(cfg.Commit))
 	red, err := metrics.Middleware(reg)
 	if err != nil {
 		return err
