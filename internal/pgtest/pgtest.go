@@ -191,6 +191,36 @@ func (s *Server) Kill(t testing.TB) {
 	}
 }
 
+// Freeze stops the server and every one of its processes with SIGSTOP,
+// as a host that hangs would: open connections stay open and get no
+// answer, new ones are accepted by the kernel and never served. Thaw
+// resumes it; so does Stop, Kill and the end of the test.
+func (s *Server) Freeze(t testing.TB) {
+	t.Helper()
+	if err := s.signalGroup(syscall.SIGSTOP); err != nil {
+		t.Fatalf("pgtest: freeze: %v", err)
+	}
+}
+
+// Thaw resumes a server that Freeze stopped.
+func (s *Server) Thaw(t testing.TB) {
+	t.Helper()
+	if err := s.signalGroup(syscall.SIGCONT); err != nil {
+		t.Fatalf("pgtest: thaw: %v", err)
+	}
+}
+
+// signalGroup sends sig to the postmaster's process group: the
+// postmaster and the backends, checkpointer and the rest it started.
+func (s *Server) signalGroup(sig syscall.Signal) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return errors.New("the server is not running")
+	}
+	return syscall.Kill(-s.proc.cmd.Process.Pid, sig)
+}
+
 func (s *Server) stop(sig syscall.Signal) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -202,6 +232,8 @@ func (s *Server) stop(sig syscall.Signal) error {
 	if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return err
 	}
+	// A frozen server handles the signal only once it runs again.
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGCONT)
 	select {
 	case <-p.done:
 		return nil

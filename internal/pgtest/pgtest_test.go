@@ -131,6 +131,25 @@ func TestServer(t *testing.T) {
 		}
 	})
 
+	t.Run("freeze leaves clients unanswered, thaw resumes", func(t *testing.T) {
+		s.Freeze(t)
+		errs := make(chan error, 1)
+		go func() { errs <- connect(s, s.DSN("app", "app", "app-pw")) }()
+		select {
+		case err := <-errs:
+			s.Thaw(t)
+			t.Fatalf("a frozen server answered: %v", err)
+		case <-time.After(500 * time.Millisecond):
+		}
+		s.Thaw(t)
+		if err := <-errs; err != nil { // the same connection, served once thawed
+			t.Fatalf("after thaw: %v", err)
+		}
+		s.Freeze(t) // stopped while frozen: Stop resumes it first
+		s.Stop(t)
+		s.Start(t)
+	})
+
 	t.Run("kill then start recovers", func(t *testing.T) {
 		s.Exec(t, "INSERT INTO kept VALUES (43)")
 		s.Kill(t)
