@@ -4,6 +4,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -66,7 +67,7 @@ func TestMainDocs(t *testing.T) {
 				t.Errorf("the list does not have OTEL_*, read by tracing.Setup")
 			}
 			delete(listed, "OTEL_*")
-			for _, key := range sortedKeys(code.Env) {
+			for _, key := range slices.Sorted(maps.Keys(code.Env)) {
 				got, ok := listed[key]
 				switch {
 				case !ok:
@@ -140,7 +141,7 @@ func TestReadme(t *testing.T) {
 			}
 		}
 	}
-	for _, key := range append(sortedKeys(all), "OTEL_*") {
+	for _, key := range append(slices.Sorted(maps.Keys(all)), "OTEL_*") {
 		if !rows[key] {
 			t.Errorf("README.md's table of settings has no row for %s", key)
 		}
@@ -198,13 +199,4 @@ func TestConfigComments(t *testing.T) {
 			}
 		}
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
