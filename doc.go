@@ -2,6 +2,8 @@
 // Go HTTP services: the parts every team writes before a service may take
 // real traffic in a container. Each package stands alone and imports none
 // of the others; a service's main wires them together with plain values.
+// This package itself holds one function, Routes, for the one case where
+// the three HTTP middlewares cannot see the route on their own.
 //
 // # Which package for which concern
 //
@@ -57,8 +59,12 @@
 // The order of the HTTP middlewares is tracing outermost (so every log line
 // and exemplar has a trace ID), then logging, then metrics, around the mux.
 // They share one per-request state, so each sees the route of the matched
-// pattern ("/orders/{id}") whatever else sits between them, and a request is
-// wrapped by one response writer, not three. Client transports wrap the
+// pattern ("/orders/{id}") whatever else sits between them, records the same
+// status and error type, and a request is wrapped by one response writer,
+// not three. The one rule: if a middleware of yours that calls
+// r.WithContext sits between the innermost of them and the mux, wrap the
+// mux in Routes; otherwise every route is "unmatched" and the first
+// response that shows it logs a warning. Client transports wrap the
 // same way, for the same reason: tracing outermost, then logging, then
 // metrics, around base, so that the client span is current when logging
 // forwards the correlation ID and when metrics records an exemplar.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -49,14 +50,57 @@ const httpGetTimeout = 30 * time.Second
 // answer; the body is read (up to 64 KiB) and closed so the connection is
 // reused. A nil client means a client of this package's own with a 30s
 // timeout on http.DefaultTransport, never http.DefaultClient, which has
-// none; the check's Timeout applies either way.
-func HTTPGet(client *http.Client, url string) Check {
+// none; the check's Timeout applies either way. Its errors show the URL
+// without user-info or query, which can hold credentials.
+//
+// Give it a client without tracing.Transport (nil will do): checks run in
+// the background, where no span is current, so a traced client starts a
+// new one-span root trace at every Interval, a flood of traces nobody
+// reads. The client of the service's own calls is the wrong one here.
+func HTTPGet(client *http.Client, rawURL string) Check {
 	if client == nil {
 		client = &http.Client{Timeout: httpGetTimeout}
 	}
-	return func(ctx context.Context) error {
-		return get(ctx, client, url)
+	if _, err := url.Parse(rawURL); err != nil {
+		return failWith(ErrInvalidCheck, "HTTPGet: "+parseError(rawURL, err))
 	}
+	return func(ctx context.Context) error {
+		return get(ctx, client, rawURL)
+	}
+}
+
+// shownURL is raw as an error shows it: scheme, host and path, without
+// user-info (a username can be a token as well as a password can) and
+// without the query, whose values can be keys.
+func shownURL(raw string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return "(invalid URL)"
+	case u.User == nil && strings.Contains(raw, "@"):
+		// A password with a "/" pushes the user-info into the path.
+		return u.Scheme + "://(not shown)"
+	}
+	shown := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
+	s := shown.String()
+	if u.User != nil {
+		s = strings.Replace(s, "//", "//***@", 1)
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		s += "?***"
+	}
+	return s
+}
+
+// parseError says why raw is not a URL without quoting it: url's own
+// error quotes the whole of it, and its reason can quote a piece (a port
+// that is really part of a password).
+func parseError(raw string, err error) string {
+	var ue *url.Error
+	if strings.Contains(raw, "@") || !errors.As(err, &ue) {
+		return "invalid URL"
+	}
+	return "invalid URL: " + ue.Err.Error()
 }
 
 const (
@@ -66,14 +110,20 @@ const (
 
 // get GETs url and returns nil for a 2xx answer, or an error wrapping
 // ErrStatus that gives the status and the start of the body.
-func get(ctx context.Context, client *http.Client, url string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+func get(ctx context.Context, client *http.Client, rawURL string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return fmt.Errorf("health: GET %s: %w", url, err)
+		return fmt.Errorf("health: GET: %s", parseError(rawURL, err))
 	}
 	resp, err := client.Do(req) // #nosec G704 -- the URL is the caller's own configuration, not request input
 	if err != nil {
-		return fmt.Errorf("health: %w", err) // url.Error already names the method and URL
+		// url.Error names the method and the URL (after redirects), with
+		// only the password masked.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = &url.Error{Op: ue.Op, URL: shownURL(ue.URL), Err: ue.Err}
+		}
+		return fmt.Errorf("health: %w", err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
@@ -82,7 +132,7 @@ func get(ctx context.Context, client *http.Client, url string) error {
 	}
 	head, _ := io.ReadAll(io.LimitReader(resp.Body, snippetLimit))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
-	err = fmt.Errorf("%w: GET %s: %s", ErrStatus, url, resp.Status)
+	err = fmt.Errorf("%w: GET %s: %s", ErrStatus, shownURL(rawURL), resp.Status)
 	if s := printable(head); s != "" {
 		err = fmt.Errorf("%w: %s", err, s)
 	}
@@ -121,7 +171,7 @@ const probeTimeout = 5 * time.Second
 // no connection kept, and a 5s deadline unless ctx has one.
 func Probe(ctx context.Context, url string) error {
 	if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
-		return fmt.Errorf("health: probe %q: %w", url, errNotHTTP)
+		return fmt.Errorf("health: probe %s: %w", shownURL(url), errNotHTTP)
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc

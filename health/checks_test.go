@@ -10,6 +10,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/prodready/prodready/tracing"
 )
 
 // tcpPinger pings by opening a TCP connection to a real server, as a
@@ -224,5 +230,108 @@ func wantError(t *testing.T, err, want error, msg string) {
 	}
 	if !strings.Contains(err.Error(), msg) {
 		t.Errorf("err = %q, want it to contain %q", err, msg)
+	}
+}
+
+// TestHTTPGetHidesCredentials: credentials in a check's URL, as user-info
+// (a password, or a token as the username) or in the query, appear in no
+// error the check returns, whichever way it fails; the error still names
+// where it went.
+func TestHTTPGetHidesCredentials(t *testing.T) {
+	const secret = "s3cr3t-T0ken"
+	_, closed := listener(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/down":
+			http.Error(w, "down", http.StatusServiceUnavailable)
+		case "/moved":
+			http.Redirect(w, r, "http://user:"+secret+"@"+closed+"/elsewhere?key="+secret, http.StatusFound)
+		}
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	tests := []struct {
+		name, url, wantMsg string
+	}{
+		{"password, status", "http://user:" + secret + "@" + host + "/down", "GET http://***@" + host + "/down: 503"},
+		{"token as user, status", "http://" + secret + "@" + host + "/down", "GET http://***@" + host + "/down: 503"},
+		{"query, status", "http://" + host + "/down?key=" + secret, "GET http://" + host + "/down?***: 503"},
+		{"password, refused", "http://user:" + secret + "@" + closed + "/readyz", "connection refused"},
+		{"token as user, refused", "http://" + secret + "@" + closed + "/readyz", "connection refused"},
+		{"query, refused", "http://" + closed + "/readyz?key=" + secret, "/readyz?***"},
+		{"redirected to credentials", srv.URL + "/moved", "/elsewhere?***"},
+		{"password with / (unparsable)", "http://user:" + secret[:4] + "/" + secret[4:] + "@" + host + "/down", "invalid URL"},
+		{"password with / (parsable)", "http://" + secret[:4] + "/" + secret[4:] + "@" + host + "/down", "not shown"},
+		{"bad escape in query", "http://" + host + "/down?key=" + secret + "%zz", "GET"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := HTTPGet(srv.Client(), tt.url)(t.Context())
+			if err == nil {
+				t.Fatal("check passed, want a failure")
+			}
+			for _, piece := range []string{secret, secret[:6], secret[len(secret)-6:]} {
+				if strings.Contains(err.Error(), piece) {
+					t.Errorf("error shows %q: %v", piece, err)
+				}
+			}
+			if !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Errorf("error %q, want it to contain %q", err, tt.wantMsg)
+			}
+		})
+	}
+	t.Run("Probe", func(t *testing.T) {
+		err := Probe(t.Context(), "ftp://user:"+secret+"@"+host)
+		if err == nil || strings.Contains(err.Error(), secret) {
+			t.Errorf("Probe error %v", err)
+		}
+	})
+}
+
+// TestHTTPGetOutOfTraces: a check runs where no span is current, so a
+// client with tracing.Transport starts a new root trace at every run; the
+// client HTTPGet makes for nil (or any client without tracing.Transport)
+// makes no span and sends no traceparent.
+func TestHTTPGetOutOfTraces(t *testing.T) {
+	var traceparents atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Traceparent") != "" {
+			traceparents.Add(1)
+		}
+	}))
+	defer srv.Close()
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	traced := &http.Client{Transport: tracing.Transport(srv.Client().Transport,
+		tracing.TracerProvider(tp), tracing.Propagator(propagation.TraceContext{}))}
+
+	const runs = 3
+	for range runs {
+		if err := HTTPGet(traced, srv.URL)(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	traces := map[string]bool{}
+	for _, s := range rec.Ended() {
+		if s.Parent().IsValid() {
+			t.Errorf("span %q has a parent; a check has none", s.Name())
+		}
+		traces[s.SpanContext().TraceID().String()] = true
+	}
+	if len(traces) != runs || traceparents.Load() != runs {
+		t.Fatalf("%d traces and %d traceparents for %d runs through a traced client: the test no longer shows why checks need a plain one",
+			len(traces), traceparents.Load(), runs)
+	}
+
+	before := len(rec.Ended())
+	traceparents.Store(0)
+	for range runs {
+		if err := HTTPGet(nil, srv.URL)(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(rec.Ended()) - before; n != 0 || traceparents.Load() != 0 {
+		t.Errorf("HTTPGet(nil, …) made %d spans and sent %d traceparents, want none", n, traceparents.Load())
 	}
 }

@@ -18,7 +18,7 @@
 //	checker := health.New(health.Logger(logger)) // default: slog.Default()
 //	checker.AddReadiness("postgres", health.PingContext(db), health.Timeout(2*time.Second))
 //	checker.AddReadiness("pool", pool.Ping)
-//	checker.AddReadiness("catalog", health.HTTPGet(client, catalogURL+"/readyz"), health.Critical(false))
+//	checker.AddReadiness("catalog", health.HTTPGet(nil, catalogURL+"/readyz"), health.Critical(false))
 //	checker.AddReadiness("cache", health.Dial("tcp", "redis:6379"), health.Interval(10*time.Second))
 //	checker.Start(ctx) // runs the Interval checks until ctx ends
 //
@@ -32,6 +32,11 @@
 // read its latest result and never wait. A check still running at its
 // deadline fails at once, and no new run of it starts until it returns:
 // a hung check holds one goroutine, however many probes arrive.
+//
+// Checks run where no span is current, so give HTTPGet a client without
+// tracing.Transport (nil makes a plain one): through a traced client each
+// run would start a new one-span root trace. Its errors show the URL
+// without user-info or query.
 //
 // # Statuses
 //

@@ -18,8 +18,11 @@
 // New builds a zap logger for containers: keys time (RFC 3339, UTC,
 // nanoseconds), level, msg, caller, service, version; a stack trace on
 // error and above; level from Config.Level, else $LOG_LEVEL, else info.
-// The returned zap.AtomicLevel is an http.Handler: mount it on an admin
-// port (GET shows the level, PUT {"level":"debug"} changes it). Sampling
+// The returned zap.AtomicLevel changes the level at run time; mount
+// LevelHandler(logger, level) on an admin port (GET shows the level, PUT
+// {"level":"debug"} changes it, even from a plain curl -d; fatal and the
+// other levels that would silence errors are refused; every change is
+// logged with who asked). Sampling
 // is off unless Config.Sampling is set, and then Sampling.Dropped counts
 // what it left out. Config.Fields picks the key names: OpenTelemetry()
 // (the default), GoogleCloud(project) for Cloud Logging, ECS() for
@@ -34,15 +37,26 @@
 // and available as CorrelationID(ctx). After the handler returns (or
 // panics), one access line records method, route (the ServeMux pattern's
 // path template, /orders/{id}), path, status, bytes, duration in seconds,
-// remote, user_agent, correlation_id, and trace_id/span_id when a span is
-// in the context. 5xx lines are at error level, everything else at info,
-// so an alert on error lines fires on server failures and not on
-// scanners' 404s. SkipPaths leaves probes and /metrics out.
+// remote, user_agent, correlation_id, error_type when the request failed
+// (panic, aborted, timeout, write_timeout, client_gone, or the 5xx code:
+// the same values and status prodready's metrics and span record), and
+// trace_id/span_id when a span is in the context. 5xx and failed lines
+// are at error level, a client gone or an abort at warn, everything else
+// at info, so an alert on error lines fires on server failures and not on
+// scanners' 404s. SkipPaths leaves probes and /metrics out; Path(false)
+// leaves the raw path out of every line, for paths that carry personal
+// data. Each value a client controls is cut at 1 KiB of JSON and the stack
+// at 8 KiB, ending in "...[truncated]", so no request makes a line longer
+// than 16 KiB, which Docker's json-file driver would split.
 //
 // Put it inside the tracing middleware so that the access line has the
 // server span's IDs, and outside the router:
 //
 //	handler := tracing.Middleware()(logging.Middleware(logger, logging.SkipPaths("/readyz"))(mux))
+//
+// A middleware of yours that calls r.WithContext between this one (the
+// innermost of prodready's) and the mux hides the route: wrap the mux in
+// prodready.Routes.
 //
 // A middleware that buffers the response (http.TimeoutHandler, a
 // compressor that buffers) belongs outside all of prodready's: they share

@@ -53,13 +53,39 @@ func ExampleNew() {
 	logger.Debug("not shown at info")
 	logger.Info("listening", zap.String("addr", ":8080"))
 
-	// The level is an http.Handler: mount it on the admin port.
+	// Mount the level on the admin port.
 	admin := http.NewServeMux()
-	admin.Handle("/loglevel", level)
+	admin.Handle("/loglevel", logging.LevelHandler(logger, level))
 
 	show(&buf, "level", "msg", "service", "version", "addr")
 	// Output:
 	// level=info msg=listening service=catalog version=1.4.0 addr=:8080
+}
+
+func ExampleLevelHandler() {
+	var buf bytes.Buffer
+	logger, level, _ := logging.New(logging.Config{Output: &buf})
+	admin := httptest.NewServer(logging.LevelHandler(logger, level))
+	defer admin.Close()
+
+	// curl -X PUT -d '{"level":"debug"}' localhost:9090/loglevel
+	for _, body := range []string{`{"level":"debug"}`, `{"level":"fatal"}`} {
+		req, _ := http.NewRequest(http.MethodPut, admin.URL, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded") // what curl -d sends
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		answer, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		fmt.Print(resp.StatusCode, " ", string(answer))
+	}
+	show(&buf, "level", "msg", "old", "new", "token")
+	// Output:
+	// 200 {"level":"debug"}
+	// 400 {"error":"level fatal would silence every error line: want {\"level\":\"debug\"} or level=debug (debug, info, warn or error)"}
+	// level=warn msg=log level set old=info new=debug token=false
 }
 
 func ExampleNew_invalidLevel() {
@@ -219,6 +245,20 @@ func ExampleSkipPaths() {
 	show(&buf, "msg", "path")
 	// Output:
 	// msg=request path=/orders
+}
+
+// ExamplePath keeps paths, which can carry emails or tokens, out of the
+// access line; the route stays.
+func ExamplePath() {
+	var buf bytes.Buffer
+	logger, _, _ := logging.New(logging.Config{Output: &buf})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /users/{email}", func(http.ResponseWriter, *http.Request) {})
+	handler := logging.Middleware(logger, logging.Path(false))(mux)
+	handler.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/users/alice@example.com", nil))
+	show(&buf, "msg", "route", "path")
+	// Output:
+	// msg=request route=/users/{email}
 }
 
 func ExampleAccessLog() {

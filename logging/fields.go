@@ -1,6 +1,8 @@
 package logging
 
 import (
+	"unicode/utf8"
+
 	"go.uber.org/zap/zapcore"
 )
 
@@ -24,7 +26,7 @@ type keys struct {
 
 	method, route, path, status, bytes, duration, remote, userAgent string
 	durationNanos                                                   bool // ECS event.duration is in nanoseconds
-	panicKey, aborted                                               string
+	panicKey, errorType                                             string
 }
 
 // String returns the name of the field set.
@@ -48,7 +50,7 @@ var otelKeys = &keys{
 	correlation: "correlation_id", traceID: "trace_id", spanID: "span_id",
 	method: "method", route: "route", path: "path", status: "status", bytes: "bytes",
 	duration: "duration", remote: "remote", userAgent: "user_agent",
-	panicKey: "panic", aborted: "aborted",
+	panicKey: "panic", errorType: "error_type",
 }
 
 // OpenTelemetry returns the default field set: time, level, msg, caller,
@@ -96,7 +98,7 @@ func ECS() FieldSet {
 		status: "http.response.status_code", bytes: "http.response.body.bytes",
 		duration: "event.duration", durationNanos: true,
 		remote: "client.address", userAgent: "user_agent.original",
-		panicKey: "error.message", aborted: "event.aborted",
+		panicKey: "error.message", errorType: "error.type",
 	}}
 }
 
@@ -120,4 +122,52 @@ func gcpLevel(l zapcore.Level, enc zapcore.PrimitiveArrayEncoder) {
 	default:
 		enc.AppendString("DEFAULT")
 	}
+}
+
+// The bounds of the access line. Each value a request controls (method,
+// route, path, remote address, user agent) and the panic value take at
+// most maxValueBytes (1 KiB) once JSON-encoded, the stack at most maxStackBytes (8 KiB);
+// what is cut ends in "...[truncated]". With the fixed fields that keeps the line
+// under 16 KiB, where Docker's json-file driver and most shippers split
+// or drop a line, whatever a client sends.
+const (
+	maxValueBytes = 1024
+	maxStackBytes = 8 << 10
+	truncated     = "...[truncated]"
+)
+
+// bounded returns s, or its longest prefix (whole UTF-8 sequences) that
+// with truncated after it takes at most limit bytes once zap's JSON encoder
+// has escaped it.
+func bounded(s string, limit int) string {
+	if len(s)*6 <= limit { // even escaped byte by byte it fits
+		return s
+	}
+	budget := limit - len(truncated)
+	n, cut := 0, -1
+	for i := 0; i < len(s); {
+		c, size, w := s[i], 1, 1
+		switch {
+		case c >= utf8.RuneSelf:
+			r, sz := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && sz == 1 {
+				w = len(`\ufffd`)
+			} else {
+				size, w = sz, sz
+			}
+		case c == '\\' || c == '"' || c == '\n' || c == '\r' || c == '\t':
+			w = 2
+		case c < 0x20:
+			w = len(`\u0000`)
+		}
+		if cut < 0 && n+w > budget {
+			cut = i
+		}
+		n += w
+		if n > limit {
+			return s[:cut] + truncated
+		}
+		i += size
+	}
+	return s
 }

@@ -53,8 +53,7 @@ func (s *Sampling) Dropped() uint64 { return s.dropped.Load() }
 // New builds a logger for containers: one JSON object per line on stdout,
 // time in RFC 3339 (nanoseconds, UTC), caller, a stack trace on error and
 // above, service and version on every line. The AtomicLevel changes the
-// level at run time; it is an http.Handler too (GET shows the level, PUT
-// {"level":"debug"} sets it), to mount on an admin port.
+// level at run time: serve it on an admin port with LevelHandler.
 func New(cfg Config) (*zap.Logger, zap.AtomicLevel, error) {
 	name := cfg.Level
 	if name == "" {

@@ -3,8 +3,6 @@ package logging_test
 import (
 	"errors"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -96,39 +94,6 @@ func TestNewLevel(t *testing.T) {
 				t.Fatalf("level %s, want %s", got, tt.want)
 			}
 		})
-	}
-}
-
-func TestLevelChangeOverHTTP(t *testing.T) {
-	l, lvl, out := newLogger(t, logging.Config{Level: "info"})
-	admin := httptest.NewServer(lvl)
-	defer admin.Close()
-
-	l.Debug("before")
-	req, _ := http.NewRequest(http.MethodPut, admin.URL, strings.NewReader(`{"level":"debug"}`))
-	resp, err := admin.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(body), "debug") {
-		t.Fatalf("PUT level: %d %s", resp.StatusCode, body)
-	}
-	l.Debug("after")
-
-	resp, err = admin.Client().Get(admin.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(body), `"level":"debug"`) {
-		t.Fatalf("GET level: %s", body)
-	}
-	lines := out.JSON(t)
-	if len(lines) != 1 || lines[0]["msg"] != "after" {
-		t.Fatalf("lines %v, want only the debug line written after the change", lines)
 	}
 }
 

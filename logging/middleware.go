@@ -1,11 +1,11 @@
 package logging
 
 import (
+	"fmt"
 	"net/http"
 	"net/textproto"
 	"os"
 	"sync"
-	"time"
 
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
@@ -52,6 +52,14 @@ func AccessLog(on bool) Option {
 	return optionFunc(func(m *middleware) { m.access = on })
 }
 
+// Path sets whether the access line has the request's path (default true).
+// Path(false) leaves it out and keeps the route, for services whose paths
+// carry emails, tokens or other personal data. The query string is never
+// logged.
+func Path(on bool) Option {
+	return optionFunc(func(m *middleware) { m.path = on })
+}
+
 // Fields names the correlation and trace keys for a logger that New did not
 // make; a logger from New carries its field set already.
 func Fields(f FieldSet) Option {
@@ -67,6 +75,7 @@ type middleware struct {
 	headers []string            // canonical form, so lookups do not allocate
 	skip    map[string]struct{}
 	access  bool
+	path    bool
 }
 
 // Middleware gives every request a correlation ID and a request logger
@@ -74,17 +83,27 @@ type middleware struct {
 //
 // The ID comes from the first of the Headers that holds a valid one (1–128
 // characters of [A-Za-z0-9._:-]), else it is a new UUIDv7; it goes back in
-// the response header. The access line has method, route, path, status,
-// bytes, duration (seconds), remote, user_agent, correlation_id and, when a
-// span is in the request context, trace_id and span_id. Its level is info,
-// or error for a 5xx status, so that alerting on error lines catches server
-// failures and not client mistakes or scanners. A panicking handler gets a
-// line with status 500, the panic value and the stack at error level,
-// then the panic goes on to net/http; http.ErrAbortHandler, a deliberate
-// abort, is logged at warn with no stack.
+// the response header. The access line has method, route, path (unless
+// Path(false)), status, bytes, duration (seconds), remote, user_agent,
+// correlation_id, error_type for a request that failed, and, when a span
+// is in the request context, trace_id and span_id. Each value a client
+// controls (method, route, path, remote, user agent) and a panic value is
+// cut to 1 KiB of JSON, the stack to 8 KiB, each cut value ending in
+// "...[truncated]", so that no request makes the line longer than 16 KiB.
 //
-// The access line has no caller or stack trace: both would point into
-// this package.
+// The status, bytes, duration, route and error_type are those prodready's
+// metrics and tracing middlewares record for the same request (see the
+// metrics package for the error types). The line's level is info, error
+// for a 5xx status or a failed request (panic, timeout, write_timeout),
+// and warn when the client went away (client_gone) or the handler aborted
+// with http.ErrAbortHandler (aborted), so that alerting on error lines
+// catches server failures and not client mistakes or scanners. A panicking
+// handler's line has the panic value and the stack, then the panic goes on
+// to net/http.
+//
+// The access line has no caller or stack trace of its own: both would
+// point into this package. A second logging middleware on the same
+// request (one applied twice) only passes it on.
 //
 // Put it inside the tracing middleware so that the access line carries the
 // server span's IDs. A nil logger means zap.L().
@@ -98,6 +117,7 @@ func Middleware(logger *zap.Logger, opts ...Option) func(http.Handler) http.Hand
 		headers: []string{"X-Correlation-Id", "X-Request-Id"},
 		skip:    make(map[string]struct{}),
 		access:  true,
+		path:    true,
 		errOut:  zapcore.Lock(os.Stderr),
 	}
 	for _, o := range opts {
@@ -129,55 +149,47 @@ type reqLog struct {
 
 func (m *middleware) serve(next http.Handler, w http.ResponseWriter, r *http.Request) {
 	st, w, r := request.Enter(r.Context(), w, r)
-	if _, ours := st.Logging.(*reqLog); ours {
-		// An outer instance of this middleware has done the work.
+	if !st.Claim(request.Logging) {
+		// An outer instance of this middleware has done the work; the
+		// pattern still goes up if the mux is right beneath.
+		defer st.CaptureRoute(r)
 		next.ServeHTTP(w, r)
 		return
 	}
-	// The clock is read once for the start and a new ID's timestamp, and
-	// not at all when neither is needed: on some VMs a reading costs more
-	// than the rest of this function.
-	var start time.Time
-	if m.access {
-		start = time.Now()
-	}
 	id := m.incomingID(r.Header)
 	if id == "" {
-		if !m.access {
-			start = time.Now()
-		}
-		id = newID(start)
+		id = newID(st.Start())
 	}
 	rl := &reqLog{m: m}
 	rl.hdr[0] = id
 	w.Header()[m.headers[0]] = rl.hdr[:]
 	st.Logging = rl
 	if !m.access {
+		defer st.CaptureRoute(r)
 		next.ServeHTTP(w, r)
 		return
 	}
 	if _, skip := m.skip[r.URL.Path]; skip {
+		defer st.CaptureRoute(r)
 		next.ServeHTTP(w, r)
 		return
 	}
-	done := false
+	returned := false
 	defer func() {
-		if done {
+		if returned {
 			return
 		}
+		// A panic, or runtime.Goexit (t.FailNow in a test handler), for
+		// which recover returns nil and there is nothing to re-raise.
 		v := recover()
-		if v == nil {
-			// runtime.Goexit (t.FailNow in a test handler): nothing to
-			// re-raise, and recover has not stopped anything.
-			m.logAccess(st, r, rl, start, nil, false)
-			return
+		m.logAccess(st, r, rl, true, v)
+		if v != nil {
+			panic(v) // on to net/http, which aborts the response
 		}
-		m.logAccess(st, r, rl, start, v, true)
-		panic(v) // on to net/http, which aborts the response
 	}()
 	next.ServeHTTP(w, r)
-	done = true
-	m.logAccess(st, r, rl, start, nil, false)
+	returned = true
+	m.logAccess(st, r, rl, false, nil)
 }
 
 // incomingID returns the first valid ID among the configured headers.
@@ -194,36 +206,34 @@ func (m *middleware) incomingID(h http.Header) string {
 // fields through an interface, so a local slice would escape every time.
 var accessFields = sync.Pool{New: func() any { s := make([]zap.Field, 0, 16); return &s }}
 
-func (m *middleware) logAccess(st *request.State, r *http.Request, rl *reqLog, start time.Time, pv any, panicked bool) {
-	st.CaptureRoute(r)
-	status := st.StatusOr(http.StatusOK) // 101 for a hijacked connection
-	if panicked {
-		status = st.StatusOr(http.StatusInternalServerError)
-	}
-	abort := panicked && pv == http.ErrAbortHandler
+func (m *middleware) logAccess(st *request.State, r *http.Request, rl *reqLog, panicked bool, pv any) {
+	o := st.Finish(r, panicked, pv)
 	lvl := zapcore.InfoLevel
-	switch {
-	case abort:
+	switch o.ErrorType {
+	case "":
+	case request.FailAborted, request.FailClientGone:
 		lvl = zapcore.WarnLevel
-	case panicked, status >= 500:
+	default:
 		lvl = zapcore.ErrorLevel
 	}
-	// One clock reading for both the line's time and the duration.
-	end := time.Now()
-	ce := m.core.Check(zapcore.Entry{Level: lvl, Time: end, LoggerName: m.name, Message: "request"}, nil)
+	ce := m.core.Check(zapcore.Entry{Level: lvl, Time: o.End, LoggerName: m.name, Message: "request"}, nil)
 	if ce == nil {
 		return
 	}
 	ce.ErrorOutput = m.errOut
 	k := m.k
-	d := end.Sub(start)
+	d := o.Duration
 	fp := accessFields.Get().(*[]zap.Field)
 	fs := append((*fp)[:0],
-		zap.String(k.method, r.Method),
-		zap.String(k.route, st.Route()),
-		zap.String(k.path, r.URL.Path),
-		zap.Int(k.status, status),
-		zap.Int64(k.bytes, st.Bytes()),
+		zap.String(k.method, bounded(r.Method, maxValueBytes)),
+		zap.String(k.route, bounded(o.Route, maxValueBytes)),
+	)
+	if m.path {
+		fs = append(fs, zap.String(k.path, bounded(r.URL.Path, maxValueBytes)))
+	}
+	fs = append(fs,
+		zap.Int(k.status, o.Status),
+		zap.Int64(k.bytes, o.Bytes),
 	)
 	if k.durationNanos {
 		fs = append(fs, zap.Int64(k.duration, d.Nanoseconds()))
@@ -231,8 +241,8 @@ func (m *middleware) logAccess(st *request.State, r *http.Request, rl *reqLog, s
 		fs = append(fs, zap.Float64(k.duration, d.Seconds()))
 	}
 	fs = append(fs,
-		zap.String(k.remote, r.RemoteAddr),
-		zap.String(k.userAgent, r.UserAgent()),
+		zap.String(k.remote, bounded(r.RemoteAddr, maxValueBytes)),
+		zap.String(k.userAgent, bounded(firstValue(r.Header, "User-Agent"), maxValueBytes)),
 		zap.String(k.correlation, rl.hdr[0]),
 	)
 	sc := trace.SpanContextFromContext(r.Context())
@@ -240,16 +250,30 @@ func (m *middleware) logAccess(st *request.State, r *http.Request, rl *reqLog, s
 		sc = rl.seenSpan() // tracing ran inside us; FromContext saw its span
 	}
 	fs = appendTrace(fs, k, sc)
-	switch {
-	case abort:
-		fs = append(fs, zap.Bool(k.aborted, true))
-	case panicked:
-		fs = append(fs, zap.Any(k.panicKey, pv), zap.StackSkip(k.stack, 2))
+	if o.ErrorType != "" {
+		fs = append(fs, zap.String(k.errorType, o.ErrorType))
+	}
+	if pv != nil {
+		fs = append(fs, zap.String(k.panicKey, bounded(fmt.Sprint(pv), maxValueBytes)))
+		if o.ErrorType == request.FailPanic {
+			stack := zap.StackSkip(k.stack, 2)
+			stack.String = bounded(stack.String, maxStackBytes)
+			fs = append(fs, stack)
+		}
 	}
 	ce.Write(fs...)
 	clear(fs)
 	*fp = fs[:0]
 	accessFields.Put(fp)
+}
+
+// firstValue is h.Get for a key already in canonical form, without
+// Get's per-call check of the key's spelling.
+func firstValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // appendTrace adds the trace and span IDs of sc, if valid, in one

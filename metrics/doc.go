@@ -13,9 +13,9 @@
 //
 // # Series
 //
-//	http_requests_total{method,route,code}             counter
-//	http_request_duration_seconds{method,route,code}   histogram: OpenTelemetry's HTTP buckets and a native histogram
-//	http_response_size_bytes{method,route,code}        histogram
+//	http_requests_total{method,route,code,error_type}             counter
+//	http_request_duration_seconds{method,route,code,error_type}   histogram: OpenTelemetry's HTTP buckets and a native histogram
+//	http_response_size_bytes{method,route,code,error_type}        histogram
 //	http_requests_in_flight{method}                    gauge
 //	http_client_requests_total{method,host,code}            counter (Transport)
 //	http_client_request_duration_seconds{method,host,code}  histogram (Transport)
@@ -26,14 +26,24 @@
 // /products/{id}, wherever the middleware sits: prodready's middlewares
 // share the matched route through the request context even when a
 // middleware in between calls r.WithContext. Requests that matched nothing
-// are "unmatched". One case needs care: if a middleware of yours that calls
-// r.WithContext sits between this one and the mux, and none of prodready's
-// middlewares is inside it, the pattern never reaches this one; put one of
-// ours inside it. Routers that do not set r.Pattern name the route with
-// Route or RouteFunc. Past MaxRoutes distinct routes (default 100) the rest
-// count as "other", so ten thousand random paths add at most that many
-// series. Methods outside the standard nine are "OTHER"; codes outside
-// 100-599 are "other".
+// are "unmatched". One case needs care: a middleware of yours that calls
+// r.WithContext between the innermost of prodready's middlewares and the
+// mux keeps the pattern from all of them; wrap the mux in prodready.Routes
+// (the first 2xx or 3xx response without a route logs a warning saying
+// so, once per process). Routers that do not set r.Pattern name the route
+// with Route or RouteFunc. Past MaxRoutes distinct routes (default 100) the
+// rest count as "other", so ten thousand random paths add at most that
+// many series. Methods outside the standard nine are "OTHER"; codes
+// outside 100-599 are "other".
+//
+// error_type is empty for a request that succeeded, the status code for a
+// 5xx, and otherwise one of five values for a response that did not reach
+// the client as its code says (the code stays the one sent): panic,
+// aborted (a panic with http.ErrAbortHandler), timeout (http.TimeoutHandler
+// answered 503 in its place), write_timeout (the handler returned after
+// the server's WriteTimeout), client_gone (the client went away, or a
+// write failed). So error_type!="" selects every failure. The access log
+// and the span record the same route, code and error type.
 //
 // A middleware that buffers the response (http.TimeoutHandler, a
 // compressor that buffers) belongs outside all of prodready's: they share
@@ -55,11 +65,13 @@
 // # Panics and hijacked connections
 //
 // A handler that panics is counted with the status it had sent, or 500,
-// and the panic goes on with its original stack (nothing is recovered). A
-// connection taken over with Hijack is counted with the status written
-// through the ResponseWriter, or 101 if none: the 101 of a WebSocket
-// upgrade travels over the raw connection, where no middleware can see it.
-// The access log and the span report the same status.
+// and error_type panic; the panic goes on with the handler's frames on its
+// stack. A connection taken over with Hijack is counted with the status
+// written through the ResponseWriter, or 101 if none: the 101 of a
+// WebSocket upgrade travels over the raw connection, where no middleware
+// can see it. The access log and the span report the same status. A second
+// metrics middleware on a request that one already counts (the same one
+// applied twice) only passes it on.
 //
 // # Usage
 //

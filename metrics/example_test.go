@@ -41,8 +41,8 @@ func ExampleMiddleware() {
 	}
 	printSeries(reg, "http_requests_total")
 	// Output:
-	// http_requests_total{code="200",method="GET",route="/products/{id}"} 2
-	// http_requests_total{code="404",method="GET",route="unmatched"} 1
+	// http_requests_total{code="200",error_type="",method="GET",route="/products/{id}"} 2
+	// http_requests_total{code="404",error_type="",method="GET",route="unmatched"} 1
 }
 
 func ExampleMaxRoutes() {
@@ -61,9 +61,9 @@ func ExampleMaxRoutes() {
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("BREW", "/orders", nil))  // an unknown method
 	printSeries(reg, "http_requests_total")
 	// Output:
-	// http_requests_total{code="200",method="GET",route="other"} 1
-	// http_requests_total{code="201",method="POST",route="/orders"} 1
-	// http_requests_total{code="405",method="OTHER",route="unmatched"} 1
+	// http_requests_total{code="200",error_type="",method="GET",route="other"} 1
+	// http_requests_total{code="201",error_type="",method="POST",route="/orders"} 1
+	// http_requests_total{code="405",error_type="",method="OTHER",route="unmatched"} 1
 }
 
 func ExampleRoute() {
@@ -85,7 +85,7 @@ func ExampleRoute() {
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/users/2", nil))
 	printSeries(reg, "http_requests_total")
 	// Output:
-	// http_requests_total{code="200",method="GET",route="/users/{id}"} 2
+	// http_requests_total{code="200",error_type="",method="GET",route="/users/{id}"} 2
 }
 
 func ExampleTransport() {
@@ -130,6 +130,30 @@ func ExampleNewRegistry() {
 	// go_goroutines GAUGE
 	// go_sched_latencies_seconds HISTOGRAM
 	// process_start_time_seconds GAUGE
+}
+
+// ExampleRevision labels build_info with the commit a container build
+// stamped with -ldflags "-X main.commit=$(git rev-parse HEAD)".
+func ExampleRevision() {
+	commit := "0123abcd" // main.commit
+	reg := metrics.NewRegistry(metrics.Version("v1.4.2"), metrics.Revision(commit))
+	mfs, err := reg.Gather()
+	if err != nil {
+		panic(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "build_info" {
+			continue
+		}
+		for _, l := range mf.GetMetric()[0].GetLabel() {
+			if l.GetName() == "revision" || l.GetName() == "version" {
+				fmt.Println(l.GetName(), l.GetValue())
+			}
+		}
+	}
+	// Output:
+	// revision 0123abcd
+	// version v1.4.2
 }
 
 func ExampleHandler() {

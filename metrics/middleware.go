@@ -48,14 +48,17 @@ const (
 // Middleware returns middleware that counts and times every request the
 // next handler serves, with the server series registered on reg; it never
 // touches prometheus.DefaultRegisterer unless reg is it. Put it anywhere
-// around a ServeMux (before or after other middlewares, ours or not): the
-// route label is the matched pattern's template, "unmatched" when none
-// matched. For exemplars, the tracing middleware must run outside this
-// one, so that the span is in the request context it sees.
+// around a ServeMux (before or after other middlewares, ours or not; see
+// prodready.Routes for one of yours between it and the mux): the route
+// label is the matched pattern's template, "unmatched" when none matched.
+// For exemplars, the tracing middleware must run outside this one, so that
+// the span is in the request context it sees.
 //
-// A handler that panics is counted with the status it sent, or 500, and
-// the panic goes on with its stack intact. Requests for SkipPaths pass
-// through untouched.
+// A request that failed is labelled with its error_type (see the package
+// documentation); a handler that panics is counted with the status it
+// sent, or 500, and the panic goes on with its stack intact. Requests for
+// SkipPaths pass through untouched. Applied twice to one request, it
+// counts it once.
 //
 // Called again on the same registerer (two servers sharing one registry),
 // it reuses the collectors already registered there. It returns an error,
@@ -87,10 +90,10 @@ func build(reg prometheus.Registerer, sides int, opts []Option) (*httpMetrics, e
 	add := func(p *prometheus.Collector) { cs = append(cs, p) }
 	var requests, duration, inFlight, size, clientRequests, clientDuration prometheus.Collector
 	if sides&serverSide != 0 {
-		labels := []string{"method", "route", "code"}
+		labels := []string{"method", "route", "code", "error_type"}
 		requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: cfg.namespace, Name: "http_requests_total", ConstLabels: cfg.constLabels,
-			Help: "Number of HTTP requests served, by method, route template and status code.",
+			Help: "Number of HTTP requests served, by method, route template, status code and error type (empty for a success).",
 		}, labels)
 		duration = prometheus.NewHistogramVec(cfg.histogram("http_request_duration_seconds",
 			"Time from receiving an HTTP request to the handler's return, in seconds."), labels)
@@ -127,11 +130,11 @@ func build(reg prometheus.Registerer, sides int, opts []Option) (*httpMetrics, e
 		m.duration = duration.(*prometheus.HistogramVec)
 		m.inFlight = inFlight.(*prometheus.GaugeVec)
 		m.size = size.(*prometheus.HistogramVec)
-		m.server = newTable(cfg.maxRoutes, func(method, route, code string) *series {
+		m.server = newTable(cfg.maxRoutes, func(method, route, code, errType string) *series {
 			return &series{
-				requests:   m.requests.WithLabelValues(method, route, code),
-				duration:   m.duration.WithLabelValues(method, route, code).(observer),
-				size:       m.size.WithLabelValues(method, route, code),
+				requests:   m.requests.WithLabelValues(method, route, code, errType),
+				duration:   m.duration.WithLabelValues(method, route, code, errType).(observer),
+				size:       m.size.WithLabelValues(method, route, code, errType),
 				exemplarAt: make([]atomic.Int64, len(cfg.buckets)+1),
 			}
 		}, request.Unmatched)
@@ -139,7 +142,7 @@ func build(reg prometheus.Registerer, sides int, opts []Option) (*httpMetrics, e
 	if sides&clientSide != 0 {
 		m.clientRequests = clientRequests.(*prometheus.CounterVec)
 		m.clientDuration = clientDuration.(*prometheus.HistogramVec)
-		m.client = newTable(cfg.maxHosts, func(method, host, code string) *series {
+		m.client = newTable(cfg.maxHosts, func(method, host, code, _ string) *series {
 			return &series{
 				requests:   m.clientRequests.WithLabelValues(method, host, code),
 				duration:   m.clientDuration.WithLabelValues(method, host, code).(observer),
@@ -185,7 +188,7 @@ func (c *config) validate() error {
 	if c.namespace != "" && !validName(c.namespace) {
 		return fmt.Errorf("metrics: Namespace(%q): not a valid metric name prefix", c.namespace)
 	}
-	for _, l := range []string{"method", "route", "code", "host"} {
+	for _, l := range []string{"method", "route", "code", "error_type", "host"} {
 		if _, ok := c.constLabels[l]; ok {
 			return fmt.Errorf("metrics: ConstLabels: %q is a label of the HTTP series", l)
 		}
@@ -219,38 +222,43 @@ func (m *httpMetrics) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if m.cfg.skip != nil {
 			if _, ok := m.cfg.skip[r.URL.Path]; ok {
+				defer request.From(r.Context()).CaptureRoute(r)
 				next.ServeHTTP(w, r)
 				return
 			}
 		}
 		st, w, r := request.Enter(r.Context(), w, r)
+		if !st.Claim(request.Metrics) {
+			// Another metrics middleware outside counts this request; the
+			// pattern still goes up if the mux is right beneath.
+			defer st.CaptureRoute(r)
+			next.ServeHTTP(w, r)
+			return
+		}
+		if m.cfg.routeFunc != nil {
+			st.SetRouteFunc(m.cfg.routeFunc)
+		}
 		method := request.MethodIndex(r.Method)
 		gauge := m.gauge(method)
 		gauge.Inc()
-		start := time.Now()
 		returned := false
-		// No recover: the deferred call runs while a panic unwinds, and the
-		// panic reaches net/http with its original stack.
 		defer func() {
-			elapsed := time.Since(start)
-			gauge.Dec()
-			code := http.StatusOK
+			// A panic is recovered only to tell an abort from a crash, and
+			// raised again from here, where the handler's frames are still
+			// on the stack that net/http prints.
+			var v any
 			if !returned {
-				code = http.StatusInternalServerError
+				v = recover()
 			}
-			code = foldCode(st.StatusOr(code))
-			st.CaptureRoute(r)
-			route := st.Route()
-			if route == request.Unmatched && m.cfg.routeFunc != nil {
-				if rt := m.cfg.routeFunc(r); rt != "" {
-					st.SetRoute(rt)
-					route = rt
-				}
-			}
-			s := m.server.get(method, route, code)
+			gauge.Dec()
+			o := st.Finish(r, !returned, v)
+			s := m.server.get(method, o.Route, foldCode(o.Status), o.ErrorType)
 			s.requests.Inc()
-			m.observe(r.Context(), s, elapsed.Seconds(), start.UnixNano()+int64(elapsed))
-			s.size.Observe(float64(st.Bytes()))
+			m.observe(r.Context(), s, o.Duration.Seconds(), o.End.UnixNano())
+			s.size.Observe(float64(o.Bytes))
+			if v != nil {
+				panic(v)
+			}
 		}()
 		next.ServeHTTP(w, r)
 		returned = true
@@ -299,12 +307,13 @@ func (m *httpMetrics) observe(ctx context.Context, s *series, d float64, now int
 // that do not set r.Pattern (chi, gorilla/mux, hand-written ones): wrap
 // each route's handler. A ServeMux-style pattern loses its method and host
 // ("GET /items/{id}" labels as "/items/{id}"). The other prodready
-// middlewares see the route too.
+// middlewares see the route too. For a ServeMux that a middleware of yours
+// hides from prodready's, wrap the mux in prodready.Routes instead.
 func Route(pattern string, h http.Handler) http.Handler {
 	route := request.Route(pattern)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if st := request.From(r.Context()); st != nil {
-			st.SetRoute(route)
+			st.SetRoute(&route)
 		}
 		h.ServeHTTP(w, r)
 	})

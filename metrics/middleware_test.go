@@ -46,7 +46,7 @@ func serve(h http.Handler, method, target string) *httptest.ResponseRecorder {
 	return rec
 }
 
-const requestsHelp = `# HELP http_requests_total Number of HTTP requests served, by method, route template and status code.
+const requestsHelp = `# HELP http_requests_total Number of HTTP requests served, by method, route template, status code and error type (empty for a success).
 # TYPE http_requests_total counter
 `
 
@@ -76,46 +76,46 @@ func TestEverySeries(t *testing.T) {
 		want string
 	}{
 		{"requests", m.requests, requestsHelp + `
-http_requests_total{code="201",method="POST",route="/items"} 1
-http_requests_total{code="200",method="GET",route="/items/{id}"} 2
+http_requests_total{code="201",error_type="",method="POST",route="/items"} 1
+http_requests_total{code="200",error_type="",method="GET",route="/items/{id}"} 2
 `},
 		{"duration", m.duration, `
 # HELP http_request_duration_seconds Time from receiving an HTTP request to the handler's return, in seconds.
 # TYPE http_request_duration_seconds histogram
-http_request_duration_seconds_bucket{code="200",method="GET",route="/items/{id}",le="0.005"} 0
-http_request_duration_seconds_bucket{code="200",method="GET",route="/items/{id}",le="0.01"} 0
-http_request_duration_seconds_bucket{code="200",method="GET",route="/items/{id}",le="0.025"} 0
-http_request_duration_seconds_bucket{code="200",method="GET",route="/items/{id}",le="0.05"} 2
-http_request_duration_seconds_bucket{code="200",method="GET",route="/items/{id}",le="0.075"} 2
-http_request_duration_seconds_bucket{code="200",method="GET",route="/items/{id}",le="0.1"} 2
-http_request_duration_seconds_bucket{code="200",method="GET",route="/items/{id}",le="0.25"} 2
-http_request_duration_seconds_bucket{code="200",method="GET",route="/items/{id}",le="0.5"} 2
-http_request_duration_seconds_bucket{code="200",method="GET",route="/items/{id}",le="0.75"} 2
-http_request_duration_seconds_bucket{code="200",method="GET",route="/items/{id}",le="1"} 2
-http_request_duration_seconds_bucket{code="200",method="GET",route="/items/{id}",le="2.5"} 2
-http_request_duration_seconds_bucket{code="200",method="GET",route="/items/{id}",le="5"} 2
-http_request_duration_seconds_bucket{code="200",method="GET",route="/items/{id}",le="7.5"} 2
-http_request_duration_seconds_bucket{code="200",method="GET",route="/items/{id}",le="10"} 2
-http_request_duration_seconds_bucket{code="200",method="GET",route="/items/{id}",le="+Inf"} 2
-http_request_duration_seconds_sum{code="200",method="GET",route="/items/{id}"} 0.06
-http_request_duration_seconds_count{code="200",method="GET",route="/items/{id}"} 2
-http_request_duration_seconds_bucket{code="201",method="POST",route="/items",le="0.005"} 0
-http_request_duration_seconds_bucket{code="201",method="POST",route="/items",le="0.01"} 0
-http_request_duration_seconds_bucket{code="201",method="POST",route="/items",le="0.025"} 0
-http_request_duration_seconds_bucket{code="201",method="POST",route="/items",le="0.05"} 0
-http_request_duration_seconds_bucket{code="201",method="POST",route="/items",le="0.075"} 0
-http_request_duration_seconds_bucket{code="201",method="POST",route="/items",le="0.1"} 0
-http_request_duration_seconds_bucket{code="201",method="POST",route="/items",le="0.25"} 0
-http_request_duration_seconds_bucket{code="201",method="POST",route="/items",le="0.5"} 0
-http_request_duration_seconds_bucket{code="201",method="POST",route="/items",le="0.75"} 0
-http_request_duration_seconds_bucket{code="201",method="POST",route="/items",le="1"} 0
-http_request_duration_seconds_bucket{code="201",method="POST",route="/items",le="2.5"} 1
-http_request_duration_seconds_bucket{code="201",method="POST",route="/items",le="5"} 1
-http_request_duration_seconds_bucket{code="201",method="POST",route="/items",le="7.5"} 1
-http_request_duration_seconds_bucket{code="201",method="POST",route="/items",le="10"} 1
-http_request_duration_seconds_bucket{code="201",method="POST",route="/items",le="+Inf"} 1
-http_request_duration_seconds_sum{code="201",method="POST",route="/items"} 2
-http_request_duration_seconds_count{code="201",method="POST",route="/items"} 1
+http_request_duration_seconds_bucket{code="200",error_type="",method="GET",route="/items/{id}",le="0.005"} 0
+http_request_duration_seconds_bucket{code="200",error_type="",method="GET",route="/items/{id}",le="0.01"} 0
+http_request_duration_seconds_bucket{code="200",error_type="",method="GET",route="/items/{id}",le="0.025"} 0
+http_request_duration_seconds_bucket{code="200",error_type="",method="GET",route="/items/{id}",le="0.05"} 2
+http_request_duration_seconds_bucket{code="200",error_type="",method="GET",route="/items/{id}",le="0.075"} 2
+http_request_duration_seconds_bucket{code="200",error_type="",method="GET",route="/items/{id}",le="0.1"} 2
+http_request_duration_seconds_bucket{code="200",error_type="",method="GET",route="/items/{id}",le="0.25"} 2
+http_request_duration_seconds_bucket{code="200",error_type="",method="GET",route="/items/{id}",le="0.5"} 2
+http_request_duration_seconds_bucket{code="200",error_type="",method="GET",route="/items/{id}",le="0.75"} 2
+http_request_duration_seconds_bucket{code="200",error_type="",method="GET",route="/items/{id}",le="1"} 2
+http_request_duration_seconds_bucket{code="200",error_type="",method="GET",route="/items/{id}",le="2.5"} 2
+http_request_duration_seconds_bucket{code="200",error_type="",method="GET",route="/items/{id}",le="5"} 2
+http_request_duration_seconds_bucket{code="200",error_type="",method="GET",route="/items/{id}",le="7.5"} 2
+http_request_duration_seconds_bucket{code="200",error_type="",method="GET",route="/items/{id}",le="10"} 2
+http_request_duration_seconds_bucket{code="200",error_type="",method="GET",route="/items/{id}",le="+Inf"} 2
+http_request_duration_seconds_sum{code="200",error_type="",method="GET",route="/items/{id}"} 0.06
+http_request_duration_seconds_count{code="200",error_type="",method="GET",route="/items/{id}"} 2
+http_request_duration_seconds_bucket{code="201",error_type="",method="POST",route="/items",le="0.005"} 0
+http_request_duration_seconds_bucket{code="201",error_type="",method="POST",route="/items",le="0.01"} 0
+http_request_duration_seconds_bucket{code="201",error_type="",method="POST",route="/items",le="0.025"} 0
+http_request_duration_seconds_bucket{code="201",error_type="",method="POST",route="/items",le="0.05"} 0
+http_request_duration_seconds_bucket{code="201",error_type="",method="POST",route="/items",le="0.075"} 0
+http_request_duration_seconds_bucket{code="201",error_type="",method="POST",route="/items",le="0.1"} 0
+http_request_duration_seconds_bucket{code="201",error_type="",method="POST",route="/items",le="0.25"} 0
+http_request_duration_seconds_bucket{code="201",error_type="",method="POST",route="/items",le="0.5"} 0
+http_request_duration_seconds_bucket{code="201",error_type="",method="POST",route="/items",le="0.75"} 0
+http_request_duration_seconds_bucket{code="201",error_type="",method="POST",route="/items",le="1"} 0
+http_request_duration_seconds_bucket{code="201",error_type="",method="POST",route="/items",le="2.5"} 1
+http_request_duration_seconds_bucket{code="201",error_type="",method="POST",route="/items",le="5"} 1
+http_request_duration_seconds_bucket{code="201",error_type="",method="POST",route="/items",le="7.5"} 1
+http_request_duration_seconds_bucket{code="201",error_type="",method="POST",route="/items",le="10"} 1
+http_request_duration_seconds_bucket{code="201",error_type="",method="POST",route="/items",le="+Inf"} 1
+http_request_duration_seconds_sum{code="201",error_type="",method="POST",route="/items"} 2
+http_request_duration_seconds_count{code="201",error_type="",method="POST",route="/items"} 1
 `},
 		{"in flight", m.inFlight, `
 # HELP http_requests_in_flight Number of HTTP requests being served, by method.
@@ -126,32 +126,32 @@ http_requests_in_flight{method="POST"} 0
 		{"response size", m.size, `
 # HELP http_response_size_bytes Size of HTTP response bodies, in bytes.
 # TYPE http_response_size_bytes histogram
-http_response_size_bytes_bucket{code="200",method="GET",route="/items/{id}",le="64"} 0
-http_response_size_bytes_bucket{code="200",method="GET",route="/items/{id}",le="256"} 2
-http_response_size_bytes_bucket{code="200",method="GET",route="/items/{id}",le="1024"} 2
-http_response_size_bytes_bucket{code="200",method="GET",route="/items/{id}",le="4096"} 2
-http_response_size_bytes_bucket{code="200",method="GET",route="/items/{id}",le="16384"} 2
-http_response_size_bytes_bucket{code="200",method="GET",route="/items/{id}",le="65536"} 2
-http_response_size_bytes_bucket{code="200",method="GET",route="/items/{id}",le="262144"} 2
-http_response_size_bytes_bucket{code="200",method="GET",route="/items/{id}",le="1.048576e+06"} 2
-http_response_size_bytes_bucket{code="200",method="GET",route="/items/{id}",le="4.194304e+06"} 2
-http_response_size_bytes_bucket{code="200",method="GET",route="/items/{id}",le="1.6777216e+07"} 2
-http_response_size_bytes_bucket{code="200",method="GET",route="/items/{id}",le="+Inf"} 2
-http_response_size_bytes_sum{code="200",method="GET",route="/items/{id}"} 200
-http_response_size_bytes_count{code="200",method="GET",route="/items/{id}"} 2
-http_response_size_bytes_bucket{code="201",method="POST",route="/items",le="64"} 1
-http_response_size_bytes_bucket{code="201",method="POST",route="/items",le="256"} 1
-http_response_size_bytes_bucket{code="201",method="POST",route="/items",le="1024"} 1
-http_response_size_bytes_bucket{code="201",method="POST",route="/items",le="4096"} 1
-http_response_size_bytes_bucket{code="201",method="POST",route="/items",le="16384"} 1
-http_response_size_bytes_bucket{code="201",method="POST",route="/items",le="65536"} 1
-http_response_size_bytes_bucket{code="201",method="POST",route="/items",le="262144"} 1
-http_response_size_bytes_bucket{code="201",method="POST",route="/items",le="1.048576e+06"} 1
-http_response_size_bytes_bucket{code="201",method="POST",route="/items",le="4.194304e+06"} 1
-http_response_size_bytes_bucket{code="201",method="POST",route="/items",le="1.6777216e+07"} 1
-http_response_size_bytes_bucket{code="201",method="POST",route="/items",le="+Inf"} 1
-http_response_size_bytes_sum{code="201",method="POST",route="/items"} 0
-http_response_size_bytes_count{code="201",method="POST",route="/items"} 1
+http_response_size_bytes_bucket{code="200",error_type="",method="GET",route="/items/{id}",le="64"} 0
+http_response_size_bytes_bucket{code="200",error_type="",method="GET",route="/items/{id}",le="256"} 2
+http_response_size_bytes_bucket{code="200",error_type="",method="GET",route="/items/{id}",le="1024"} 2
+http_response_size_bytes_bucket{code="200",error_type="",method="GET",route="/items/{id}",le="4096"} 2
+http_response_size_bytes_bucket{code="200",error_type="",method="GET",route="/items/{id}",le="16384"} 2
+http_response_size_bytes_bucket{code="200",error_type="",method="GET",route="/items/{id}",le="65536"} 2
+http_response_size_bytes_bucket{code="200",error_type="",method="GET",route="/items/{id}",le="262144"} 2
+http_response_size_bytes_bucket{code="200",error_type="",method="GET",route="/items/{id}",le="1.048576e+06"} 2
+http_response_size_bytes_bucket{code="200",error_type="",method="GET",route="/items/{id}",le="4.194304e+06"} 2
+http_response_size_bytes_bucket{code="200",error_type="",method="GET",route="/items/{id}",le="1.6777216e+07"} 2
+http_response_size_bytes_bucket{code="200",error_type="",method="GET",route="/items/{id}",le="+Inf"} 2
+http_response_size_bytes_sum{code="200",error_type="",method="GET",route="/items/{id}"} 200
+http_response_size_bytes_count{code="200",error_type="",method="GET",route="/items/{id}"} 2
+http_response_size_bytes_bucket{code="201",error_type="",method="POST",route="/items",le="64"} 1
+http_response_size_bytes_bucket{code="201",error_type="",method="POST",route="/items",le="256"} 1
+http_response_size_bytes_bucket{code="201",error_type="",method="POST",route="/items",le="1024"} 1
+http_response_size_bytes_bucket{code="201",error_type="",method="POST",route="/items",le="4096"} 1
+http_response_size_bytes_bucket{code="201",error_type="",method="POST",route="/items",le="16384"} 1
+http_response_size_bytes_bucket{code="201",error_type="",method="POST",route="/items",le="65536"} 1
+http_response_size_bytes_bucket{code="201",error_type="",method="POST",route="/items",le="262144"} 1
+http_response_size_bytes_bucket{code="201",error_type="",method="POST",route="/items",le="1.048576e+06"} 1
+http_response_size_bytes_bucket{code="201",error_type="",method="POST",route="/items",le="4.194304e+06"} 1
+http_response_size_bytes_bucket{code="201",error_type="",method="POST",route="/items",le="1.6777216e+07"} 1
+http_response_size_bytes_bucket{code="201",error_type="",method="POST",route="/items",le="+Inf"} 1
+http_response_size_bytes_sum{code="201",error_type="",method="POST",route="/items"} 0
+http_response_size_bytes_count{code="201",error_type="",method="POST",route="/items"} 1
 `},
 	}
 	for _, tt := range tests {
@@ -231,7 +231,7 @@ func TestRouteWhateverTheOrder(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m, _ := newHTTP(t)
 			serve(tt.chain(m.middleware), "GET", "/items/7")
-			want := requestsHelp + `http_requests_total{code="200",method="GET",route="/items/{id}"} 1` + "\n"
+			want := requestsHelp + `http_requests_total{code="200",error_type="",method="GET",route="/items/{id}"} 1` + "\n"
 			if err := testutil.CollectAndCompare(m.requests, strings.NewReader(want)); err != nil {
 				t.Error(err)
 			}
@@ -251,15 +251,15 @@ func TestRouteTable(t *testing.T) {
 		name, method, target string
 		want                 string // the one series expected
 	}{
-		{"pattern with host", "GET", "http://example.com/items/1", `{code="200",method="GET",route="/items/{id}"}`},
-		{"wildcard pattern", "PUT", "/files/a/b/c", `{code="200",method="PUT",route="/files/{path...}"}`},
-		{"unmatched", "GET", "/nope", `{code="404",method="GET",route="unmatched"}`},
-		{"method not allowed", "DELETE", "http://example.com/items/1", `{code="405",method="DELETE",route="unmatched"}`},
-		{"non-standard method", "PROPFIND", "/files/x", `{code="200",method="OTHER",route="/files/{path...}"}`},
-		{"lower-case method", "get", "/files/x", `{code="200",method="OTHER",route="/files/{path...}"}`},
-		{"Route wrapper for other routers", "GET", "/chi-like/42", `{code="200",method="GET",route="/chi-like/{id}"}`},
-		{"status code kept", "GET", "/teapot", `{code="418",method="GET",route="/teapot"}`},
-		{"code outside 100-599 folded", "GET", "/weird", `{code="other",method="GET",route="/weird"}`},
+		{"pattern with host", "GET", "http://example.com/items/1", `{code="200",error_type="",method="GET",route="/items/{id}"}`},
+		{"wildcard pattern", "PUT", "/files/a/b/c", `{code="200",error_type="",method="PUT",route="/files/{path...}"}`},
+		{"unmatched", "GET", "/nope", `{code="404",error_type="",method="GET",route="unmatched"}`},
+		{"method not allowed", "DELETE", "http://example.com/items/1", `{code="405",error_type="",method="DELETE",route="unmatched"}`},
+		{"non-standard method", "PROPFIND", "/files/x", `{code="200",error_type="",method="OTHER",route="/files/{path...}"}`},
+		{"lower-case method", "get", "/files/x", `{code="200",error_type="",method="OTHER",route="/files/{path...}"}`},
+		{"Route wrapper for other routers", "GET", "/chi-like/42", `{code="200",error_type="",method="GET",route="/chi-like/{id}"}`},
+		{"status code kept", "GET", "/teapot", `{code="418",error_type="",method="GET",route="/teapot"}`},
+		{"code outside 100-599 folded", "GET", "/weird", `{code="other",error_type="",method="GET",route="/weird"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -301,8 +301,8 @@ func TestRouteFunc(t *testing.T) {
 	serve(h, "GET", "/users/2")
 	serve(h, "GET", "/elsewhere")
 	want := requestsHelp + `
-http_requests_total{code="200",method="GET",route="/users/{id}"} 2
-http_requests_total{code="200",method="GET",route="unmatched"} 1
+http_requests_total{code="200",error_type="",method="GET",route="/users/{id}"} 2
+http_requests_total{code="200",error_type="",method="GET",route="unmatched"} 1
 `
 	if err := testutil.CollectAndCompare(m.requests, strings.NewReader(want)); err != nil {
 		t.Error(err)
@@ -333,7 +333,7 @@ func TestRandomPathsStayBounded(t *testing.T) {
 	if n := testutil.CollectAndCount(m.inFlight); n != 3 {
 		t.Errorf("in-flight has %d series, want 3 (GET, POST, OTHER)", n)
 	}
-	other := testutil.ToFloat64(m.requests.WithLabelValues("GET", "other", "200"))
+	other := testutil.ToFloat64(m.requests.WithLabelValues("GET", "other", "200", ""))
 	if other < 1000 {
 		t.Errorf("overflow route counted %v GET requests, want most of them", other)
 	}
@@ -344,13 +344,14 @@ func TestPanicIsCounted(t *testing.T) {
 		name    string
 		handler http.HandlerFunc
 		code    string
+		errType string
 	}{
-		{"before writing", func(http.ResponseWriter, *http.Request) { panic("boom") }, "500"},
+		{"before writing", func(http.ResponseWriter, *http.Request) { panic("boom") }, "500", "panic"},
 		{"after writing", func(w http.ResponseWriter, _ *http.Request) {
 			w.WriteHeader(http.StatusAccepted)
 			panic("boom")
-		}, "202"},
-		{"abort", func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) }, "500"},
+		}, "202", "panic"},
+		{"abort", func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) }, "500", "aborted"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -365,7 +366,7 @@ func TestPanicIsCounted(t *testing.T) {
 			if got == nil {
 				t.Fatal("the panic did not reach the caller")
 			}
-			want := requestsHelp + `http_requests_total{code="` + tt.code + `",method="GET",route="/p"} 1` + "\n"
+			want := requestsHelp + `http_requests_total{code="` + tt.code + `",error_type="` + tt.errType + `",method="GET",route="/p"} 1` + "\n"
 			if err := testutil.CollectAndCompare(m.requests, strings.NewReader(want)); err != nil {
 				t.Error(err)
 			}
@@ -382,7 +383,7 @@ func TestSkipPaths(t *testing.T) {
 	for _, p := range []string{"/livez", "/metrics", "/livez", "/other"} {
 		serve(h, "GET", p)
 	}
-	want := requestsHelp + `http_requests_total{code="404",method="GET",route="unmatched"} 1` + "\n"
+	want := requestsHelp + `http_requests_total{code="404",error_type="",method="GET",route="unmatched"} 1` + "\n"
 	if err := testutil.CollectAndCompare(m.requests, strings.NewReader(want)); err != nil {
 		t.Error(err)
 	}
@@ -497,7 +498,7 @@ func TestTwiceOnOneRegistry(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	want := requestsHelp + `http_requests_total{code="404",method="GET",route="unmatched"} 2
+	want := requestsHelp + `http_requests_total{code="404",error_type="",method="GET",route="unmatched"} 2
 ` + clientHelp + `http_client_requests_total{code="200",host="catalog",method="GET"} 2
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "http_requests_total", "http_client_requests_total"); err != nil {
@@ -520,10 +521,10 @@ func TestOptions(t *testing.T) {
 	want := `
 # HELP shop_http_request_duration_seconds Time from receiving an HTTP request to the handler's return, in seconds.
 # TYPE shop_http_request_duration_seconds histogram
-shop_http_request_duration_seconds_bucket{code="404",method="GET",route="unmatched",zone="a",le="0.1"} 1
-shop_http_request_duration_seconds_bucket{code="404",method="GET",route="unmatched",zone="a",le="1"} 1
-shop_http_request_duration_seconds_bucket{code="404",method="GET",route="unmatched",zone="a",le="+Inf"} 1
-shop_http_request_duration_seconds_count{code="404",method="GET",route="unmatched",zone="a"} 1
+shop_http_request_duration_seconds_bucket{code="404",error_type="",method="GET",route="unmatched",zone="a",le="0.1"} 1
+shop_http_request_duration_seconds_bucket{code="404",error_type="",method="GET",route="unmatched",zone="a",le="1"} 1
+shop_http_request_duration_seconds_bucket{code="404",error_type="",method="GET",route="unmatched",zone="a",le="+Inf"} 1
+shop_http_request_duration_seconds_count{code="404",error_type="",method="GET",route="unmatched",zone="a"} 1
 `
 	// The sum is a measured duration; compare it by count and buckets only.
 	got, err := reg.Gather()
@@ -540,7 +541,7 @@ shop_http_request_duration_seconds_count{code="404",method="GET",route="unmatche
 		}
 	}
 	g := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return got, nil })
-	want += "shop_http_request_duration_seconds_sum{code=\"404\",method=\"GET\",route=\"unmatched\",zone=\"a\"} 0\n"
+	want += "shop_http_request_duration_seconds_sum{code=\"404\",error_type=\"\",method=\"GET\",route=\"unmatched\",zone=\"a\"} 0\n"
 	if err := testutil.GatherAndCompare(g, strings.NewReader(want), "shop_http_request_duration_seconds"); err != nil {
 		t.Error(err)
 	}
@@ -699,8 +700,8 @@ func TestStreamingAndHijackThroughMiddleware(t *testing.T) {
 	// the ResponseWriter (the 101 went over the raw conn), as the access
 	// line and the span report it.
 	want := requestsHelp + `
-http_requests_total{code="101",method="GET",route="/ws"} 1
-http_requests_total{code="200",method="GET",route="/events"} 1
+http_requests_total{code="101",error_type="",method="GET",route="/ws"} 1
+http_requests_total{code="200",error_type="",method="GET",route="/events"} 1
 `
 	if err := testutil.CollectAndCompare(m.requests, strings.NewReader(want)); err != nil {
 		t.Error(err)

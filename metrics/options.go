@@ -74,7 +74,7 @@ func Namespace(ns string) Option {
 }
 
 // ConstLabels adds labels with fixed values to every series. They must not
-// be method, route, code or host.
+// be method, route, code, error_type or host.
 func ConstLabels(l prometheus.Labels) Option {
 	return optionFunc(func(c *config) {
 		c.constLabels = make(prometheus.Labels, len(l))
@@ -112,7 +112,9 @@ func SkipPaths(paths ...string) Option {
 
 // RouteFunc names the route of a request that reached no ServeMux pattern
 // and no Route wrapper, for routers that keep the template elsewhere. It
-// runs after the handler returns; an empty result means unmatched. For chi:
+// runs after the handler returns, when the first of prodready's
+// middlewares finishes, so the access log and the span get its route too;
+// an empty result means unmatched. For chi:
 //
 //	metrics.RouteFunc(func(r *http.Request) string {
 //		return chi.RouteContext(r.Context()).RoutePattern()
@@ -141,8 +143,9 @@ func Exemplars(on bool) Option {
 }
 
 type registryConfig struct {
-	version string
-	rules   []collectors.GoRuntimeMetricsRule
+	version  string
+	revision string
+	rules    []collectors.GoRuntimeMetricsRule
 }
 
 // RegistryOption configures NewRegistry.
@@ -156,6 +159,13 @@ func (f registryOptionFunc) apply(c *registryConfig) { f(c) }
 // version comes from -ldflags rather than the module version.
 func Version(v string) RegistryOption {
 	return registryOptionFunc(func(c *registryConfig) { c.version = v })
+}
+
+// Revision sets the revision label of build_info, for binaries whose
+// commit comes from -ldflags: a container build has no VCS information for
+// Go to stamp. Empty keeps the revision Go recorded, or "unknown".
+func Revision(rev string) RegistryOption {
+	return registryOptionFunc(func(c *registryConfig) { c.revision = rev })
 }
 
 // RuntimeMetrics exposes more runtime/metrics series from the Go collector,

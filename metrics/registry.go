@@ -18,8 +18,8 @@ import (
 //     sign of CPU starvation) and the time spent waiting on mutexes;
 //   - the process collector: CPU, memory, file descriptors, start time;
 //   - build_info, constant 1, labelled with the main module's path and
-//     version, the VCS revision and its time, whether the tree was
-//     modified, and the Go version (goversion).
+//     version (or Version), the VCS revision (or Revision) and its time,
+//     whether the tree was modified, and the Go version (goversion).
 func NewRegistry(opts ...RegistryOption) *prometheus.Registry {
 	var cfg registryConfig
 	for _, o := range opts {
@@ -35,7 +35,7 @@ func NewRegistry(opts ...RegistryOption) *prometheus.Registry {
 	reg.MustRegister(
 		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(rules...)),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		buildInfo(cfg.version),
+		buildInfo(cfg.version, cfg.revision),
 	)
 	return reg
 }
@@ -43,7 +43,7 @@ func NewRegistry(opts ...RegistryOption) *prometheus.Registry {
 // buildInfo describes the running binary from debug.ReadBuildInfo.
 // collectors.NewBuildInfoCollector has the module version and checksum but
 // no VCS revision or Go version, which are what a rollout dashboard needs.
-func buildInfo(version string) prometheus.Collector {
+func buildInfo(version, revision string) prometheus.Collector {
 	l := prometheus.Labels{
 		"path": "unknown", "version": "unknown", "revision": "unknown",
 		"revision_time": "unknown", "modified": "unknown", "goversion": runtime.Version(),
@@ -64,6 +64,7 @@ func buildInfo(version string) prometheus.Collector {
 		}
 	}
 	setIf(l, "version", version)
+	setIf(l, "revision", revision)
 	g := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "build_info",
 		Help:        "Always 1; the labels describe the running binary.",

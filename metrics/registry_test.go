@@ -123,7 +123,7 @@ func TestHandlerNegotiates(t *testing.T) {
 			if ct := rec.Header().Get("Content-Type"); rec.Code != 200 || !strings.HasPrefix(ct, tt.contentType) {
 				t.Fatalf("status %d content type %q, want %s", rec.Code, ct, tt.contentType)
 			}
-			if !strings.Contains(rec.Body.String(), `http_requests_total{code="404",method="GET",route="unmatched"} 1`) {
+			if !strings.Contains(rec.Body.String(), `http_requests_total{code="404",error_type="",method="GET",route="unmatched"} 1`) {
 				t.Fatalf("scrape lacks the request:\n%s", rec.Body)
 			}
 		})
@@ -184,5 +184,40 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRegistryRevision: a binary that stamps its commit with -ldflags (as
+// the examples' Dockerfile does) shows it on build_info, scraped from a
+// real server.
+func TestRegistryRevision(t *testing.T) {
+	tests := []struct {
+		name string
+		opts []RegistryOption
+		want string
+	}{
+		{"stamped", []RegistryOption{Version("v1.4.2"), Revision("0123abcd")}, `revision="0123abcd"`},
+		{"empty keeps Go's", []RegistryOption{Revision("")}, `revision="`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(Handler(NewRegistry(tt.opts...)))
+			defer srv.Close()
+			res, err := srv.Client().Get(srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			_ = res.Body.Close()
+			var line string
+			for l := range strings.Lines(string(body)) {
+				if strings.HasPrefix(l, "build_info{") {
+					line = l
+				}
+			}
+			if !strings.Contains(line, tt.want) || strings.Contains(line, `revision=""`) {
+				t.Fatalf("build_info line %q, want %s", line, tt.want)
+			}
+		})
 	}
 }

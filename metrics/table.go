@@ -49,9 +49,11 @@ type observer interface {
 }
 
 // series are the children of the vectors for one (method, route or host,
-// code), resolved once: WithLabelValues hashes and allocates on every call.
+// code, error type), resolved once: WithLabelValues hashes and allocates on
+// every call.
 type series struct {
 	code     int
+	errType  string // one of request.Outcome's bounded error types; "" on the client side
 	requests prometheus.Counter
 	duration observer
 	size     prometheus.Observer // nil on the client side
@@ -74,7 +76,7 @@ type labelSet struct {
 // which happens at most limit times in the life of the table.
 type table struct {
 	limit int
-	newS  func(method, name, code string) *series
+	newS  func(method, name, code, errType string) *series
 	n     int // label values added beyond the reserved ones; under mu
 
 	m     atomic.Pointer[map[string]*labelSet]
@@ -83,7 +85,7 @@ type table struct {
 	other *labelSet
 }
 
-func newTable(limit int, newS func(method, name, code string) *series, reserved ...string) *table {
+func newTable(limit int, newS func(method, name, code, errType string) *series, reserved ...string) *table {
 	t := &table{limit: limit, newS: newS, other: &labelSet{name: overflow}}
 	m := map[string]*labelSet{overflow: t.other}
 	for _, name := range reserved {
@@ -93,18 +95,19 @@ func newTable(limit int, newS func(method, name, code string) *series, reserved 
 	return t
 }
 
-// get returns the series for the method index, label value and code,
-// creating them on first use.
-func (t *table) get(method int, name string, code int) *series {
+// get returns the series for the method index, label value, code and
+// error type, creating them on first use. errType must come from a bounded
+// set.
+func (t *table) get(method int, name string, code int, errType string) *series {
 	ls := t.labels(name)
 	if p := ls.methods[method].Load(); p != nil {
 		for _, s := range *p {
-			if s.code == code {
+			if s.code == code && s.errType == errType {
 				return s
 			}
 		}
 	}
-	return t.add(ls, method, code)
+	return t.add(ls, method, code, errType)
 }
 
 func (t *table) labels(name string) *labelSet {
@@ -144,7 +147,7 @@ func (t *table) labels(name string) *labelSet {
 	return ls
 }
 
-func (t *table) add(ls *labelSet, method, code int) *series {
+func (t *table) add(ls *labelSet, method, code int, errType string) *series {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var old []*series
@@ -152,12 +155,12 @@ func (t *table) add(ls *labelSet, method, code int) *series {
 		old = *p
 	}
 	for _, s := range old {
-		if s.code == code {
+		if s.code == code && s.errType == errType {
 			return s
 		}
 	}
-	s := t.newS(request.Methods[method], ls.name, codeLabel(code))
-	s.code = code
+	s := t.newS(request.Methods[method], ls.name, codeLabel(code), errType)
+	s.code, s.errType = code, errType
 	list := append(old[:len(old):len(old)], s)
 	ls.methods[method].Store(&list)
 	return s

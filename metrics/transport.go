@@ -52,7 +52,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL != nil && req.URL.Host != "" {
 		host = req.URL.Host
 	}
-	s := t.m.client.get(request.MethodIndex(req.Method), host, code)
+	s := t.m.client.get(request.MethodIndex(req.Method), host, code, "")
 	s.requests.Inc()
 	t.m.observe(req.Context(), s, elapsed.Seconds(), start.UnixNano()+int64(elapsed))
 	return resp, err

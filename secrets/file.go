@@ -16,7 +16,8 @@ import (
 type File struct {
 	path string
 	cfg  config
-	cur  atomic.Pointer[payload]
+	cur  atomic.Pointer[reveal]
+	sum  [32]byte // SHA-256 of cur's content; only load touches it, on the watcher's goroutine
 	w    *watcher
 
 	subMu   sync.Mutex
@@ -112,15 +113,16 @@ func (f *File) load() (bool, error) {
 		return false, err
 	}
 	sum := sha256.Sum256(b)
-	if cur := f.cur.Load(); cur != nil && cur.sum == sum {
+	if f.cur.Load() != nil && f.sum == sum {
 		return false, nil
 	}
 	if err := validate(f.cfg.validate, b); err != nil {
 		return false, err
 	}
-	p := &payload{s: string(b), sum: sum}
+	r := newSecret(string(b))
 	clear(b) // best effort: the string is the one copy kept
-	f.cur.Store(p)
+	f.sum = sum
+	f.cur.Store(r)
 	return true, nil
 }
 
@@ -142,15 +144,15 @@ func validate(fn func([]byte) error, b []byte) (err error) {
 
 type subscriber struct {
 	fn     func(Secret)
-	latest atomic.Pointer[payload] // the one-slot mailbox: only the newest value waits
-	wake   chan struct{}           // one slot
+	latest atomic.Pointer[reveal] // the one-slot mailbox: only the newest value waits
+	wake   chan struct{}          // one slot
 	stop   chan struct{}
 	once   sync.Once
 }
 
 func (s *subscriber) halt() { s.once.Do(func() { close(s.stop) }) }
 
-func (f *File) publish(p *payload) {
+func (f *File) publish(p *reveal) {
 	f.subMu.Lock()
 	defer f.subMu.Unlock()
 	for s := range f.subs {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -548,7 +549,8 @@ func benchFile(b *testing.B) *File {
 	b.Helper()
 	path := filepath.Join(b.TempDir(), "secret")
 	writeFile(b, path, "s3cr3t-password")
-	f, err := Watch(b.Context(), path)
+	// Silent: a log line in the middle of a result line breaks benchstat.
+	f, err := Watch(b.Context(), path, Logger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -18,17 +18,25 @@ const redacted = "[REDACTED]"
 // (zap.Any and zap.Stringer pick String; zap.Reflect picks MarshalJSON).
 // Reveal is the one deliberate way out, easy to grep for.
 //
-// The content sits behind a pointer, so even reflection-based printers
-// that reach an unexported Secret field without calling its methods print
-// an address, never the bytes.
+// The content is out of reach of reflection: it is captured by a func,
+// and a reflection-based printer that walks into a Secret held in an
+// unexported field (where fmt cannot call the methods above) finds only
+// the address of that func, with every verb, never the bytes. A plain
+// pointer would not do: fmt prints what a pointer points to for a verb
+// that does not fit it (%s of a struct field prints &{…}).
 //
-// The zero value is an empty secret: Reveal returns "".
-type Secret struct{ p *payload }
+// The zero value is an empty secret: Reveal returns "". Secrets are
+// comparable: two are == when they are the same read of the same file.
+type Secret struct{ r *reveal }
 
-// payload is immutable once published: readers share it without locks.
-type payload struct {
-	s   string   // the content, converted once when it was read
-	sum [32]byte // SHA-256 of s, to skip rewrites of the same bytes
+// reveal returns the content. It is immutable once published: readers
+// share it without locks.
+type reveal func() string
+
+// newSecret captures s for the Secrets of one read.
+func newSecret(s string) *reveal {
+	r := reveal(func() string { return s })
+	return &r
 }
 
 var (
@@ -47,19 +55,19 @@ var (
 // string was made once when the file was read, so calling Reveal on every
 // connection attempt (a pgx BeforeConnect hook, say) costs nothing.
 func (s Secret) Reveal() string {
-	if s.p == nil {
+	if s.r == nil {
 		return ""
 	}
-	return s.p.s
+	return (*s.r)()
 }
 
 // Bytes returns a copy of the secret's content (nil for the zero Secret).
 // The copy is the caller's to use and to clear.
 func (s Secret) Bytes() []byte {
-	if s.p == nil {
+	if s.r == nil {
 		return nil
 	}
-	return []byte(s.p.s)
+	return []byte((*s.r)())
 }
 
 // Equal reports whether the secret's content equals b, in time that does
@@ -69,7 +77,7 @@ func (s Secret) Equal(b []byte) bool {
 }
 
 // IsZero reports whether the secret is empty: no value has been loaded.
-func (s Secret) IsZero() bool { return s.p == nil || s.p.s == "" }
+func (s Secret) IsZero() bool { return s.Reveal() == "" }
 
 // String returns [REDACTED].
 func (Secret) String() string { return redacted }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -146,6 +147,136 @@ func TestRedaction(t *testing.T) {
 			}
 		})
 	}
+}
+
+// holders are the shapes a Secret sits in inside a user's values, exported
+// and not: fmt calls a Secret's methods only where it can reach them (an
+// exported path); elsewhere it walks the value by reflection.
+type (
+	unexported    struct{ pw secrets.Secret }
+	unexportedPtr struct{ pw *secrets.Secret }
+	unexportedAny struct{ pw any }
+	nested        struct {
+		name  string
+		inner unexported
+		list  []secrets.Secret
+		byKey map[string]secrets.Secret
+		arr   [1]secrets.Secret
+	}
+	Exported struct {
+		PW    secrets.Secret
+		Ptr   *secrets.Secret
+		Inner unexported
+	}
+	embedded struct{ secrets.Secret }
+)
+
+// TestRedactionMatrix prints a Secret in every shape with every fmt verb
+// and flag, and encodes it with every reflection-based encoder and logger:
+// the content, its hex and its quoted form appear nowhere.
+func TestRedactionMatrix(t *testing.T) {
+	s := secret(t)
+	shapes := map[string]any{
+		"value":                    s,
+		"pointer":                  &s,
+		"unexported field":         unexported{s},
+		"unexported field, ptr":    &unexported{s},
+		"unexported pointer":       unexportedPtr{&s},
+		"unexported interface":     unexportedAny{s},
+		"unexported interface ptr": unexportedAny{&s},
+		"nested":                   nested{"app", unexported{s}, []secrets.Secret{s}, map[string]secrets.Secret{"pw": s}, [1]secrets.Secret{s}},
+		"nested ptr":               &nested{"app", unexported{s}, []secrets.Secret{s}, map[string]secrets.Secret{"pw": s}, [1]secrets.Secret{s}},
+		"exported fields":          Exported{s, &s, unexported{s}},
+		"embedded":                 embedded{s},
+		"slice":                    []secrets.Secret{s},
+		"slice of holders":         []unexported{{s}},
+		"map value":                map[string]unexported{"db": {s}},
+		"map key":                  map[secrets.Secret]int{s: 1},
+		"map key in holder":        map[unexported]int{{s}: 1},
+		"array":                    [2]unexported{{s}, {s}},
+		"any slice":                []any{s, unexported{s}},
+	}
+	verbs := []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "% x", "%d", "%b", "%o", "%O", "%c", "%U", "%e", "%f", "%g", "%t", "%p", "%T", "%10.3s", "%-20q", "%#x", "%+q", "%#q", "%08d", "%w"}
+	leaks := []string{password, fmt.Sprintf("%x", password), fmt.Sprintf("%X", password), fmt.Sprintf("% x", password)[:20], strings.Trim(fmt.Sprintf("%q", password), `"`)}
+	check := func(t *testing.T, out string) {
+		t.Helper()
+		for _, l := range leaks {
+			if strings.Contains(out, l) {
+				t.Fatalf("leaked %q: %s", l, out)
+			}
+		}
+	}
+	for name, v := range shapes {
+		t.Run(name, func(t *testing.T) {
+			for _, verb := range verbs {
+				if verb == "%w" {
+					check(t, fmt.Errorf(verb, v).Error())
+					continue
+				}
+				check(t, fmt.Sprintf(verb, v))
+			}
+			check(t, fmt.Sprint(v))
+			check(t, fmt.Sprintln(v))
+			if b, err := json.Marshal(v); err == nil {
+				check(t, string(b))
+			}
+			var buf bytes.Buffer
+			_ = gob.NewEncoder(&buf).Encode(v) // unexported-only types are refused: nothing to leak
+			check(t, buf.String())
+			check(t, slogLine(false, "v", v))
+			check(t, slogLine(true, "v", v))
+			check(t, zapLine(t, false, zap.Any("v", v)))
+			check(t, zapLine(t, false, zap.Reflect("v", v)))
+			check(t, zapLine(t, true, zap.Any("v", v)))
+			var sugared bytes.Buffer
+			core := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(&sugared), zap.DebugLevel)
+			zap.New(core).Sugar().Infow("connect", "v", v)
+			zap.New(core).Sugar().Infof("%+v %s", v, v)
+			check(t, sugared.String())
+		})
+	}
+}
+
+// TestUnreachableByReflection walks a Secret the way any reflection-based
+// printer can (go-spew, pretty-printers, assertion diffs): through every
+// pointer, interface, field, element and map entry, exported or not. No
+// string or byte it reaches holds the content.
+func TestUnreachableByReflection(t *testing.T) {
+	s := secret(t)
+	var walk func(v reflect.Value, depth int)
+	walk = func(v reflect.Value, depth int) {
+		if depth > 20 || !v.IsValid() {
+			return
+		}
+		switch v.Kind() {
+		case reflect.Pointer, reflect.Interface:
+			walk(v.Elem(), depth+1)
+		case reflect.Struct:
+			for i := range v.NumField() {
+				walk(v.Field(i), depth+1)
+			}
+		case reflect.Slice, reflect.Array:
+			if v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8 && strings.Contains(string(v.Bytes()), password) {
+				t.Fatalf("reached the content as bytes at depth %d", depth)
+			}
+			for i := range v.Len() {
+				walk(v.Index(i), depth+1)
+			}
+		case reflect.Map:
+			for _, k := range v.MapKeys() {
+				walk(k, depth+1)
+				walk(v.MapIndex(k), depth+1)
+			}
+		case reflect.String:
+			if strings.Contains(v.String(), password) {
+				t.Fatalf("reached the content as a string at depth %d", depth)
+			}
+		case reflect.Func:
+			// What a func captured is out of reflection's reach.
+		}
+	}
+	walk(reflect.ValueOf(nested{"app", unexported{s}, []secrets.Secret{s}, map[string]secrets.Secret{"pw": s}, [1]secrets.Secret{s}}), 0)
+	walk(reflect.ValueOf(&s), 0)
 }
 
 func TestReveal(t *testing.T) {

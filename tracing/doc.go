@@ -16,7 +16,12 @@
 // (http/protobuf, the default, or grpc), OTEL_EXPORTER_OTLP_HEADERS,
 // OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG, and OTEL_PROPAGATORS
 // (tracecontext,baggage by default). Config fills what the environment
-// leaves unset. An invalid value is an error that names the variable.
+// leaves unset. An invalid value is an error that names the variable; it
+// shows the value too, except a header's (OTEL_EXPORTER_OTLP_HEADERS holds
+// API keys) and an endpoint URL with user-info or a query, which it
+// refuses: the exporters would silently not send them. The otlp exporter
+// with no endpoint sends to http://localhost:4318 (grpc: :4317), as the
+// specification says.
 //
 // With nothing configured nothing is exported and nothing is logged: a
 // newcomer's first run is quiet. Spans still carry trace IDs, so the IDs
@@ -25,6 +30,17 @@
 // so a sampled trace crossing this service stays whole. Setting an
 // endpoint is enough to export over OTLP/HTTP, sampling everything unless
 // OTEL_TRACES_SAMPLER or Config.Sampler says otherwise.
+//
+// # What goes wrong later
+//
+// Config.Logger (slog.Default() unless set) gets each kind of trouble
+// under a message of its own, at most once a minute with a count of the
+// repeats: "trace export failed" (warn) when an exporter fails in the
+// background, "invalid baggage header from a client, ignored" (info) when
+// a request's baggage header is malformed or over the W3C limits (the
+// request is served, with the members that parsed), and "OpenTelemetry
+// error" (warn) for anything else OTel reports to its global error
+// handler, which Setup installs unless Config.NoGlobal.
 //
 // # Shutdown
 //
@@ -38,8 +54,13 @@
 // Middleware makes a server span per request named "METHOD route" (the
 // route of the matched pattern, shared with prodready's logging and metrics
 // middlewares, so it survives user middleware that copies the request),
-// with the attributes of the HTTP semantic conventions, status Error for
-// 5xx, and an exception event for a panic, which then continues. The
+// with the attributes of the HTTP semantic conventions, error.type and
+// status Error for 5xx and for a response that failed whatever its status
+// (panic, aborted, timeout, write_timeout, client_gone: the values
+// prodready's metrics and access log record for the same request), and an
+// exception event for a panic, which then continues. Its instrumentation
+// scope carries this module's version. A second tracing middleware on a
+// request that one already traces only passes it on. The
 // incoming traceparent is honoured unless PublicEndpoint(true) makes each
 // request a new root linked to the caller. SkipPaths leaves probes out.
 // Put it outermost, so the other middlewares see its span.

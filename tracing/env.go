@@ -14,7 +14,10 @@ import (
 )
 
 // ErrInvalidEnv is wrapped by every error about an OTEL_* variable; the
-// message names the variable and its value.
+// message names the variable and shows its value, except where the value
+// can hold a credential: no header value (OTEL_EXPORTER_OTLP_HEADERS
+// carries API keys) and no user-info or query of an endpoint URL is ever
+// shown.
 var ErrInvalidEnv = errors.New("tracing: invalid environment variable")
 
 // The variables Setup reads.
@@ -36,8 +39,33 @@ const (
 	protocolGRPC         = "grpc"
 )
 
+// The endpoints the specification names when none is configured: both
+// plain http on localhost.
+const (
+	defaultHTTPEndpoint = "http://localhost:4318/v1/traces"
+	defaultGRPCEndpoint = "http://localhost:4317"
+)
+
 func envError(name, value string, err error) error {
 	return fmt.Errorf("%w %s=%q: %w", ErrInvalidEnv, name, value, err)
+}
+
+// secretEnvError is envError for a variable whose value may hold a
+// credential: the value is left out, and err must not quote it either.
+func secretEnvError(name string, err error) error {
+	return fmt.Errorf("%w %s (value not shown: it may hold a credential): %w", ErrInvalidEnv, name, err)
+}
+
+// endpointError is envError for an endpoint URL: the value is shown only
+// when it parses and has no user-info, query or fragment to strip (and no
+// "@" anywhere, which a password containing "/" can push out of the
+// user-info into the path).
+func endpointError(name, value string, err error) error {
+	u, perr := url.Parse(value)
+	if perr != nil || strings.Contains(value, "@") || u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return secretEnvError(name, err)
+	}
+	return envError(name, value, err)
 }
 
 // getenv returns the trimmed value of name; unset and empty are the same.
@@ -57,7 +85,7 @@ type settings struct {
 	propagator  propagation.TextMapPropagator
 }
 
-func readEnv(cfg Config) (settings, error) {
+func readEnv(cfg Config, r *reporter) (settings, error) {
 	var s settings
 	var errs []error
 	var err error
@@ -94,7 +122,7 @@ func readEnv(cfg Config) (settings, error) {
 
 	if endpoint != "" {
 		if s.endpoint, err = parseEndpoint(endpoint, signalSpecific, s.protocol); err != nil {
-			errs = append(errs, envError(endpointVar, endpoint, err))
+			errs = append(errs, endpointError(endpointVar, endpoint, err))
 		}
 	}
 
@@ -109,12 +137,20 @@ func readEnv(cfg Config) (settings, error) {
 	if s.exporters, err = parseExporters(exporter); err != nil {
 		errs = append(errs, envError(exporterVar, exporter, err))
 	}
+	if endpoint == "" {
+		// The exporters' own default is https, which no local collector
+		// serves; the specification says http.
+		s.endpoint = defaultHTTPEndpoint
+		if s.protocol == protocolGRPC {
+			s.endpoint = defaultGRPCEndpoint
+		}
+	}
 
 	s.headers = map[string]string{}
 	for _, name := range []string{envHeaders, envTracesHeaders} {
 		h, err := parseHeaders(getenv(name))
 		if err != nil {
-			errs = append(errs, envError(name, getenv(name), err))
+			errs = append(errs, secretEnvError(name, err))
 		}
 		for k, v := range h {
 			s.headers[k] = v // the traces-specific variable wins
@@ -125,7 +161,7 @@ func readEnv(cfg Config) (settings, error) {
 		errs = append(errs, err)
 	}
 	s.samplerSet = getenv(envSampler) != "" || cfg.Sampler != nil
-	if s.propagator, err = parsePropagators(getenv(envPropagators)); err != nil {
+	if s.propagator, err = parsePropagators(getenv(envPropagators), r); err != nil {
 		errs = append(errs, envError(envPropagators, getenv(envPropagators), err))
 	}
 	return s, errors.Join(errs...)
@@ -169,24 +205,31 @@ func parseResourceAttributes(v string) ([]attribute.KeyValue, error) {
 }
 
 // parseHeaders parses "name1=value1,name2=value2" with percent-encoded
-// values, the format of OTEL_EXPORTER_OTLP_HEADERS.
+// values, the format of OTEL_EXPORTER_OTLP_HEADERS. Its errors never quote
+// the input: a value is an API key, and an entry that does not parse
+// ("Authorization: Bearer …", a forgotten "=") may be one too. They give
+// the entry's position and, once the name is known to be a header name,
+// the name.
 func parseHeaders(v string) (map[string]string, error) {
 	h := map[string]string{}
 	if v == "" {
 		return h, nil
 	}
+	i := 0
 	for pair := range strings.SplitSeq(v, ",") {
+		i++
 		if strings.TrimSpace(pair) == "" {
 			continue
 		}
 		k, val, ok := strings.Cut(pair, "=")
 		k = strings.TrimSpace(k)
 		if !ok || !validHeaderName(k) {
-			return nil, fmt.Errorf("%q is not name=value with a valid header name", pair)
+			return nil, fmt.Errorf("entry %d is not name=value with a valid header name", i)
 		}
 		dec, err := url.PathUnescape(strings.TrimSpace(val))
 		if err != nil {
-			return nil, fmt.Errorf("value of %s: %w", k, err)
+			// url's error quotes the bad escape, a piece of the value.
+			return nil, fmt.Errorf("value of %s: invalid percent-encoding", k)
 		}
 		if !validHeaderValue(dec) {
 			return nil, fmt.Errorf("value of %s contains a control character", k)
@@ -224,16 +267,22 @@ func validHeaderValue(s string) bool {
 
 // parseEndpoint checks an OTLP endpoint URL and, for the base variable with
 // http/protobuf, appends the signal path as the specification asks.
+// Its errors never quote the value: url's own would, user-info included.
 func parseEndpoint(v string, signalSpecific bool, protocol string) (string, error) {
 	u, err := url.Parse(v)
 	if err != nil {
-		return "", err
+		return "", errors.New("not a valid URL")
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return "", errors.New("want an http:// or https:// URL")
 	}
 	if u.Host == "" {
 		return "", errors.New("missing host")
+	}
+	if u.User != nil || u.RawQuery != "" || u.ForceQuery {
+		// The exporters send to scheme://host/path and drop the rest:
+		// credentials there would silently not be sent.
+		return "", errors.New("user-info and query are not sent to the collector: put credentials in OTEL_EXPORTER_OTLP_HEADERS")
 	}
 	if protocol == protocolHTTPProtobuf && !signalSpecific {
 		u.Path = strings.TrimSuffix(u.Path, "/") + "/v1/traces"
@@ -294,9 +343,11 @@ func parseSampler(name, arg string, fallback sdktrace.Sampler) (sdktrace.Sampler
 	return nil, envError(envSampler, name, errors.New("unknown sampler: want always_on, always_off, traceidratio or their parentbased_ forms"))
 }
 
-func parsePropagators(v string) (propagation.TextMapPropagator, error) {
+// parsePropagators builds the propagators OTEL_PROPAGATORS names; r
+// reports a client's invalid baggage.
+func parsePropagators(v string, r *reporter) (propagation.TextMapPropagator, error) {
 	if v == "" {
-		return propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}), nil
+		return propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, baggagePropagator{r: r}), nil
 	}
 	var ps []propagation.TextMapPropagator
 	seen := map[string]bool{}
@@ -311,7 +362,7 @@ func parsePropagators(v string) (propagation.TextMapPropagator, error) {
 		case "tracecontext":
 			ps = append(ps, propagation.TraceContext{})
 		case "baggage":
-			ps = append(ps, propagation.Baggage{})
+			ps = append(ps, baggagePropagator{r: r})
 		case "b3", "b3multi", "jaeger", "xray", "ottrace":
 			return nil, fmt.Errorf("propagator %q is not built in: install it with otel.SetTextMapPropagator after Setup", name)
 		default:

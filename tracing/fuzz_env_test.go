@@ -12,18 +12,29 @@ import (
 // and never accepts what the next stage would choke on.
 
 func FuzzParseEndpoint(f *testing.F) {
-	for _, s := range []string{"", "http://collector:4318", "https://c.example/otlp/", "collector:4318", "http://", "http://[::1]:4318", "ftp://x", "http://a b", "http://%zz"} {
+	for _, s := range []string{"", "http://collector:4318", "https://c.example/otlp/", "collector:4318", "http://", "http://[::1]:4318", "ftp://x", "http://a b", "http://%zz", "http://user:pw@c:4318", "http://c/?api_key=x"} {
 		f.Add(s, false, protocolHTTPProtobuf)
 		f.Add(s, true, "grpc")
 	}
 	f.Fuzz(func(t *testing.T, v string, signalSpecific bool, protocol string) {
 		got, err := parseEndpoint(v, signalSpecific, protocol)
 		if err != nil {
+			// Only fixed texts: nothing of the value, which can hold
+			// credentials, ever reaches the error.
+			switch err.Error() {
+			case "not a valid URL", "want an http:// or https:// URL", "missing host",
+				"user-info and query are not sent to the collector: put credentials in OTEL_EXPORTER_OTLP_HEADERS":
+			default:
+				t.Fatalf("parseEndpoint(%q) error %q may quote the value", v, err)
+			}
 			return
 		}
 		u, err := url.Parse(got)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			t.Fatalf("parseEndpoint(%q) = %q, not an http(s) URL with a host: %v", v, got, err)
+		}
+		if u.User != nil || u.RawQuery != "" {
+			t.Fatalf("parseEndpoint(%q) = %q, with user-info or a query the exporters would drop", v, got)
 		}
 		if protocol == protocolHTTPProtobuf && !signalSpecific && !strings.HasSuffix(u.Path, "/v1/traces") {
 			t.Fatalf("parseEndpoint(%q) = %q, without the signal path", v, got)
@@ -56,7 +67,7 @@ func FuzzParsePropagators(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
-		p, err := parsePropagators(v)
+		p, err := parsePropagators(v, nil)
 		if (p == nil) == (err == nil) {
 			t.Fatalf("parsePropagators(%q) = %v, %v: want exactly one of propagator and error", v, p, err)
 		}

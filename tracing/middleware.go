@@ -76,9 +76,11 @@ func SkipPaths(paths ...string) Option {
 // request, named "METHOD route" once the handler has run (the route from
 // the request state shared with prodready's logging and metrics
 // middlewares, or from r.Pattern), "METHOD" for requests that matched no
-// route. The span carries the HTTP semantic-convention attributes, status
-// Error for 5xx responses, and for a panic an "exception" event and
-// error.type "panic" before the panic continues up the stack.
+// route. The span carries the HTTP semantic-convention attributes, the
+// status and error.type that the other two record (see the metrics
+// package), status Error when error.type is set, and for a panic an
+// "exception" event before the panic continues up the stack. Applied twice
+// to one request, it makes one span.
 //
 // With no options the spans come from the global provider, the incoming
 // trace context is honoured with the global propagator, and every path is
@@ -118,8 +120,33 @@ type tracerCache struct {
 }
 
 func newTracer(tp trace.TracerProvider) trace.Tracer {
-	return tp.Tracer(ScopeName, trace.WithSchemaURL(semconv.SchemaURL))
+	return tp.Tracer(ScopeName, trace.WithInstrumentationVersion(scopeVersion()), trace.WithSchemaURL(semconv.SchemaURL))
 }
+
+// module is the path of the module this package belongs to.
+const module = "github.com/prodready/prodready"
+
+// scopeVersion is the version of the instrumentation scope: the version of
+// this module the binary was built with, as its build information records
+// it ("(devel)" when the module is the main one, unversioned).
+var scopeVersion = sync.OnceValue(func() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	if bi.Main.Path == module {
+		return bi.Main.Version
+	}
+	for _, d := range bi.Deps {
+		if d.Path == module {
+			if d.Replace != nil && d.Replace.Version != "" {
+				return d.Replace.Version
+			}
+			return d.Version
+		}
+	}
+	return ""
+})
 
 func (m *middleware) tracer() trace.Tracer {
 	if m.fixed != nil {
@@ -159,9 +186,17 @@ var attrPool = sync.Pool{New: func() any { return new(attrBuf) }}
 func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if m.cfg.skip != nil {
 		if _, ok := m.cfg.skip[r.URL.Path]; ok {
+			defer request.From(r.Context()).CaptureRoute(r)
 			m.next.ServeHTTP(w, r)
 			return
 		}
+	}
+	if st := request.From(r.Context()); st.Claimed(request.Tracing) {
+		// Another tracing middleware outside has the server span; a
+		// second one would be a child of it, or of the caller's span.
+		defer st.CaptureRoute(r)
+		m.next.ServeHTTP(w, r)
+		return
 	}
 
 	ctx := m.propagator().Extract(r.Context(), headerCarrier(r.Header))
@@ -188,6 +223,7 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// layers) and creates none. The span still goes down for its
 		// trace context.
 		st, w, r := request.Join(ctx, w, r)
+		st.Claim(request.Tracing)
 		defer func() {
 			st.CaptureRoute(r) // also when the handler panics
 			span.End()
@@ -196,72 +232,61 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st, w, r := request.Enter(ctx, w, r)
+	st.Claim(request.Tracing)
 
-	finished := false
+	returned := false
 	defer func() {
-		if finished {
+		if returned {
 			return
 		}
 		v := recover()
-		st.CaptureRoute(r)
-		m.finish(span, st, r, method, v)
+		m.finish(span, st, r, method, true, v)
 		if v != nil {
 			panic(v)
 		}
 	}()
 	m.next.ServeHTTP(w, r)
-	finished = true
-	st.CaptureRoute(r)
-	m.finish(span, st, r, method, nil)
+	returned = true
+	m.finish(span, st, r, method, false, nil)
 }
 
 // finish names the recording span after its route, adds the response
 // attributes and ends it. recovered is the panic value, if the handler
 // panicked.
-func (m *middleware) finish(span trace.Span, st *request.State, r *http.Request, method string, recovered any) {
+func (m *middleware) finish(span trace.Span, st *request.State, r *http.Request, method string, panicked bool, recovered any) {
 	defer span.End()
 	buf := attrPool.Get().(*attrBuf)
 	defer attrPool.Put(buf)
-	status := st.StatusOr(http.StatusOK)
-	aborted := recovered == http.ErrAbortHandler //nolint:errorlint // net/http compares it the same way
-	switch {
-	case aborted:
-		// The handler chose to cut the response short: no status went out
-		// unless it wrote one, and it is not an error of the server's.
-		status = st.Status()
-	case recovered != nil:
-		status = st.StatusOr(http.StatusInternalServerError)
-	}
+	o := st.Finish(r, panicked, recovered)
 	attrs := requestAttrs(buf.a[:0], r)
-	if route := st.Route(); route != request.Unmatched {
-		span.SetName(spanName(method, route, r.Pattern))
-		if r.Pattern == "" || request.Route(r.Pattern) != route {
-			attrs = append(attrs, semconv.HTTPRoute(route))
+	if o.Route != request.Unmatched {
+		span.SetName(spanName(method, o.Route, r.Pattern))
+		if r.Pattern == "" || request.Route(r.Pattern) != o.Route {
+			attrs = append(attrs, semconv.HTTPRoute(o.Route))
 		}
 	}
 	if r.ContentLength > 0 {
 		attrs = append(attrs, semconv.HTTPRequestBodySize(int(r.ContentLength)))
 	}
-	if n := st.Bytes(); n > 0 {
-		attrs = append(attrs, semconv.HTTPResponseBodySize(int(n)))
+	if o.Bytes > 0 {
+		attrs = append(attrs, semconv.HTTPResponseBodySize(int(o.Bytes)))
 	}
-	if status > 0 {
-		attrs = append(attrs, semconv.HTTPResponseStatusCode(status))
-	}
-
-	switch {
-	case aborted:
-	case recovered != nil:
-		attrs = append(attrs, semconv.ErrorTypeKey.String("panic"))
-		span.AddEvent("exception", trace.WithAttributes(
-			semconv.ExceptionType(fmt.Sprintf("%T", recovered)),
-			semconv.ExceptionMessage(fmt.Sprint(recovered)),
-			semconv.ExceptionStacktrace(string(debug.Stack())),
-		))
-		span.SetStatus(codes.Error, "panic: "+fmt.Sprint(recovered))
-	case status >= 500 || (status > 0 && status < 100):
-		attrs = append(attrs, semconv.ErrorTypeKey.String(strconv.Itoa(status)))
-		span.SetStatus(codes.Error, "")
+	attrs = append(attrs, semconv.HTTPResponseStatusCode(o.Status))
+	if o.ErrorType != "" {
+		attrs = append(attrs, semconv.ErrorTypeKey.String(o.ErrorType))
+		switch {
+		case o.ErrorType == request.FailPanic && recovered != nil:
+			span.AddEvent("exception", trace.WithAttributes(
+				semconv.ExceptionType(fmt.Sprintf("%T", recovered)),
+				semconv.ExceptionMessage(fmt.Sprint(recovered)),
+				semconv.ExceptionStacktrace(string(debug.Stack())),
+			))
+			span.SetStatus(codes.Error, "panic: "+fmt.Sprint(recovered))
+		case o.ErrorType[0] >= '0' && o.ErrorType[0] <= '9': // a 5xx status: it says it all
+			span.SetStatus(codes.Error, "")
+		default:
+			span.SetStatus(codes.Error, o.ErrorType)
+		}
 	}
 	span.SetAttributes(attrs...)
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -66,13 +68,22 @@ type Config struct {
 	// ConsoleOutput is where the console exporter writes; nil means
 	// os.Stdout.
 	ConsoleOutput io.Writer
-	// ErrorHandler, when set, is installed as OTel's global error handler
-	// (OTel has no other kind), which receives export failures, with or
-	// without NoGlobal. When nil, OTel's default applies: the standard
-	// logger, which stays silent until an exporter is configured and fails.
-	ErrorHandler func(error)
+	// Logger receives what goes wrong once Setup has returned, each kind
+	// under its own message and at most once a minute (the next line
+	// counts the repeats left out, as suppressed):
+	//   - "trace export failed" (warn): an exporter failed in the
+	//     background; ForceFlush and Shutdown return their failures instead.
+	//   - "invalid baggage header from a client, ignored" (info): a
+	//     request's baggage header is malformed or over the W3C limits; the
+	//     request goes on with the members that parsed, or none.
+	//   - "OpenTelemetry error" (warn): anything else OTel reports to its
+	//     global error handler, which Setup installs unless NoGlobal.
+	// Nil means slog.Default(), looked up when it logs; silence it with
+	// slog.New(slog.DiscardHandler), feed it zap with logging.Slog.
+	Logger *slog.Logger
 	// NoGlobal leaves the OTel globals alone: by default Setup installs its
-	// provider and propagator as the global ones. With NoGlobal, hand the
+	// provider, its propagator and an error handler logging to Logger as
+	// the global ones. With NoGlobal, hand the
 	// provider to Middleware and Transport with the TracerProvider and
 	// Propagator options.
 	NoGlobal bool
@@ -89,23 +100,28 @@ type Provider struct {
 	sdk             *sdktrace.TracerProvider // nil when disabled
 	propagator      propagation.TextMapPropagator
 	shutdownTimeout time.Duration
+	report          *reporter
+	flushing        atomic.Int32 // ForceFlush calls in progress: exporters return their errors to them
 
 	once sync.Once
 	err  error
 }
 
 // Setup builds a TracerProvider and propagator from the OTEL_* environment,
-// with cfg filling what the environment leaves unset, and installs both as
-// the OTel globals unless cfg.NoGlobal is set.
+// with cfg filling what the environment leaves unset, and installs both,
+// and an error handler that logs to cfg.Logger, as the OTel globals unless
+// cfg.NoGlobal is set.
 //
 // With nothing configured the provider exports nothing, logs nothing and
 // records only spans whose caller sampled them: every span still has a
 // trace ID, so trace IDs reach logs and outgoing calls, and a sampled
-// trace that crosses this service stays whole. OTEL_SDK_DISABLED=true makes it a no-op provider. An invalid
+// trace that crosses this service stays whole. OTEL_SDK_DISABLED=true
+// makes it a no-op provider. An invalid
 // variable is an error wrapping ErrInvalidEnv that names it; nothing is
 // installed then.
 func Setup(ctx context.Context, cfg Config) (*Provider, error) {
-	s, err := readEnv(cfg)
+	report := &reporter{logger: cfg.Logger}
+	s, err := readEnv(cfg, report)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +130,7 @@ func Setup(ctx context.Context, cfg Config) (*Provider, error) {
 	if shutdownTimeout <= 0 {
 		shutdownTimeout = DefaultShutdownTimeout
 	}
-	p := &Provider{propagator: s.propagator, shutdownTimeout: shutdownTimeout}
+	p := &Provider{propagator: s.propagator, shutdownTimeout: shutdownTimeout, report: report}
 	if s.disabled {
 		p.tp = noop.NewTracerProvider()
 	} else {
@@ -134,20 +150,16 @@ func Setup(ctx context.Context, cfg Config) (*Provider, error) {
 		}
 		tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSampler(sampler)}
 		for _, e := range exporters {
-			tpOpts = append(tpOpts, sdktrace.WithBatcher(e))
+			tpOpts = append(tpOpts, sdktrace.WithBatcher(exporter{e, p}))
 		}
 		p.sdk = sdktrace.NewTracerProvider(tpOpts...)
 		p.tp = p.sdk
 	}
 
-	if cfg.ErrorHandler != nil {
-		// OTel has only a global error handler; asking for one is asking
-		// for the global to change, whatever NoGlobal says.
-		otel.SetErrorHandler(otel.ErrorHandlerFunc(cfg.ErrorHandler))
-	}
 	if !cfg.NoGlobal {
 		otel.SetTracerProvider(p.tp)
 		otel.SetTextMapPropagator(p.propagator)
+		otel.SetErrorHandler(otel.ErrorHandlerFunc(report.handle))
 	}
 	return p, nil
 }
@@ -258,6 +270,8 @@ func (p *Provider) ForceFlush(ctx context.Context) error {
 	if p == nil || p.sdk == nil {
 		return nil
 	}
+	p.flushing.Add(1)
+	defer p.flushing.Add(-1)
 	return p.sdk.ForceFlush(ctx)
 }
 
@@ -288,7 +302,7 @@ func (p *Provider) shutdown(ctx context.Context) error {
 	// Flush first under most of the budget, then shut down under a deadline
 	// of its own, so a slow flush cannot leave the exporters unclosed.
 	flushCtx, cancel := context.WithTimeout(base, budget*4/5)
-	flushErr := p.sdk.ForceFlush(flushCtx)
+	flushErr := p.ForceFlush(flushCtx)
 	cancel()
 	stopCtx, cancel := context.WithTimeout(base, max(budget/5, time.Second))
 	defer cancel()

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"log"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -102,7 +104,7 @@ func TestSetupRejectsInvalidEnv(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			setenv(t, tt.env)
 			p, err := tracing.Setup(t.Context(), tracing.Config{NoGlobal: true})
-			if !errors.Is(err, tracing.ErrInvalidEnv) || !strings.Contains(err.Error(), tt.variable+"=") {
+			if !errors.Is(err, tracing.ErrInvalidEnv) || !strings.Contains(err.Error(), tt.variable) {
 				t.Errorf("Setup error = %v, want ErrInvalidEnv naming %s", err, tt.variable)
 			}
 			if p != nil {
@@ -110,6 +112,70 @@ func TestSetupRejectsInvalidEnv(t *testing.T) {
 			}
 		})
 	}
+}
+
+// credential is a known secret string: no error may show it, in any of
+// the spellings a value can take on its way through the parsers.
+const credential = "s3cr3t-API-k3y"
+
+// TestSetupErrorsHideCredentials gives Setup invalid headers and endpoints
+// that carry a credential, one at a time and all at once: every error
+// names the variable, and none shows the credential, its percent-encoded
+// form or a piece of it.
+func TestSetupErrorsHideCredentials(t *testing.T) {
+	tests := []struct {
+		name     string
+		env      map[string]string
+		cfg      tracing.Config
+		variable string
+	}{
+		{"header entry without =", map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "x-team=a,Bearer " + credential}, tracing.Config{}, "OTEL_EXPORTER_OTLP_HEADERS"},
+		{"header written as HTTP", map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "Authorization: Bearer " + credential}, tracing.Config{}, "OTEL_EXPORTER_OTLP_HEADERS"},
+		{"header colon then =", map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "Authorization: Bearer " + credential + "=="}, tracing.Config{}, "OTEL_EXPORTER_OTLP_HEADERS"},
+		{"header bad escape", map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "api-key=" + credential + "%zz"}, tracing.Config{}, "OTEL_EXPORTER_OTLP_HEADERS"},
+		{"header escape inside", map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "api-key=" + credential[:4] + "%g" + credential[4:]}, tracing.Config{}, "OTEL_EXPORTER_OTLP_HEADERS"},
+		{"header control character", map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "api-key=" + credential + "%0A"}, tracing.Config{}, "OTEL_EXPORTER_OTLP_HEADERS"},
+		{"traces header", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_HEADERS": credential}, tracing.Config{}, "OTEL_EXPORTER_OTLP_TRACES_HEADERS"},
+		{"endpoint user-info", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://user:" + credential + "@collector:4318"}, tracing.Config{}, "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		{"endpoint token as user", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://" + credential + "@collector"}, tracing.Config{}, "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		{"endpoint password with /", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://user:" + credential[:4] + "/" + credential[4:] + "@collector:4318"}, tracing.Config{}, "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		{"endpoint password with :", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://" + credential[:4] + ":" + credential[4:] + "/@collector:4318/v1/traces"}, tracing.Config{}, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"},
+		{"endpoint unparsable with user-info", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://user:" + credential + "@[::1"}, tracing.Config{}, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"},
+		{"endpoint bad scheme with user-info", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "ftp://user:" + credential + "@collector"}, tracing.Config{}, "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		{"endpoint query", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/?api_key=" + credential}, tracing.Config{}, "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		{"endpoint fragment, bad scheme", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "tcp://collector:4318#" + credential}, tracing.Config{}, "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		{"Config.Endpoint user-info", nil, tracing.Config{Endpoint: "http://user:" + credential + "@collector:4318/v1/traces"}, "Config.Endpoint"},
+		{"all at once", map[string]string{
+			"OTEL_EXPORTER_OTLP_HEADERS":        "Authorization: Bearer " + credential,
+			"OTEL_EXPORTER_OTLP_TRACES_HEADERS": "k=" + credential + "%zz",
+			"OTEL_EXPORTER_OTLP_ENDPOINT":       "http://u:" + credential + "@c",
+			"OTEL_TRACES_EXPORTER":              "zipkin",
+		}, tracing.Config{}, "OTEL_TRACES_EXPORTER"},
+	}
+	pieces := []string{credential, url.PathEscape(credential), credential[:6], credential[len(credential)-6:]}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			setenv(t, tt.env)
+			cfg := tt.cfg
+			cfg.NoGlobal = true
+			p, err := tracing.Setup(t.Context(), cfg)
+			if p != nil || !errors.Is(err, tracing.ErrInvalidEnv) || !strings.Contains(err.Error(), tt.variable) {
+				t.Fatalf("Setup = %v, %v: want ErrInvalidEnv naming %s", p, err, tt.variable)
+			}
+			for _, piece := range pieces {
+				if strings.Contains(err.Error(), piece) {
+					t.Errorf("error shows %q: %v", piece, err)
+				}
+			}
+		})
+	}
+	t.Run("a plain endpoint is still shown", func(t *testing.T) {
+		setenv(t, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "tcp://collector:4318"})
+		_, err := tracing.Setup(t.Context(), tracing.Config{NoGlobal: true})
+		if err == nil || !strings.Contains(err.Error(), `"tcp://collector:4318"`) {
+			t.Errorf("Setup error = %v, want the endpoint shown", err)
+		}
+	})
 }
 
 func TestSetupEnvMatrix(t *testing.T) {
@@ -251,6 +317,30 @@ func TestSetupExportsOverOTLP(t *testing.T) {
 				t.Errorf("export headers = %v, want Authorization and the traces-specific X-Team", hs[0])
 			}
 		})
+	}
+}
+
+// TestSetupDefaultEndpoint: OTEL_TRACES_EXPORTER=otlp and no endpoint
+// sends OTLP/HTTP to http://localhost:4318, as the specification says,
+// checked with a receiver on that port when it is free (env_test.go checks
+// the resolved endpoint either way).
+func TestSetupDefaultEndpoint(t *testing.T) {
+	r, err := otlptest.ListenReceiver(t, "127.0.0.1:4318")
+	if err != nil {
+		t.Skipf("the default OTLP port is taken (a collector on this machine?): %v", err)
+	}
+	setenv(t, map[string]string{"OTEL_TRACES_EXPORTER": "otlp"})
+	p, err := tracing.Setup(t.Context(), tracing.Config{ServiceName: "default-endpoint", NoGlobal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, span := p.TracerProvider().Tracer("t").Start(t.Context(), "op")
+	span.End()
+	if err := p.Shutdown(t.Context()); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if spans := r.Spans(); len(spans) != 1 || spans[0].Service != "default-endpoint" {
+		t.Errorf("receiver on localhost:4318 got %v, want the one span", spans)
 	}
 }
 
@@ -437,33 +527,109 @@ var errExport = errors.New("collector down")
 
 func (*failingExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return errExport }
 
-// TestSetupErrorHandler checks that a background export failure reaches
-// the handler given to Setup.
-func TestSetupErrorHandler(t *testing.T) {
+// jsonLogger logs JSON lines into out.
+func jsonLogger(out *testenv.LogBuffer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// TestSetupLogsExportFailures: a background export failure reaches
+// Config.Logger as "trace export failed", with NoGlobal too (Setup's
+// exporters report it, not OTel's global handler), while ForceFlush
+// returns its own failure to its caller instead of logging it.
+func TestSetupLogsExportFailures(t *testing.T) {
 	setenv(t, nil)
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "1") // export in the background within a millisecond
-	prev := otel.GetErrorHandler()
-	t.Cleanup(func() { otel.SetErrorHandler(prev) })
-
-	handled := make(chan error, 16)
-	p, err := tracing.Setup(t.Context(), tracing.Config{NoGlobal: true, ErrorHandler: func(err error) {
-		select {
-		case handled <- err:
-		default:
-		}
-	}, SpanExporters: []sdktrace.SpanExporter{&failingExporter{}}})
+	var out testenv.LogBuffer
+	p, err := tracing.Setup(t.Context(), tracing.Config{NoGlobal: true, Logger: jsonLogger(&out),
+		SpanExporters: []sdktrace.SpanExporter{&failingExporter{}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = p.Shutdown(t.Context()) }()
 	_, span := p.TracerProvider().Tracer("t").Start(t.Context(), "op")
 	span.End()
-	select {
-	case err := <-handled:
-		if !errors.Is(err, errExport) {
-			t.Errorf("handler got %v, want %v", err, errExport)
+	line := out.WaitLine(t, "trace export failed", 10*time.Second)
+	if !strings.Contains(line, `"level":"WARN"`) || !strings.Contains(line, errExport.Error()) {
+		t.Errorf("line %s, want a warning with the exporter's error", line)
+	}
+
+	out.Reset()
+	_, span = p.TracerProvider().Tracer("t").Start(t.Context(), "op")
+	span.End()
+	if err := p.ForceFlush(t.Context()); !errors.Is(err, errExport) {
+		t.Errorf("ForceFlush = %v, want %v", err, errExport)
+	}
+	if err := p.Shutdown(t.Context()); err != nil && !errors.Is(err, errExport) {
+		t.Errorf("Shutdown = %v", err)
+	}
+	if strings.Contains(out.String(), "trace export failed") {
+		t.Errorf("a failed flush was logged as well as returned: %s", out.String())
+	}
+}
+
+// TestSetupLogsClientBaggage: a client's oversize baggage header, sent
+// through a real server many times, is one info line that says so, not
+// "trace export failed"; the request is served.
+func TestSetupLogsClientBaggage(t *testing.T) {
+	setenv(t, nil)
+	var out testenv.LogBuffer
+	p, err := tracing.Setup(t.Context(), tracing.Config{NoGlobal: true, Logger: jsonLogger(&out)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Shutdown(context.Background()) })
+	srv := httptest.NewServer(tracing.Middleware(tracing.TracerProvider(p.TracerProvider()), tracing.Propagator(p.Propagator()))(testMux()))
+	t.Cleanup(srv.Close)
+	for range 20 {
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", srv.URL+"/users/5", nil)
+		req.Header.Set("Baggage", "k="+strings.Repeat("v", 9000))
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the export failure never reached the handler")
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	lines := out.JSON(t)
+	if len(lines) != 1 || lines[0]["msg"] != "invalid baggage header from a client, ignored" || lines[0]["level"] != "INFO" {
+		t.Fatalf("logged %v, want one info line about the client's baggage", lines)
+	}
+}
+
+// TestSetupGlobalErrorHandler: without NoGlobal, whatever else OTel
+// reports reaches Config.Logger under a message of its own; with NoGlobal
+// the global handler is left alone.
+func TestSetupGlobalErrorHandler(t *testing.T) {
+	setenv(t, nil)
+	prevTP, prevProp, prevEH := otel.GetTracerProvider(), otel.GetTextMapPropagator(), otel.GetErrorHandler()
+	t.Cleanup(func() {
+		otel.SetTracerProvider(prevTP)
+		otel.SetTextMapPropagator(prevProp)
+		otel.SetErrorHandler(prevEH)
+	})
+	var out testenv.LogBuffer
+	p, err := tracing.Setup(t.Context(), tracing.Config{Logger: jsonLogger(&out)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Shutdown(context.Background()) })
+	otel.Handle(errors.New("something in the SDK"))
+	otel.Handle(errors.New("traces export: collector said no"))
+	lines := out.JSON(t)
+	if len(lines) != 2 || lines[0]["msg"] != "OpenTelemetry error" || lines[1]["msg"] != "trace export failed" {
+		t.Fatalf("logged %v, want an OpenTelemetry error and an export failure", lines)
+	}
+
+	out.Reset()
+	var quiet testenv.LogBuffer
+	q, err := tracing.Setup(t.Context(), tracing.Config{NoGlobal: true, Logger: jsonLogger(&quiet)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = q.Shutdown(context.Background()) })
+	otel.Handle(errors.New("baggage: after a NoGlobal Setup")) // a kind the first Setup's Logger has not had yet
+	if quiet.String() != "" || !strings.Contains(out.String(), "after a NoGlobal Setup") {
+		t.Errorf("NoGlobal took the global handler: %q, the first still has %q", quiet.String(), out.String())
 	}
 }

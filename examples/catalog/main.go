@@ -187,13 +187,13 @@ func serve(ctx context.Context, cfg config) error {
 	traces, err := tracing.Setup(ctx, tracing.Config{
 		ServiceName:     name,
 		ServiceVersion:  ver,
-		ErrorHandler:    func(err error) { logger.Warn("trace export failed", zap.Error(err)) },
+		Logger:          slogger, // "trace export failed", at most once a minute
 		ShutdownTimeout: traceFlushTimeout,
 	})
 	if err != nil {
 		return err
 	}
-	reg := metrics.NewRegistry(metrics.Version(ver))
+	reg := metrics.NewRegistry(metrics.Version(ver), metrics.Revision(commit)) // build_info
 	red, err := metrics.Middleware(reg)
 	if err != nil {
 		return err
@@ -254,7 +254,9 @@ func serve(ctx context.Context, cfg config) error {
 	sd.Serve(traffic, server.Limit(traffic, ln, 0))
 
 	admin := newServer(cfg.adminAddr, cfg, errorLog)
-	admin.Handler = adminMux(cfg, token, checks, &last, metrics.Handler(reg), level)
+	// GET /loglevel reads the level, PUT changes it (guarded), and the
+	// change is logged.
+	admin.Handler = adminMux(cfg, token, checks, &last, metrics.Handler(reg), logging.LevelHandler(logger, level))
 	sd.Serve(admin, nil) // its own listener, outside the cap
 	return sd.Wait()
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,6 +51,22 @@ type database struct {
 	queryTimeout time.Duration
 }
 
+// withoutConnString keeps the reason of pgx's parse error and drops the
+// connection string it quotes: pgx masks the password it finds, but one
+// with an unescaped "@" is cut where pgx thinks it ends, and the rest
+// shows.
+func withoutConnString(err error) error {
+	var pe *pgconn.ParseConfigError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	reason := "invalid"
+	if _, after, ok := strings.Cut(pe.Error(), "`: "); ok {
+		reason = after
+	}
+	return fmt.Errorf("cannot parse the connection string (not shown: it can hold a password): %s", reason)
+}
+
 // openDB opens the pool without connecting: the service starts, and
 // readiness says when PostgreSQL answers. Every new connection asks the
 // password file for the current password, so a rotated password needs no
@@ -61,7 +78,7 @@ type database struct {
 func openDB(ctx context.Context, url, passwordFile string, queryTimeout time.Duration, logger *zap.Logger) (*database, error) {
 	cc, err := pgx.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		return nil, fmt.Errorf("DATABASE_URL: %w", withoutConnString(err))
 	}
 	if cc.ConnectTimeout == 0 {
 		cc.ConnectTimeout = connectTimeout

@@ -19,8 +19,8 @@ import (
 // Packages returns the public packages of the module rooted at root, as
 // slash-separated directories relative to it ("health", "shutdown"),
 // sorted. Directories with their own go.mod (other modules), internal/
-// trees, testdata and hidden or underscore directories are left out, and so
-// is the root package itself.
+// trees, testdata and hidden or underscore directories are left out. The
+// root package (prodready.Routes) is listed as ".".
 func Packages(root string) ([]string, error) {
 	var pkgs []string
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
@@ -34,14 +34,11 @@ func Packages(root string) ([]string, error) {
 		if err != nil {
 			return err
 		}
-		if rel == "." {
-			return nil
-		}
 		name := d.Name()
-		if name == "internal" || name == "testdata" || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") {
+		if rel != "." && (name == "internal" || name == "testdata" || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_")) {
 			return filepath.SkipDir
 		}
-		if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil {
+		if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil && rel != "." {
 			return filepath.SkipDir
 		}
 		if _, err := build.ImportDir(path, 0); err == nil {
@@ -285,4 +282,13 @@ func exportedFields(l *ast.FieldList, iface bool) ([]*ast.Field, bool) {
 // an identifier verbatim.
 func marker(text string) *ast.Field {
 	return &ast.Field{Type: ast.NewIdent("// " + text)}
+}
+
+// File returns the API file of pkg, one of Packages' results, relative to
+// the module root: api/health.txt, and api/prodready.txt for the root.
+func File(pkg string) string {
+	if pkg == "." {
+		pkg = "prodready"
+	}
+	return filepath.Join("api", filepath.FromSlash(pkg)+".txt")
 }

@@ -27,7 +27,7 @@ func TestAPI(t *testing.T) {
 	apiDir := filepath.Join(root, "api")
 	want := map[string]bool{}
 	for _, pkg := range pkgs {
-		file := filepath.Join(apiDir, filepath.FromSlash(pkg)+".txt")
+		file := filepath.Join(root, File(pkg))
 		want[file] = true
 		got, err := Render(filepath.Join(root, filepath.FromSlash(pkg)))
 		if err != nil {
@@ -109,13 +109,13 @@ func TestPackages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"health", "logging", "metrics", "secrets", "shutdown", "tracing"} {
+	for _, want := range []string{".", "health", "logging", "metrics", "secrets", "shutdown", "tracing"} {
 		if !slices.Contains(pkgs, want) {
 			t.Errorf("Packages(root) = %v, missing %s", pkgs, want)
 		}
 	}
 	for _, p := range pkgs {
-		if p == "." || strings.Contains("/"+p+"/", "/internal/") || strings.Contains("/"+p+"/", "/testdata/") ||
+		if strings.Contains("/"+p+"/", "/internal/") || strings.Contains("/"+p+"/", "/testdata/") ||
 			strings.HasPrefix(p, "examples") || strings.HasPrefix(p, "benchmarks") {
 			t.Errorf("Packages(root) lists %s, which is not a public package of this module", p)
 		}

@@ -6,8 +6,8 @@
 // them.
 //
 // A public package is any package of the root module outside internal/
-// directories and testdata, other than the root doc package; a new package
-// is picked up without a change here. The text is the declarations only
+// directories and testdata, the root package included (api/prodready.txt);
+// a new package is picked up without a change here. The text is the declarations only
 // (no doc comments, no unexported names, sorted by name), so rewording a
 // comment or moving a function to another file is not an API change.
 package apicheck

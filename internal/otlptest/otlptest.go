@@ -54,9 +54,21 @@ type Receiver struct {
 // and its goroutine ended, by t.Cleanup.
 func NewReceiver(t testing.TB) *Receiver {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	r, err := ListenReceiver(t, "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("otlptest: listen: %v", err)
+		t.Fatalf("otlptest: %v", err)
+	}
+	return r
+}
+
+// ListenReceiver starts a receiver on addr, such as the specification's
+// default "127.0.0.1:4318", or returns the error when the port is taken.
+// It is closed by t.Cleanup.
+func ListenReceiver(t testing.TB, addr string) (*Receiver, error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
 	}
 	r := &Receiver{
 		endpoint: "http://" + ln.Addr().String(),
@@ -74,7 +86,7 @@ func NewReceiver(t testing.TB) *Receiver {
 		_ = r.srv.Close()
 		<-done
 	})
-	return r
+	return r, nil
 }
 
 // Endpoint returns the base URL, "http://127.0.0.1:PORT", the value for

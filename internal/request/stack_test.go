@@ -16,11 +16,13 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/prodready/prodready"
+	"github.com/prodready/prodready/internal/request"
 	"github.com/prodready/prodready/internal/testenv"
 	"github.com/prodready/prodready/logging"
 	"github.com/prodready/prodready/metrics"
@@ -29,7 +31,8 @@ import (
 
 type userKey struct{}
 
-// withValue hides r.Pattern from every layer outside it.
+// withValue hides r.Pattern from every layer outside it, as an auth or
+// tenant middleware does.
 func withValue(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, 1)))
@@ -45,11 +48,12 @@ type stack struct {
 }
 
 func newStack(t *testing.T) *stack {
-	return newStackSampled(t, sdktrace.AlwaysSample())
+	return newStackWith(t, sdktrace.AlwaysSample())
 }
 
-// newStackSampled is newStack with the tracer provider's sampler.
-func newStackSampled(t *testing.T, sampler sdktrace.Sampler) *stack {
+// newStackWith is newStack with the tracer provider's sampler and options
+// for the logging middleware.
+func newStackWith(t *testing.T, sampler sdktrace.Sampler, opts ...logging.Option) *stack {
 	t.Helper()
 	s := &stack{logs: &testenv.LogBuffer{}, spans: tracetest.NewSpanRecorder(), reg: prometheus.NewRegistry()}
 	l, _, err := logging.New(logging.Config{Output: s.logs, Level: "info"})
@@ -63,7 +67,7 @@ func newStackSampled(t *testing.T, sampler sdktrace.Sampler) *stack {
 		t.Fatal(err)
 	}
 	s.mw = map[string]func(http.Handler) http.Handler{
-		"logging": logging.Middleware(l),
+		"logging": logging.Middleware(l, opts...),
 		"metrics": m,
 		"tracing": tracing.Middleware(tracing.TracerProvider(tp), tracing.Propagator(propagation.TraceContext{})),
 	}
@@ -80,57 +84,126 @@ func (s *stack) chain(order []string, h http.Handler) http.Handler {
 	return h
 }
 
-// check asserts that each layer recorded the one request once, with the
-// same route, status and IDs.
-func (s *stack) check(t *testing.T, route, code string, bytes float64, level string) {
+// standard is the README's order, tracing(logging(metrics(h))).
+func (s *stack) standard(h http.Handler) http.Handler {
+	return s.mw["tracing"](s.mw["logging"](s.mw["metrics"](h)))
+}
+
+// record is what one layer recorded about a request.
+type record struct{ route, status, errType string }
+
+// ok is the record of a request that succeeded.
+func ok(route string, status int) record { return record{route, fmt.Sprint(status), ""} }
+
+// accessLines returns the access lines written so far.
+func (s *stack) accessLines(t *testing.T) []map[string]any {
 	t.Helper()
+	var out []map[string]any
+	for _, l := range s.logs.JSON(t) {
+		if l["msg"] == "request" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// agree asserts that the access line, the metric sample and, unless
+// unsampled, the span each recorded one request, all as want.
+func (s *stack) agree(t *testing.T, want record, sampled bool) {
+	t.Helper()
+	lines := s.accessLines(t)
+	if len(lines) != 1 {
+		t.Fatalf("%d access lines, want 1:\n%s", len(lines), s.logs.String())
+	}
+	a := lines[0]
+	str := func(v any) string {
+		if v == nil {
+			return ""
+		}
+		return fmt.Sprint(v)
+	}
+	got := map[string]record{"access line": {str(a["route"]), str(a["status"]), str(a["error_type"])}}
+
+	mfs, err := s.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var samples []record
+	for _, mf := range mfs {
+		if mf.GetName() != "http_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			for range int(m.GetCounter().GetValue()) {
+				samples = append(samples, record{l["route"], l["code"], l["error_type"]})
+			}
+		}
+	}
+	if len(samples) != 1 {
+		t.Fatalf("%d requests counted, want 1: %v", len(samples), samples)
+	}
+	got["metric"] = samples[0]
+
 	spans := s.spans.Ended()
-	if len(spans) != 1 {
+	switch {
+	case !sampled && len(spans) != 0:
+		t.Fatalf("%d spans recorded, want none", len(spans))
+	case sampled && len(spans) != 1:
 		t.Fatalf("%d spans, want 1", len(spans))
+	case sampled:
+		sp := spans[0]
+		at := map[string]string{}
+		for _, kv := range sp.Attributes() {
+			at[string(kv.Key)] = kv.Value.String()
+		}
+		route := at["http.route"]
+		if route == "" {
+			route = request.Unmatched
+		}
+		if _, name, _ := strings.Cut(sp.Name(), " "); route != request.Unmatched && name != route {
+			t.Errorf("span name %q, want METHOD %s", sp.Name(), route)
+		}
+		got["span"] = record{route, at["http.response.status_code"], at["error.type"]}
+		if want.errType != "" && sp.Status().Code != codes.Error {
+			t.Errorf("span status %v for a failed request, want Error", sp.Status())
+		}
+		// Logging outside tracing sees the span only when the handler logs.
+		if ids := [2]any{a["trace_id"], a["span_id"]}; ids != [2]any{nil, nil} &&
+			ids != [2]any{sp.SpanContext().TraceID().String(), sp.SpanContext().SpanID().String()} {
+			t.Errorf("access line has trace and span %v, the span is %v", ids, sp.SpanContext())
+		}
 	}
-	sp := spans[0]
-	if want := "GET " + route; sp.Name() != want {
-		t.Errorf("span name %q, want %q", sp.Name(), want)
+	for layer, r := range got {
+		if r != want {
+			t.Errorf("%s recorded %+v, want %+v", layer, r, want)
+		}
 	}
-	var access []map[string]any
+}
+
+// check asserts that each layer recorded the one request once, with the
+// same route, status and IDs, at the given level.
+func (s *stack) check(t *testing.T, want record, bytes float64, level string) {
+	t.Helper()
+	s.agree(t, want, true)
 	var handlerLine map[string]any
 	for _, l := range s.logs.JSON(t) {
-		switch l["msg"] {
-		case "request":
-			access = append(access, l)
-		case "handler":
+		if l["msg"] == "handler" {
 			handlerLine = l
 		}
 	}
-	if len(access) != 1 {
-		t.Fatalf("%d access lines, want 1", len(access))
-	}
-	a := access[0]
-	want := map[string]any{
-		"route": route, "status": code, "bytes": fmt.Sprint(bytes), "level": level,
-		"trace_id": sp.SpanContext().TraceID().String(), "span_id": sp.SpanContext().SpanID().String(),
-	}
-	for k, v := range want {
-		if fmt.Sprint(a[k]) != v {
-			t.Errorf("access line %s = %v, want %v", k, a[k], v)
-		}
+	a := s.accessLines(t)[0]
+	if fmt.Sprint(a["bytes"]) != fmt.Sprint(bytes) || a["level"] != level {
+		t.Errorf("access line bytes %v level %v, want %v %v", a["bytes"], a["level"], bytes, level)
 	}
 	if id, _ := a["correlation_id"].(string); id == "" || handlerLine == nil || handlerLine["correlation_id"] != id {
 		t.Errorf("correlation_id: access line %v, handler line %v", a["correlation_id"], handlerLine)
 	}
-	if handlerLine != nil && handlerLine["trace_id"] != want["trace_id"] {
-		t.Errorf("handler line trace_id %v, want %v", handlerLine["trace_id"], want["trace_id"])
-	}
-	if n := testutil.CollectAndCount(s.reg, "http_requests_total"); n != 1 {
-		t.Errorf("%d http_requests_total series, want 1", n)
-	}
-	series := fmt.Sprintf(`
-# HELP http_requests_total Number of HTTP requests served, by method, route template and status code.
-# TYPE http_requests_total counter
-http_requests_total{code=%q,method="GET",route=%q} 1
-`, code, route)
-	if err := testutil.GatherAndCompare(s.reg, strings.NewReader(series), "http_requests_total"); err != nil {
-		t.Error(err)
+	if handlerLine != nil && handlerLine["trace_id"] != a["trace_id"] {
+		t.Errorf("handler line trace_id %v, want %v", handlerLine["trace_id"], a["trace_id"])
 	}
 }
 
@@ -158,7 +231,7 @@ func TestStackInEveryOrder(t *testing.T) {
 			if rec.Code != http.StatusCreated || rec.Header().Get("X-Correlation-Id") == "" {
 				t.Fatalf("response %d, correlation header %q", rec.Code, rec.Header().Get("X-Correlation-Id"))
 			}
-			s.check(t, "/items/{id}", "201", 5, "info")
+			s.check(t, ok("/items/{id}", 201), 5, "info")
 		})
 	}
 }
@@ -170,7 +243,7 @@ func TestStackUnsampled(t *testing.T) {
 	for _, panics := range []bool{false, true} {
 		for _, order := range orders {
 			t.Run(fmt.Sprintf("panic=%v/%s", panics, strings.Join(order, ">")), func(t *testing.T) {
-				s := newStackSampled(t, sdktrace.NeverSample())
+				s := newStackWith(t, sdktrace.NeverSample())
 				mux := http.NewServeMux()
 				mux.HandleFunc("GET /items/{id}", func(w http.ResponseWriter, r *http.Request) {
 					if panics {
@@ -182,30 +255,11 @@ func TestStackUnsampled(t *testing.T) {
 					defer func() { _ = recover() }()
 					s.chain(order, mux).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/items/7", nil))
 				}()
-				if n := len(s.spans.Ended()); n != 0 {
-					t.Fatalf("%d spans recorded, want 0", n)
-				}
-				code := "202"
+				want := ok("/items/{id}", 202)
 				if panics {
-					code = "500"
+					want = record{"/items/{id}", "500", request.FailPanic}
 				}
-				var routes []any
-				for _, l := range s.logs.JSON(t) {
-					if l["msg"] == "request" {
-						routes = append(routes, l["route"])
-					}
-				}
-				if len(routes) != 1 || routes[0] != "/items/{id}" {
-					t.Errorf("access lines have routes %v, want /items/{id} once", routes)
-				}
-				series := fmt.Sprintf(`
-# HELP http_requests_total Number of HTTP requests served, by method, route template and status code.
-# TYPE http_requests_total counter
-http_requests_total{code=%q,method="GET",route="/items/{id}"} 1
-`, code)
-				if err := testutil.GatherAndCompare(s.reg, strings.NewReader(series), "http_requests_total"); err != nil {
-					t.Error(err)
-				}
+				s.agree(t, want, false)
 			})
 		}
 	}
@@ -216,12 +270,13 @@ http_requests_total{code=%q,method="GET",route="/items/{id}"} 1
 func TestStackPanics(t *testing.T) {
 	boom := errors.New("boom")
 	tests := []struct {
-		name  string
-		value any
-		level string
+		name    string
+		value   any
+		errType string
+		level   string
 	}{
-		{"panic", boom, "error"},
-		{"abort handler", http.ErrAbortHandler, "warn"},
+		{"panic", boom, request.FailPanic, "error"},
+		{"abort handler", http.ErrAbortHandler, request.FailAborted, "warn"},
 	}
 	for _, tt := range tests {
 		for _, order := range orders {
@@ -241,7 +296,7 @@ func TestStackPanics(t *testing.T) {
 				if len(got) != 1 || got[0] != tt.value {
 					t.Fatalf("recovered %v, want %v once", got, tt.value)
 				}
-				s.check(t, "/items/{id}", "500", 0, tt.level)
+				s.check(t, record{"/items/{id}", "500", tt.errType}, 0, tt.level)
 			})
 		}
 	}
@@ -286,7 +341,7 @@ func TestStackHTTP2(t *testing.T) {
 			if got := <-ifaces; got != "push=true hijack=false flush=true proto=HTTP/2.0" {
 				t.Errorf("handler saw %s", got)
 			}
-			s.check(t, "/items/{id}", "200", 10, "info")
+			s.check(t, ok("/items/{id}", 200), 10, "info")
 		})
 	}
 }
@@ -318,9 +373,106 @@ func TestStackPanicReachesServer(t *testing.T) {
 			if !strings.Contains(out, "deep in the handler") || !strings.Contains(out, "request_test.panicDeepInHandler(") {
 				t.Errorf("net/http's log lacks the value or the handler's frame:\n%s", out)
 			}
-			s.check(t, "/items/{id}", "500", 0, "error")
+			s.check(t, record{"/items/{id}", "500", request.FailPanic}, 0, "error")
 		})
 	}
 }
 
 func panicDeepInHandler() { panic("deep in the handler") }
+
+// TestStackEveryOrderRealServer serves every order of the three layers,
+// sampled and unsampled, through a real server with a user middleware
+// that calls r.WithContext outside each layer; and with one more between
+// the innermost layer and the mux, then wrapped in prodready.Routes. Every
+// layer records the route each time.
+func TestStackEveryOrderRealServer(t *testing.T) {
+	samplers := map[string]sdktrace.Sampler{"sampled": sdktrace.AlwaysSample(), "unsampled": sdktrace.NeverSample()}
+	muxes := map[string]func() http.Handler{
+		"mux right beneath": func() http.Handler { return itemsMux() },
+		"user middleware, then Routes(mux)": func() http.Handler {
+			return withValue(prodready.Routes(itemsMux()))
+		},
+	}
+	for sname, sampler := range samplers {
+		for mname, mux := range muxes {
+			for _, order := range orders {
+				t.Run(sname+"/"+mname+"/"+strings.Join(order, ">"), func(t *testing.T) {
+					s := newStackWith(t, sampler)
+					srv := httptest.NewServer(s.chain(order, mux()))
+					defer srv.Close()
+					get(t, srv, "/items/7")
+					s.agree(t, ok("/items/{id}", 200), sname == "sampled")
+				})
+			}
+		}
+	}
+}
+
+// TestAppliedTwice: each middleware applied twice, as a shared wrapper
+// and again around a sub-tree, records the request once.
+func TestAppliedTwice(t *testing.T) {
+	for _, name := range []string{"logging", "metrics", "tracing"} {
+		t.Run(name, func(t *testing.T) {
+			s := newStack(t)
+			twice := s.mw[name]
+			srv := httptest.NewServer(s.standard(withValue(twice(itemsMux()))))
+			defer srv.Close()
+			get(t, srv, "/items/7")
+			s.agree(t, ok("/items/{id}", 200), true)
+		})
+	}
+}
+
+// TestAccessLineBounded sends what a client controls at sizes and bytes
+// that would make the access line longer than 16 KiB: the line stays
+// under, the cut values end in the marker, and the three layers still
+// agree.
+func TestAccessLineBounded(t *testing.T) {
+	s := newStack(t)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/items/", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "x") })
+	srv := httptest.NewServer(s.standard(mux))
+	defer srv.Close()
+	req, err := http.NewRequest(strings.Repeat("M", 20<<10), srv.URL+"/items/"+strings.Repeat("%22", 20<<10), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("User-Agent", strings.Repeat("\xff", 20<<10)) // each byte is \ufffd in JSON
+	res, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	lines := s.logs.Lines()
+	if len(lines) != 1 {
+		t.Fatalf("%d log lines, want the access line", len(lines))
+	}
+	if n := len(lines[0]); n > 16<<10 {
+		t.Fatalf("access line of %d bytes, over 16 KiB", n)
+	}
+	a := s.accessLines(t)[0]
+	for _, k := range []string{"method", "path", "user_agent"} {
+		if v, _ := a[k].(string); !strings.HasSuffix(v, "...[truncated]") {
+			t.Errorf("%s does not end in the marker: %.40q", k, v)
+		}
+	}
+	// The method is not a standard one: "OTHER" in the metric and "HTTP"
+	// in the span name; the route and status agree.
+	s.agree(t, ok("/items/", 200), true)
+}
+
+// TestAccessLineWithoutPath: logging.Path(false) leaves the raw path out
+// of the access line, and keeps the route.
+func TestAccessLineWithoutPath(t *testing.T) {
+	s := newStackWith(t, sdktrace.AlwaysSample(), logging.Path(false))
+	srv := httptest.NewServer(s.standard(itemsMux()))
+	defer srv.Close()
+	get(t, srv, "/items/alice@example.com")
+	if strings.Contains(s.logs.String(), "alice") {
+		t.Fatalf("the path reached the log: %s", s.logs)
+	}
+	if _, ok := s.accessLines(t)[0]["path"]; ok {
+		t.Error("the access line has a path")
+	}
+	s.agree(t, ok("/items/{id}", 200), true)
+}

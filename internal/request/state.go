@@ -1,28 +1,50 @@
 // Package request holds what prodready's HTTP middlewares (logging,
 // metrics, tracing) share about a request: the route of the matched
-// pattern, one response-capturing writer with the status, byte count and
-// hijack state, and the normalisation of methods. Logging keeps its own
-// data in one opaque slot; nothing else here belongs to one middleware.
+// pattern, one response-capturing writer with the status, byte count,
+// hijack state and write errors, the outcome of the request that all three
+// record, and the normalisation of methods. Logging keeps its own data in
+// one opaque slot; nothing else here belongs to one middleware.
 //
 // Every layer enters a request through Enter (or Join). The first of our
-// middlewares to see a request creates the state; the others find it in the context and reuse it, so a request that passes
-// through all three is wrapped once. Whichever of ours runs innermost copies
-// r.Pattern into the state after the mux has matched, and every outer layer
-// reads the route from there even when a user middleware in between called
-// r.WithContext and so hid the pattern from them.
+// middlewares to see a request creates the state; the others find it in
+// the context and reuse it, so a request that passes through all three is
+// wrapped once. Whichever of ours runs innermost copies r.Pattern into the
+// state after the mux has matched; when a user middleware between it and
+// the mux hides the pattern (r.WithContext), Routes around the mux hands
+// it up instead. The first layer to finish decides the Outcome (route,
+// status, error type, start and end) and every other layer reads the same
+// one, so the access line, the metric and the span agree.
+//
+// All of a request's layers run on the goroutine that serves it: a
+// middleware that hands the request to another goroutine and answers
+// without it (http.TimeoutHandler) belongs outside all of ours. Only the
+// route may be handed up from another goroutine.
 package request
 
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
+	"sync/atomic"
+	"time"
 )
 
 // Unmatched is the route of a request that matched no pattern.
 const Unmatched = "unmatched"
 
 type stateKey struct{}
+
+// A Layer is one kind of prodready middleware, for Claim.
+type Layer uint8
+
+// The layers.
+const (
+	Logging Layer = 1 << iota
+	Metrics
+	Tracing
+)
 
 // State is the per-request state. It is itself the context that carries it,
 // so creating it costs one allocation for the state, the writer and the
@@ -31,9 +53,18 @@ type State struct {
 	context.Context
 	w captureWriter
 
-	// route is written by the innermost middleware after next returns and
-	// read by the outer ones after theirs return: one goroutine, in order.
-	route string
+	start time.Time // when the first of our layers entered
+	url   *url.URL  // the URL then, to find the prefix a nested mux lost
+
+	// route points at the pattern (or route) recorded so far. It is atomic
+	// because Routes may run on another goroutine than the layers.
+	route     atomic.Pointer[string]
+	hooked    atomic.Bool                // Routes saw the request the mux served
+	routeFunc func(*http.Request) string // metrics' RouteFunc, asked when no route was recorded
+
+	layers Layer // the kinds of layer that entered
+	done   bool  // out is decided
+	out    Outcome
 
 	// Logging is the logging middleware's slot, opaque to every other
 	// package: its per-request data lives here so that it needs no context
@@ -57,10 +88,11 @@ func From(ctx context.Context) *State {
 }
 
 // New creates the state for a request whose context is parent and whose
-// response goes to w. Callers put it into the request with r.WithContext
-// (directly, or under values of their own) and pass Writer() down.
+// response goes to w, and reads the clock for its start. Callers put it
+// into the request with r.WithContext (directly, or under values of their
+// own) and pass Writer() down.
 func New(parent context.Context, w http.ResponseWriter) *State {
-	s := &State{Context: parent}
+	s := &State{Context: parent, start: time.Now()}
 	s.w.ResponseWriter = w
 	s.w.caps = capsOf(w)
 	return s
@@ -75,14 +107,16 @@ func New(parent context.Context, w http.ResponseWriter) *State {
 // also records r.Pattern when the mux has already matched (a middleware
 // wrapped around a single route).
 //
-// After next returns the layer calls CaptureRoute with the request it
-// passed down: if the mux was right beneath it, that request carries the
-// pattern, and every outer layer reads the route from the state.
+// A layer then calls Claim with its kind; when another layer of the same
+// kind has the request already it only calls next. When next returns (or
+// panics) it calls Finish with the request it passed down and records the
+// Outcome.
 func Enter(ctx context.Context, w http.ResponseWriter, r *http.Request) (*State, http.ResponseWriter, *http.Request) {
 	if s := From(ctx); s != nil {
 		return s, w, join(s, ctx, r)
 	}
 	s := New(ctx, w)
+	s.url = r.URL
 	s.CaptureRoute(r)
 	return s, s.Writer(), r.WithContext(s)
 }
@@ -116,6 +150,21 @@ func same(a, b context.Context) bool {
 	return t == reflect.TypeOf(b) && t.Comparable() && a == b
 }
 
+// Claim records that a layer of kind l handles the request and reports
+// whether it is the first of its kind: a middleware applied twice finds
+// its kind claimed and only passes the request on, so the request is
+// logged, counted and traced once. On a nil state it reports false.
+func (s *State) Claim(l Layer) bool {
+	if s == nil || s.layers&l != 0 {
+		return false
+	}
+	s.layers |= l
+	return true
+}
+
+// Claimed reports whether a layer of kind l has claimed the request.
+func (s *State) Claimed(l Layer) bool { return s != nil && s.layers&l != 0 }
+
 // Writer returns the capturing writer, with exactly the optional interfaces
 // (http.Flusher, http.Hijacker, io.ReaderFrom, http.Pusher) of the writer it
 // wraps, and with Flush a FlushError that passes on the underlying writer's
@@ -127,27 +176,40 @@ func same(a, b context.Context) bool {
 // plain fields, read by the middlewares after next returns.
 func (s *State) Writer() http.ResponseWriter { return s.w.wrapped() }
 
-// CaptureRoute records the route of r.Pattern unless a route is known
-// already; each layer calls it with the request it passed down after next
-// returns, and the first value recorded wins. On a nil state (see Join) it
-// does nothing.
+// CaptureRoute records the pattern of r unless a route is known already;
+// each layer calls it (through Finish) with the request it passed down
+// after next returns, and the first value recorded wins. On a nil state
+// (see Join) it does nothing.
 func (s *State) CaptureRoute(r *http.Request) {
-	if s != nil && r.Pattern != "" && s.route == "" {
-		s.route = Route(r.Pattern)
+	if s != nil && r.Pattern != "" && s.route.Load() == nil {
+		s.route.CompareAndSwap(nil, &r.Pattern)
 	}
 }
 
-// SetRoute records route for routers that do not set r.Pattern. It wins
-// over a pattern captured later.
-func (s *State) SetRoute(route string) { s.route = route }
+// SetRoute records *route for routers that do not set r.Pattern. It wins
+// over what was recorded before and over a pattern captured later; route
+// must not change afterwards.
+func (s *State) SetRoute(route *string) { s.route.Store(route) }
 
-// Route returns the recorded route, or Unmatched.
+// SetRouteFunc sets the function Finish asks for the route when nothing
+// recorded one (metrics' RouteFunc). It runs on the request Finish is given.
+func (s *State) SetRouteFunc(fn func(*http.Request) string) { s.routeFunc = fn }
+
+// Route returns the route: once decided, the Outcome's; before, the route
+// recorded so far, or Unmatched.
 func (s *State) Route() string {
-	if s.route == "" {
-		return Unmatched
+	if s.done {
+		return s.out.Route
 	}
-	return s.route
+	if p := s.route.Load(); p != nil {
+		return Route(*p)
+	}
+	return Unmatched
 }
+
+// Start returns when the first of prodready's layers entered the request.
+// Every layer measures from it, so their durations agree.
+func (s *State) Start() time.Time { return s.start }
 
 // Status returns the status code sent, 200 if the handler wrote a body
 // without one, or 0 if nothing has been sent yet.
@@ -158,22 +220,6 @@ func (s *State) Bytes() int64 { return s.w.bytes }
 
 // Hijacked reports whether the handler took over the connection.
 func (s *State) Hijacked() bool { return s.w.hijacked }
-
-// StatusOr returns Status; when nothing was sent through the writer it
-// returns 101 if the handler hijacked the connection (it answered on the
-// raw connection, as a WebSocket upgrade does), and code otherwise: 200
-// for a handler that returned normally (net/http sends it), 500 after a
-// panic. Every middleware reports the same status this way: the access
-// line, the metrics and the span agree.
-func (s *State) StatusOr(code int) int {
-	switch {
-	case s.w.status != 0:
-		return s.w.status
-	case s.w.hijacked:
-		return http.StatusSwitchingProtocols
-	}
-	return code
-}
 
 // Route returns the path template of a ServeMux pattern: "GET
 // example.com/items/{id}" becomes "/items/{id}". Methods and hosts never

@@ -29,24 +29,25 @@ type seen struct {
 }
 
 // layer behaves as each of our middlewares does with the shared state:
-// enter, call next, capture the route, and read the result afterwards.
+// enter, call next, and read the outcome afterwards.
 func layer(out *seen) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s, w, r := Enter(r.Context(), w, r)
+			returned := false
 			defer func() {
-				p := recover()
-				s.CaptureRoute(r)
-				status := http.StatusOK
-				if p != nil {
-					status = http.StatusInternalServerError
+				var p any
+				if !returned {
+					p = recover()
 				}
-				*out = seen{s.Route(), s.StatusOr(status), s.Bytes()}
-				if p != nil {
+				o := s.Finish(r, !returned, p)
+				*out = seen{o.Route, o.Status, o.Bytes}
+				if !returned {
 					panic(p)
 				}
 			}()
 			next.ServeHTTP(w, r)
+			returned = true
 		})
 	}
 }
@@ -111,7 +112,8 @@ func TestRouteOnSingleHandler(t *testing.T) {
 func TestSetRouteWinsOverPattern(t *testing.T) {
 	var got seen
 	h := layer(&got)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		From(r.Context()).SetRoute("/custom/{id}")
+		route := "/custom/{id}"
+		From(r.Context()).SetRoute(&route)
 		r.Pattern = "/ignored"
 	}))
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/custom/7", nil))
@@ -265,7 +267,7 @@ func TestHijackedFlag(t *testing.T) {
 			conn.Close()
 		}
 		hijacked <- s.Hijacked()
-		status <- s.StatusOr(http.StatusOK)
+		status <- s.Finish(r, false, nil).Status
 	})
 	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(srv.URL)
 	if err == nil {
@@ -275,7 +277,7 @@ func TestHijackedFlag(t *testing.T) {
 		t.Fatal("Hijacked() is false after a successful Hijack")
 	}
 	if got := <-status; got != http.StatusSwitchingProtocols {
-		t.Fatalf("StatusOr(200) after a hijack with nothing written = %d, want 101", got)
+		t.Fatalf("status after a hijack with nothing written = %d, want 101", got)
 	}
 }
 

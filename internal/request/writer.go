@@ -2,9 +2,11 @@ package request
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"time"
 )
 
 //go:generate go run gen_writers.go
@@ -34,16 +36,30 @@ func capsOf(w http.ResponseWriter) uint8 {
 	return c
 }
 
-// captureWriter records the status and body size of a response. Its
-// optional methods have lower-case names so that they are not promoted: the
-// generated wrapper types (writers_gen.go) expose exactly those the
-// underlying writer has.
+// captureWriter records the status and body size of a response, the first
+// write error that means the response did not get through, and the write
+// deadline the handler set. Its optional methods have lower-case names so
+// that they are not promoted: the generated wrapper types (writers_gen.go)
+// expose exactly those the underlying writer has.
 type captureWriter struct {
 	http.ResponseWriter
 	caps     uint8
 	hijacked bool
 	status   int
 	bytes    int64
+	err      error
+	deadline *time.Time // set by SetWriteDeadline; rare, so not inline
+}
+
+// fail records err, the first one that means the client does not get the
+// response: not the handler's own mistakes, which net/http refuses before
+// anything is sent.
+func (w *captureWriter) fail(err error) {
+	if err == nil || w.err != nil ||
+		errors.Is(err, http.ErrBodyNotAllowed) || errors.Is(err, http.ErrContentLength) || errors.Is(err, http.ErrHijacked) {
+		return
+	}
+	w.err = err
 }
 
 func (w *captureWriter) WriteHeader(code int) {
@@ -61,11 +77,25 @@ func (w *captureWriter) Write(b []byte) (int, error) {
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
+	if err != nil {
+		w.fail(err)
+	}
 	return n, err
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *captureWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// SetWriteDeadline is http.ResponseController's, passed on to the writer
+// beneath, and remembered: a streaming handler that moves its deadline past
+// the server's WriteTimeout has not timed out when that has passed.
+func (w *captureWriter) SetWriteDeadline(t time.Time) error {
+	err := http.NewResponseController(w.ResponseWriter).SetWriteDeadline(t)
+	if err == nil {
+		w.deadline = &t
+	}
+	return err
+}
 
 func (w *captureWriter) flush() {
 	if w.status == 0 {
@@ -82,7 +112,9 @@ func (w *captureWriter) flushError() error {
 		w.status = http.StatusOK
 	}
 	if f, ok := w.ResponseWriter.(interface{ FlushError() error }); ok {
-		return f.FlushError()
+		err := f.FlushError()
+		w.fail(err)
+		return err
 	}
 	w.ResponseWriter.(http.Flusher).Flush()
 	return nil
@@ -102,6 +134,9 @@ func (w *captureWriter) readFrom(src io.Reader) (int64, error) {
 	}
 	n, err := w.ResponseWriter.(io.ReaderFrom).ReadFrom(src)
 	w.bytes += n
+	if err != nil {
+		w.fail(err)
+	}
 	return n, err
 }
 

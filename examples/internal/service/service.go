@@ -181,13 +181,13 @@ func Run(ctx context.Context, cfg Config, routes Routes) error {
 	traces, err := tracing.Setup(ctx, tracing.Config{
 		ServiceName:     cfg.Name,
 		ServiceVersion:  version,
-		ErrorHandler:    func(err error) { logger.Warn("trace export failed", zap.Error(err)) },
+		Logger:          logging.Slog(logger),
 		ShutdownTimeout: TraceFlushTimeout,
 	})
 	if err != nil {
 		return err
 	}
-	reg := metrics.NewRegistry(metrics.Version(version))
+	reg := metrics.NewRegistry(metrics.Version(version), metrics.Revision(cfg.Commit))
 	red, err := metrics.Middleware(reg)
 	if err != nil {
 		return err
@@ -249,7 +249,7 @@ func Run(ctx context.Context, cfg Config, routes Routes) error {
 	// the descriptors its probes need.
 	sd.Serve(traffic, server.Limit(traffic, ln, 0))
 	admin := newServer(cfg.AdminAddr, cfg.ReadHeaderTimeout, errorLog)
-	admin.Handler = adminMux(cfg, token, checks, &last, metrics.Handler(reg), level)
+	admin.Handler = adminMux(cfg, token, checks, &last, metrics.Handler(reg), logging.LevelHandler(logger, level))
 	sd.Serve(admin, nil)
 	return sd.Wait()
 }

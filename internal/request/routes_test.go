@@ -1,0 +1,123 @@
+package request_test
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prodready/prodready"
+	"github.com/prodready/prodready/internal/request"
+)
+
+// get sends one request to srv and drains the response.
+func get(t *testing.T, srv *httptest.Server, path string) int {
+	t.Helper()
+	res, err := srv.Client().Get(srv.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	_ = res.Body.Close()
+	return res.StatusCode
+}
+
+// captureWarnings sends slog.Default to a buffer for the test and lets the
+// once-per-process route warning be logged again.
+func captureWarnings(t *testing.T) *bytes.Buffer {
+	t.Helper()
+	var buf bytes.Buffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, nil)))
+	request.ResetRouteWarning()
+	t.Cleanup(func() {
+		slog.SetDefault(prev)
+		request.ResetRouteWarning()
+	})
+	return &buf
+}
+
+func itemsMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /items/{id}", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "item") })
+	return mux
+}
+
+// TestRouteBehindUserMiddleware is the most common real stack: an auth
+// middleware that calls r.WithContext between prodready's and the mux.
+// Without Routes the pattern cannot reach prodready's layers: they agree
+// on "unmatched" and the first matched response warns, once, naming the
+// fix; the fix gives the route. A 404 is unmatched and warns nobody.
+func TestRouteBehindUserMiddleware(t *testing.T) {
+	t.Run("without Routes", func(t *testing.T) {
+		warnings := captureWarnings(t)
+		serve := func(s *stack) *httptest.Server {
+			srv := httptest.NewServer(s.standard(withValue(itemsMux())))
+			t.Cleanup(srv.Close)
+			return srv
+		}
+		s := newStack(t)
+		if code := get(t, serve(s), "/nowhere"); code != http.StatusNotFound {
+			t.Fatalf("status %d, want 404", code)
+		}
+		s.agree(t, record{request.Unmatched, "404", ""}, true)
+		if warnings.Len() != 0 {
+			t.Fatalf("a 404 warned: %s", warnings)
+		}
+		s = newStack(t)
+		srv := serve(s)
+		get(t, srv, "/items/1")
+		s.agree(t, ok(request.Unmatched, 200), true)
+		get(t, srv, "/items/2")
+		get(t, srv, "/items/3")
+		if n := strings.Count(warnings.String(), "prodready.Routes(mux)"); n != 1 {
+			t.Fatalf("the route warning appeared %d times, want once:\n%s", n, warnings)
+		}
+		if !strings.Contains(warnings.String(), "level=WARN") || !strings.Contains(warnings.String(), "status=200") {
+			t.Errorf("warning %q", warnings)
+		}
+	})
+	t.Run("with Routes", func(t *testing.T) {
+		warnings := captureWarnings(t)
+		s := newStack(t)
+		srv := httptest.NewServer(s.standard(withValue(prodready.Routes(itemsMux()))))
+		defer srv.Close()
+		get(t, srv, "/items/1")
+		s.agree(t, ok("/items/{id}", 200), true)
+		if warnings.Len() != 0 {
+			t.Errorf("warned with Routes in place: %s", warnings)
+		}
+	})
+}
+
+// TestNestedMux mounts a mux beneath another with http.StripPrefix: the
+// outer pattern alone is "/api/"; Routes around the inner mux gives the
+// whole template.
+func TestNestedMux(t *testing.T) {
+	tests := []struct {
+		name  string
+		inner func(http.Handler) http.Handler
+		route string
+	}{
+		{"inner mux bare", func(h http.Handler) http.Handler { return h }, "/api/"},
+		{"inner mux in Routes", prodready.Routes, "/api/v1/items/{id}"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStack(t)
+			inner := http.NewServeMux()
+			inner.HandleFunc("GET /v1/items/{id}", func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.WriteString(w, r.PathValue("id"))
+			})
+			outer := http.NewServeMux()
+			outer.Handle("/api/", http.StripPrefix("/api", tt.inner(inner)))
+			srv := httptest.NewServer(s.standard(outer))
+			defer srv.Close()
+			get(t, srv, "/api/v1/items/7")
+			s.agree(t, ok(tt.route, 200), true)
+		})
+	}
+}
