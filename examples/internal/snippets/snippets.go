@@ -144,7 +144,7 @@ var Packages = map[string]string{ // #nosec G101 -- import paths ("secrets" is a
 
 // Assumed declares the names the docs use without declaring them. A name
 // is declared for a snippet only when the snippet uses it.
-var Assumed = map[string]string{
+var Assumed = map[string]string{ // #nosec G101 -- Go declarations for doc snippets ("token" is a variable name), no credential
 	"admin":          "var admin *http.ServeMux",
 	"adminServer":    "var adminServer *http.Server",
 	"api":            "var api http.Handler",
