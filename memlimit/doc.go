@@ -49,16 +49,16 @@
 //
 // # Usage
 //
-//	func run(ctx context.Context) error {
-//		logger := ... // first, so that everything after can report
-//		mem := memlimit.Apply()
-//		logger.Info("starting",
-//			zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)),
-//			zap.Int64("memory_limit", mem.Limit),
-//			zap.String("memory_limit_source", string(mem.Source)),
-//			zap.Int64("memory_limit_cgroup", mem.Cgroup))
-//		...
+//	logger, _, err := logging.New(logging.Config{Service: "catalog"}) // first: everything after can report
+//	if err != nil {
+//		return err
 //	}
+//	mem := memlimit.Apply() // before the work starts allocating
+//	logger.Info("starting",
+//		zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)),
+//		zap.Int64("memory_limit", mem.Limit),
+//		zap.String("memory_limit_source", string(mem.Source)),
+//		zap.Int64("memory_limit_cgroup", mem.Cgroup))
 //
 // A Result is also a slog.LogValuer: slog.Info("starting", "memory", mem).
 package memlimit

@@ -1,12 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
 	"time"
 
-	"github.com/prodready/prodready/examples/internal/httpjson"
+	"github.com/prodready/prodready/logging"
 )
 
 // maxWork bounds GET /work: a client must not be able to hold a request,
@@ -54,16 +55,16 @@ func (c *catalog) routes() http.Handler {
 }
 
 func (c *catalog) listProducts(w http.ResponseWriter, _ *http.Request) {
-	httpjson.Write(w, http.StatusOK, c.list)
+	writeJSON(w, http.StatusOK, c.list)
 }
 
 func (c *catalog) getProduct(w http.ResponseWriter, r *http.Request) {
 	p, ok := c.byID[r.PathValue("id")]
 	if !ok {
-		httpjson.Error(w, r, http.StatusNotFound, "product not found")
+		writeError(w, r, http.StatusNotFound, "product not found")
 		return
 	}
-	httpjson.Write(w, http.StatusOK, p)
+	writeJSON(w, http.StatusOK, p)
 }
 
 // work holds the request for ?duration= (at most maxWork): the slow
@@ -72,7 +73,7 @@ func (c *catalog) getProduct(w http.ResponseWriter, r *http.Request) {
 func work(w http.ResponseWriter, r *http.Request) {
 	d, err := time.ParseDuration(r.URL.Query().Get("duration"))
 	if err != nil || d < 0 || d > maxWork {
-		httpjson.Error(w, r, http.StatusBadRequest,
+		writeError(w, r, http.StatusBadRequest,
 			fmt.Sprintf("duration must be a Go duration between 0s and %v, such as 2s", maxWork))
 		return
 	}
@@ -80,8 +81,29 @@ func work(w http.ResponseWriter, r *http.Request) {
 	defer t.Stop()
 	select {
 	case <-t.C:
-		httpjson.Write(w, http.StatusOK, map[string]string{"worked": d.String()})
+		writeJSON(w, http.StatusOK, map[string]string{"worked": d.String()})
 	case <-r.Context().Done():
 		// The client is gone: nobody reads an answer.
 	}
+}
+
+// writeJSON sends v as JSON with the status. An encoding error cannot be
+// reported once the status is sent; the values here always encode.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// errorBody is the body of every error answer. It names the request's
+// correlation ID, so that a user who reports "I got a 404" can be found in
+// the logs of every service the request touched.
+type errorBody struct {
+	Error         string `json:"error"`
+	CorrelationID string `json:"correlation_id,omitempty"`
+}
+
+// writeError answers with an errorBody.
+func writeError(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	writeJSON(w, status, errorBody{Error: msg, CorrelationID: logging.CorrelationID(r.Context())})
 }

@@ -21,7 +21,7 @@ import (
 // many requests in flight as the cap allows. /livez on the admin port
 // answers 200 in under a second all along; a new traffic connection is
 // served while idle ones can make room, and gets a prompt 503 once none
-// can. Without the cap (server.Limit in examples/internal/service), the
+// can. Without the cap (server.Limit in catalog's main.go), the
 // idle connections take every descriptor and /livez times out, as
 // server.TestProcessWithoutCap shows.
 func TestConnCapKeepsProbes(t *testing.T) {

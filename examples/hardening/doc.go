@@ -21,7 +21,10 @@
 //   - faults: a password file turned to garbage, a directory, or removed
 //     keeps the last good password, reported by the check and the log;
 //     Postgres killed under load gives clean JSON 503s with the request's
-//     correlation ID, and orders recovers when it returns;
+//     correlation ID, and orders recovers when it returns; Postgres frozen
+//     with SIGSTOP under load gets every request a JSON 504 or 503 within
+//     its deadline plus a second, and the pool back on SIGCONT with no
+//     goroutine left behind;
 //   - soak: mixed traffic with password rotations and readiness flaps;
 //     goroutines and heap come back to their starting band.
 //

@@ -3,10 +3,16 @@
 package integration_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -205,5 +211,177 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 	}
 	if served < ok+slow {
 		t.Errorf("%d orders server spans reached the collector, want at least %d (every answered request)", served, ok+slow)
+	}
+}
+
+// blackHole is a collector that hangs: it accepts every connection and
+// never answers. It returns its URL.
+func blackHole(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+		wg    sync.WaitGroup
+	)
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Go(func() { _, _ = io.Copy(io.Discard, c) }) // read, never answer
+		}
+	})
+	t.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// TestShutdownWithDeadCollector: orders exports its spans to a collector
+// that accepts the connection and never answers. On SIGTERM it exits 0
+// within the drain delay + 5s: the trace flush gives up at its own 2s cap
+// with a warning, and the hooks after it, the Postgres pool and the log
+// sync, run and say so.
+func TestShutdownWithDeadCollector(t *testing.T) {
+	const drain = time.Second
+	s := e2e.StartStack(t, bin, e2e.StackOptions{DrainDelay: drain, OrdersEnv: []string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT=" + blackHole(t),
+		"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+		// Nothing exported before the shutdown: the final flush has the
+		// spans of every request to send.
+		"OTEL_BSP_SCHEDULE_DELAY=600000",
+	}})
+	for range 10 {
+		if r := s.Send(t, http.MethodPost, "/orders", nil, `{"product_id":"p1","quantity":1}`); r.Status != http.StatusCreated {
+			t.Fatalf("POST /orders: %d %s", r.Status, r.Body)
+		}
+	}
+
+	start := time.Now()
+	s.Orders.Signal(syscall.SIGTERM)
+	code := s.Orders.Exit(drain + 10*time.Second)
+	took := time.Since(start)
+	t.Logf("orders exited %d %v after SIGTERM (drain delay %v)", code, took.Round(10*time.Millisecond), drain)
+	if code != 0 {
+		t.Errorf("orders exited %d, want 0: a lost trace flush is a warning", code)
+	}
+	if took > drain+5*time.Second {
+		t.Errorf("orders took %v to exit, want at most the drain delay + 5s (%v)", took, drain+5*time.Second)
+	}
+	logs := s.Orders.Logs()
+	find := func(match func(map[string]any) bool) map[string]any {
+		for _, l := range logs {
+			if match(l) {
+				return l
+			}
+		}
+		return nil
+	}
+	if l := find(func(l map[string]any) bool { return l["msg"] == "traces not flushed" }); l == nil || l["level"] != "warn" {
+		t.Errorf("no warning \"traces not flushed\": %v", l)
+	}
+	for _, hook := range []string{"traces", "postgres", "logger"} {
+		if find(func(l map[string]any) bool { return l["msg"] == "hook done" && l["hook"] == hook }) == nil {
+			t.Errorf("no \"hook done\" line for the %s hook", hook)
+		}
+	}
+}
+
+// TestSIGHUP: the terminal or session that started catalog goes away. It
+// shuts down as on SIGTERM, drain delay included, and exits 0.
+func TestSIGHUP(t *testing.T) {
+	const drain = time.Second
+	addr, admin := e2e.FreeAddr(t), e2e.FreeAddr(t)
+	p := e2e.Start(t, "catalog", bin.Catalog, []string{"HTTP_ADDR=" + addr, "ADMIN_ADDR=" + admin, "SHUTDOWN_DRAIN_DELAY=" + drain.String()})
+	c := e2e.NewClient(t, 5*time.Second)
+	e2e.WaitStatus(t, c, "http://"+admin+"/readyz", http.StatusOK, e2e.ReadyWithin)
+
+	start := time.Now()
+	p.Signal(syscall.SIGHUP)
+	e2e.WaitStatus(t, c, "http://"+admin+"/readyz", http.StatusServiceUnavailable, drain) // draining, still serving
+	if code, _, err := e2e.Get(c, "http://"+addr+"/products/p1", nil); err != nil || code != http.StatusOK {
+		t.Errorf("GET /products/p1 during the drain: %d %v", code, err)
+	}
+	if code := p.Exit(drain + 5*time.Second); code != 0 {
+		t.Errorf("catalog exited %d after SIGHUP, want 0", code)
+	}
+	if took := time.Since(start); took < drain {
+		t.Errorf("catalog exited %v after SIGHUP, before its drain delay %v", took, drain)
+	}
+	began, err := p.WaitLog(context.Background(), func(l map[string]any) bool { return l["msg"] == "shutdown began" })
+	if err != nil || !strings.Contains(fmt.Sprint(began["cause"]), "hangup") {
+		t.Errorf("\"shutdown began\" line %v (%v), want one naming the hangup", began, err)
+	}
+}
+
+// TestClosedStdout: the reader of catalog's stdout (a log shipper that
+// restarted, `| head`) goes away. Log writes fail (the logger says so on
+// stderr), catalog serves on, and exits 0 on SIGTERM; without the
+// shutdown package's SIGPIPE handling the first write would kill it (exit
+// 141).
+func TestClosedStdout(t *testing.T) {
+	addr, admin := e2e.FreeAddr(t), e2e.FreeAddr(t)
+	// #nosec G204 -- the binary TestMain built.
+	cmd := exec.Command(bin.Catalog)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HTTP_ADDR=" + addr, "ADMIN_ADDR=" + admin, "SHUTDOWN_DRAIN_DELAY=0s"}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	// The first line says catalog is up; then the reader goes.
+	first, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.Contains(first, `"starting"`) {
+		t.Fatalf("first line %q: %v", first, err)
+	}
+	if err := stdout.Close(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { exited <- cmd.Wait() }()
+
+	c := e2e.NewClient(t, 5*time.Second)
+	e2e.WaitStatus(t, c, "http://"+admin+"/readyz", http.StatusOK, e2e.ReadyWithin)
+	for i := range 20 { // each one logs an access line into the broken pipe
+		if code, _, err := e2e.Get(c, "http://"+addr+"/products/p1", nil); err != nil || code != http.StatusOK {
+			t.Fatalf("request %d with stdout closed: %d %v", i, code, err)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		exited <- err // for the cleanup
+		if err != nil {
+			t.Errorf("catalog with stdout closed: %v after SIGTERM, want exit 0; stderr:\n%.2000s", err, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("catalog did not exit within 10s of SIGTERM")
+	}
+	if !strings.Contains(stderr.String(), "broken pipe") {
+		t.Errorf("stderr does not report the failed log writes:\n%.2000s", stderr.String())
 	}
 }

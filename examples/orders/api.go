@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/prodready/prodready/examples/internal/httpjson"
 	"github.com/prodready/prodready/logging"
+	"github.com/prodready/prodready/server"
 )
 
 // Limits of an order request: a body larger than any valid order is
@@ -56,6 +58,8 @@ func (a *api) createOrder(w http.ResponseWriter, r *http.Request) {
 
 	p, err := a.catalog.product(r.Context(), in.ProductID)
 	switch {
+	case err != nil && timedOut(w, r, err):
+		return
 	case errors.Is(err, errUnknownProduct):
 		httpjson.Error(w, r, http.StatusUnprocessableEntity, "unknown product")
 		return
@@ -122,10 +126,27 @@ func (a *api) getOrder(w http.ResponseWriter, r *http.Request) {
 // client may retry, elsewhere or later), 500 otherwise. The cause is
 // logged, never shown.
 func databaseError(w http.ResponseWriter, r *http.Request, err error) {
+	if timedOut(w, r, err) {
+		return
+	}
 	logging.FromContext(r.Context()).Error("database", zap.Error(err))
 	if unavailable(err) {
 		httpjson.Error(w, r, http.StatusServiceUnavailable, "database unavailable")
 		return
 	}
 	httpjson.Error(w, r, http.StatusInternalServerError, "internal error")
+}
+
+// timedOut answers a JSON 504 when the request's deadline
+// (HTTP_REQUEST_TIMEOUT, server.Deadline) is what ended the step that
+// failed with err, and reports whether it did: the client is told that
+// the request ran out of time, whichever step was waiting. The warning
+// names the step's error; the access line says 504.
+func timedOut(w http.ResponseWriter, r *http.Request, err error) bool {
+	if !errors.Is(context.Cause(r.Context()), server.ErrDeadline) {
+		return false
+	}
+	logging.FromContext(r.Context()).Warn("request deadline exceeded", zap.Error(err))
+	httpjson.Error(w, r, http.StatusGatewayTimeout, "request deadline exceeded")
+	return true
 }

@@ -1,24 +1,64 @@
 // Command orders is the realistic prodready service: orders stored in
 // PostgreSQL, products looked up in catalog, the database password read
-// from a file that may change while it runs.
+// from a file that may change while it runs. Its wiring is
+// examples/internal/service, which is examples/catalog/main.go (the recipe
+// to copy) made into a function.
 //
 //	orders migrate       # create the schema; run once per release, not at every start
 //	orders               # serve :8081, admin on :9090
 //	orders healthcheck   # exit 0 when ready: Docker's HEALTHCHECK
 //
-// Settings come from the environment: HTTP_ADDR (:8081), ADMIN_ADDR
-// (:9090), SHUTDOWN_TIMEOUT (25s), SHUTDOWN_DRAIN_DELAY (5s), LOG_LEVEL
-// (info), HTTP_READ_HEADER_TIMEOUT (5s), ADMIN_TOKEN_FILE (the bearer
-// token for PUT /loglevel, /debug/health and /debug/pprof/, watched: a
-// rotated token needs no restart; unset or without a valid token, they are
-// refused), PPROF (false), DATABASE_URL (no password in it;
-// postgres://orders@localhost:5432/orders?sslmode=disable),
-// DATABASE_PASSWORD_FILE (watched: new connections use the current
-// password; printable text, at most 1 KiB, that SASLprep leaves as it is:
-// no ligature, compatibility form or invisible character), CATALOG_URL
-// (http://localhost:8080), CATALOG_READY_URL (http://localhost:9090/readyz),
-// HEALTH_CHECK_INTERVAL (5s), HEALTH_CHECK_TIMEOUT (1s) and the standard
-// OTEL_* variables.
+// # Settings
+//
+// Everything comes from the environment; unset or empty means the default
+// in parentheses, and a malformed value stops the start with an error that
+// names every bad variable:
+//
+//   - HTTP_ADDR (:8081): the traffic port.
+//   - ADMIN_ADDR (:9090): the admin port: /livez, /readyz, /startupz,
+//     /metrics, /loglevel and the guarded /debug/ endpoints.
+//   - SHUTDOWN_TIMEOUT (25s): the whole budget from SIGTERM to exit.
+//   - SHUTDOWN_DRAIN_DELAY (5s): how long the service serves on with its
+//     readiness red after SIGTERM, while load balancers take it out.
+//   - HTTP_READ_HEADER_TIMEOUT (5s): how long a client may take to send
+//     its request headers, on both ports.
+//   - HTTP_REQUEST_TIMEOUT (40s): the request deadline (server.Deadline):
+//     what a request waits on ends then, and it is answered with a JSON
+//     504; the write timeout is kept 5s above it.
+//   - ADMIN_TOKEN_FILE (none): the file holding the bearer token for PUT
+//     /loglevel, /debug/health and /debug/pprof/, watched, so a rotated
+//     token needs no restart; unset or without a valid token they are
+//     refused.
+//   - PPROF (false): serve /debug/pprof/ on the admin port, behind the
+//     token.
+//   - DATABASE_URL (postgres://orders@localhost:5432/orders?sslmode=disable):
+//     where the database is, without the password.
+//   - DATABASE_PASSWORD_FILE (none): the file holding the role's password,
+//     watched: new connections use the current password. Printable text,
+//     at most 1 KiB, that SASLprep leaves as it is (no ligature,
+//     compatibility form or invisible character).
+//   - DATABASE_QUERY_TIMEOUT (5s): the most one statement may take, the
+//     wait for a pooled connection and the dial included; a database that
+//     hangs gets a JSON 503 then.
+//   - CATALOG_URL (http://localhost:8080): catalog's traffic port.
+//   - CATALOG_READY_URL (http://localhost:9090/readyz): catalog's
+//     readiness, a warning check of orders: without catalog, POST /orders
+//     fails fast and the rest serves.
+//   - HEALTH_CHECK_INTERVAL (5s): how often the readiness checks of
+//     Postgres and catalog run.
+//   - HEALTH_CHECK_TIMEOUT (1s): how long one of those checks may take.
+//   - LOG_LEVEL (info): read by logging.New; changed at run time with PUT
+//     /loglevel.
+//   - OTEL_*: the standard OpenTelemetry variables, read by tracing.Setup;
+//     with none set, no span is exported.
+//
+// # Shutdown
+//
+// As catalog's (see its package comment): SIGTERM, SIGINT and SIGHUP drain
+// and stop; the hooks then run last added first: the trace flush, capped
+// at 2s and only a warning when it fails ("traces not flushed"), the
+// Postgres pool with its password file, the admin token file, the log
+// sync. A dead collector costs two seconds and the exit status stays 0.
 package main
 
 import (
@@ -52,6 +92,7 @@ type config struct {
 	passwordFile    string
 	catalogURL      string
 	catalogReadyURL string
+	queryTimeout    time.Duration
 	checkInterval   time.Duration
 	checkTimeout    time.Duration
 }
@@ -64,6 +105,7 @@ func run(ctx context.Context, args []string) error {
 		passwordFile:    e.String("DATABASE_PASSWORD_FILE", ""),
 		catalogURL:      e.String("CATALOG_URL", "http://localhost:8080"),
 		catalogReadyURL: e.String("CATALOG_READY_URL", "http://localhost:9090/readyz"),
+		queryTimeout:    e.Duration("DATABASE_QUERY_TIMEOUT", 5*time.Second),
 		checkInterval:   e.Duration("HEALTH_CHECK_INTERVAL", 5*time.Second),
 		checkTimeout:    e.Duration("HEALTH_CHECK_TIMEOUT", time.Second),
 	}
@@ -86,7 +128,7 @@ func run(ctx context.Context, args []string) error {
 // routes opens the database (without waiting for it: readiness says when
 // it answers) and builds the API.
 func (cfg config) routes(ctx context.Context, s *service.Service) (http.Handler, error) {
-	db, err := openDB(ctx, cfg.databaseURL, cfg.passwordFile, s.Logger)
+	db, err := openDB(ctx, cfg.databaseURL, cfg.passwordFile, cfg.queryTimeout, s.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +161,7 @@ func migrate(ctx context.Context, cfg config) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	db, err := openDB(ctx, cfg.databaseURL, cfg.passwordFile, logger)
+	db, err := openDB(ctx, cfg.databaseURL, cfg.passwordFile, 0, logger)
 	if err != nil {
 		return err
 	}

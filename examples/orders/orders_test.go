@@ -19,6 +19,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
+
+	"github.com/prodready/prodready/server"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -63,7 +65,7 @@ func TestRetryStopsAtTheBound(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			calls := 0
-			err := (&database{}).retry(t.Context(), func() error {
+			err := (&database{}).retry(t.Context(), func(context.Context) error {
 				calls++
 				if calls <= tt.failFirst {
 					return &pgconn.PgError{Code: "57P01"}
@@ -93,8 +95,8 @@ func newRefusingServer(password string) *refusingServer {
 func (s *refusingServer) alter(password string) { s.role.Store(&password) }
 
 // connect is a statement on a new connection opened with password.
-func (s *refusingServer) connect(d *database) func() error {
-	return func() error {
+func (s *refusingServer) connect(d *database) func(context.Context) error {
+	return func(context.Context) error {
 		s.tries.Add(1)
 		if d.currentPassword() != *s.role.Load() {
 			return &pgconn.PgError{Code: "28P01"}
@@ -209,13 +211,59 @@ func TestRetryKeepsToTheDeadline(t *testing.T) {
 	})
 }
 
+// TestRetryKeepsToTheQueryTimeout: a statement on a database that does
+// not answer ends at the query timeout, with errQueryTimeout, and is not
+// sent again, whatever the error the driver made of it.
+func TestRetryKeepsToTheQueryTimeout(t *testing.T) {
+	for _, driverErr := range []error{context.DeadlineExceeded, driver.ErrBadConn} {
+		t.Run(driverErr.Error(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				calls := 0
+				start := time.Now()
+				err := (&database{queryTimeout: time.Second}).retry(t.Context(), func(ctx context.Context) error {
+					calls++
+					<-ctx.Done() // a frozen server
+					return driverErr
+				})
+				if !errors.Is(err, errQueryTimeout) || !errors.Is(err, driverErr) || calls != 1 || time.Since(start) != time.Second {
+					t.Errorf("err %v after %d calls and %v, want errQueryTimeout after one call and 1s", err, calls, time.Since(start))
+				}
+			})
+		})
+	}
+}
+
+// TestRequestDeadlineAnswers504: when the request's deadline ends the
+// statement, the client gets a JSON 504 with its correlation ID, not the
+// 503 of a database that failed.
+func TestRequestDeadlineAnswers504(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := httptest.NewRecorder()
+		ctx, cancel := context.WithTimeoutCause(t.Context(), time.Second, server.ErrDeadline)
+		defer cancel()
+		r := httptest.NewRequestWithContext(ctx, http.MethodGet, "/orders/1", nil)
+		err := (&database{queryTimeout: 5 * time.Second}).retry(ctx, func(ctx context.Context) error {
+			<-ctx.Done()
+			return ctx.Err()
+		})
+		databaseError(w, r, err)
+		var body struct{ Error string }
+		if w.Code != http.StatusGatewayTimeout || json.Unmarshal(w.Body.Bytes(), &body) != nil || body.Error == "" {
+			t.Errorf("answer %d %s, want a JSON 504", w.Code, w.Body)
+		}
+		if errors.Is(err, errQueryTimeout) {
+			t.Errorf("err %v: the request's deadline came first, not the query's", err)
+		}
+	})
+}
+
 // TestRetryWithoutAPasswordFile: with the password in DATABASE_URL
 // nothing can change it, so a refusal is final at once.
 func TestRetryWithoutAPasswordFile(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		calls := 0
 		start := time.Now()
-		err := (&database{}).retry(t.Context(), func() error { calls++; return &pgconn.PgError{Code: "28P01"} })
+		err := (&database{}).retry(t.Context(), func(context.Context) error { calls++; return &pgconn.PgError{Code: "28P01"} })
 		if !badPassword(err) || calls != 1 || time.Since(start) != 0 {
 			t.Errorf("err %v after %d calls and %v, want 28P01 after one call, at once", err, calls, time.Since(start))
 		}
@@ -421,7 +469,7 @@ func TestPasswordWatchOutlivesItsContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
-	d, err := openDB(ctx, "postgres://orders@localhost:1/orders", path, zap.NewNop())
+	d, err := openDB(ctx, "postgres://orders@localhost:1/orders", path, 0, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,12 +35,20 @@ const (
 
 var errNotFound = errors.New("orders: not found")
 
+// errQueryTimeout is the cause of a statement that ran out of its query
+// timeout (DATABASE_QUERY_TIMEOUT).
+var errQueryTimeout = errors.New("orders: database query timed out")
+
 // database is the connection pool, and the watched password file that new
 // connections authenticate with.
 type database struct {
 	*sql.DB
 	password *secrets.File // nil without DATABASE_PASSWORD_FILE
 	rotation rotation
+	// queryTimeout bounds each statement, the wait for a connection of the
+	// pool and the dial of a new one included; zero: only the caller's
+	// context does.
+	queryTimeout time.Duration
 }
 
 // withoutConnString keeps the reason of pgx's parse error and drops the
@@ -65,8 +73,9 @@ func withoutConnString(err error) error {
 // restart: connections already open stay authenticated, new ones use the
 // new password. The file is watched until Close, whenever ctx ends: the
 // pool serves through the drain and the shutdown, and needs a rotation
-// made meanwhile as much as any other.
-func openDB(ctx context.Context, url, passwordFile string, logger *zap.Logger) (*database, error) {
+// made meanwhile as much as any other. queryTimeout bounds each statement
+// (database.queryTimeout).
+func openDB(ctx context.Context, url, passwordFile string, queryTimeout time.Duration, logger *zap.Logger) (*database, error) {
 	cc, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", withoutConnString(err))
@@ -74,7 +83,7 @@ func openDB(ctx context.Context, url, passwordFile string, logger *zap.Logger) (
 	if cc.ConnectTimeout == 0 {
 		cc.ConnectTimeout = connectTimeout
 	}
-	d := &database{}
+	d := &database{queryTimeout: queryTimeout}
 	var opts []stdlib.OptionOpenDB
 	if passwordFile != "" {
 		d.password, err = secrets.Watch(context.WithoutCancel(ctx), passwordFile,
@@ -156,7 +165,7 @@ type Order struct {
 
 // create stores o and returns it with its ID and time.
 func (d *database) create(ctx context.Context, o Order) (Order, error) {
-	err := d.retry(ctx, func() error {
+	err := d.retry(ctx, func(ctx context.Context) error {
 		return d.QueryRowContext(ctx,
 			`INSERT INTO orders (product_id, quantity, unit_price_cents) VALUES ($1, $2, $3)
 			 RETURNING id, created_at`,
@@ -172,7 +181,7 @@ func (d *database) create(ctx context.Context, o Order) (Order, error) {
 // get returns the order id, or errNotFound.
 func (d *database) get(ctx context.Context, id int64) (Order, error) {
 	o := Order{ID: id}
-	err := d.retry(ctx, func() error {
+	err := d.retry(ctx, func(ctx context.Context) error {
 		return d.QueryRowContext(ctx,
 			`SELECT product_id, quantity, unit_price_cents, created_at FROM orders WHERE id = $1`,
 			id).Scan(&o.ProductID, &o.Quantity, &o.UnitPriceCents, &o.CreatedAt)
@@ -191,7 +200,7 @@ func (d *database) get(ctx context.Context, id int64) (Order, error) {
 // connection, not the ping, so a connection the server ended while it sat
 // in the pool would fail the readiness check of a healthy database.
 func (d *database) PingContext(ctx context.Context) error {
-	return d.retry(ctx, func() error { return d.DB.PingContext(ctx) })
+	return d.retry(ctx, d.DB.PingContext)
 }
 
 // retry runs fn again, on another connection, when the server refused to
@@ -208,13 +217,21 @@ func (d *database) PingContext(ctx context.Context) error {
 // rotation.wait decides: a rotation changes the role's password and the
 // password file one after the other, in either order, and a connection
 // opened between the two writes is refused.
-func (d *database) retry(ctx context.Context, fn func() error) error {
+//
+// Each call of fn gets the query timeout. A call that ran out of it, or
+// whose ctx ended (the request's deadline, a client gone), is not retried:
+// a database that does not answer in time is not one to wait for again.
+func (d *database) retry(ctx context.Context, fn func(context.Context) error) error {
 	dead := 0
 	backoff := authBackoff
 	for {
 		used := d.currentPassword()
-		err := fn()
+		err := d.query(ctx, fn)
 		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil || errors.Is(err, errQueryTimeout):
+			return err
 		case retryable(err):
 			if dead++; dead >= attempts {
 				return err
@@ -228,6 +245,24 @@ func (d *database) retry(ctx context.Context, fn func() error) error {
 			return err
 		}
 	}
+}
+
+// query runs fn with the query timeout: a database that hangs (frozen, a
+// lock never released, a network that drops packets) fails the statement
+// then, and the request answers 503, rather than holding it to the
+// request's deadline. pgx ends a statement whose context ends at once, by
+// closing its connection, which the pool then replaces.
+func (d *database) query(ctx context.Context, fn func(context.Context) error) error {
+	if d.queryTimeout <= 0 {
+		return fn(ctx)
+	}
+	qctx, cancel := context.WithTimeoutCause(ctx, d.queryTimeout, errQueryTimeout)
+	defer cancel()
+	err := fn(qctx)
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(qctx), errQueryTimeout) {
+		return fmt.Errorf("%w after %v: %w", errQueryTimeout, d.queryTimeout, err)
+	}
+	return err
 }
 
 func (d *database) currentPassword() string {

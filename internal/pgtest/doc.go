@@ -3,7 +3,8 @@
 //
 // Tests that mock the database never see what breaks services in
 // production: a password that changes under a connection pool, a server
-// that goes away in the middle of a request, a schema created twice. This
+// that goes away in the middle of a request or hangs, a schema created
+// twice. This
 // package runs the real server binaries (Debian's postgresql package puts
 // them in /usr/lib/postgresql/<version>/bin) so that tests can stop, kill,
 // restart and reconfigure it. It needs no SQL driver: it only runs
@@ -30,6 +31,8 @@
 //	srv.Exec(t, `CREATE ROLE app LOGIN PASSWORD 'secret'; CREATE DATABASE app OWNER app;`)
 //	db, err := sql.Open("pgx", srv.DSN("app", "app", "secret"))
 //	...
-//	srv.Stop(t)  // fast shutdown: the database is "down"
-//	srv.Start(t) // same data, same port
+//	srv.Stop(t)   // fast shutdown: the database is "down"
+//	srv.Start(t)  // same data, same port
+//	srv.Freeze(t) // SIGSTOP to all its processes: a database that hangs
+//	srv.Thaw(t)   // SIGCONT
 package pgtest

@@ -191,6 +191,55 @@ func (s *Server) Kill(t testing.TB) {
 	}
 }
 
+// Freeze stops the server and every one of its processes with SIGSTOP,
+// as a host that hangs would: open connections stay open and get no
+// answer, new ones are accepted by the kernel and never served. Thaw
+// resumes it; so do Stop, Kill and the end of the test.
+func (s *Server) Freeze(t testing.TB) {
+	t.Helper()
+	if err := s.signalAll(syscall.SIGSTOP); err != nil {
+		t.Fatalf("pgtest: freeze: %v", err)
+	}
+}
+
+// Thaw resumes a server that Freeze stopped.
+func (s *Server) Thaw(t testing.TB) {
+	t.Helper()
+	if err := s.signalAll(syscall.SIGCONT); err != nil {
+		t.Fatalf("pgtest: thaw: %v", err)
+	}
+}
+
+// signalAll sends sig to the postmaster, then to each of its children
+// (backends, checkpointer, ...), which are each in a session of their
+// own, so no process group holds them all. Stopped first, the postmaster
+// forks no child the list would miss.
+func (s *Server) signalAll(sig syscall.Signal) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return errors.New("the server is not running")
+	}
+	return signalTree(s.proc.cmd.Process.Pid, sig)
+}
+
+// signalTree sends sig to pid, then to its children.
+func signalTree(pid int, sig syscall.Signal) error {
+	if err := syscall.Kill(pid, sig); err != nil {
+		return err
+	}
+	kids, err := children(pid)
+	if err != nil {
+		return err
+	}
+	for _, kid := range kids {
+		if err := syscall.Kill(kid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return err
+		}
+	}
+	return nil
+}
+
 func (s *Server) stop(sig syscall.Signal) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -202,6 +251,8 @@ func (s *Server) stop(sig syscall.Signal) error {
 	if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return err
 	}
+	// A frozen server handles the signal only once it runs again.
+	_ = signalTree(p.cmd.Process.Pid, syscall.SIGCONT)
 	select {
 	case <-p.done:
 		return nil

@@ -3,8 +3,10 @@
 package pgtest
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -129,6 +131,66 @@ func TestServer(t *testing.T) {
 		if got := s.Query(t, "SELECT v FROM kept"); got != "42" {
 			t.Fatalf("after restart: %q, want 42", got)
 		}
+	})
+
+	t.Run("freeze leaves clients unanswered, thaw resumes", func(t *testing.T) {
+		// A session open before the freeze: its backend is frozen too.
+		// #nosec G204 -- test code running the installed psql.
+		psql := exec.Command(filepath.Join(s.bin, "psql"), "--no-psqlrc", "--tuples-only", "--no-align", s.DSN("app", "app", "app-pw"))
+		psql.Env = env()
+		in, err := psql.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := psql.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := psql.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = in.Close(); _ = psql.Wait() }()
+		lines := make(chan string)
+		go func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+			close(lines)
+		}()
+		query := func(q string) {
+			if _, err := io.WriteString(in, q+";\n"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		query("SELECT 1")
+		if l := <-lines; l != "1" {
+			t.Fatalf("before the freeze: %q", l)
+		}
+
+		s.Freeze(t)
+		query("SELECT 2")
+		connected := make(chan error, 1)
+		go func() { connected <- connect(s, s.DSN("app", "app", "app-pw")) }()
+		select {
+		case l := <-lines:
+			s.Thaw(t)
+			t.Fatalf("the open session answered %q while frozen", l)
+		case err := <-connected:
+			s.Thaw(t)
+			t.Fatalf("a new connection was answered while frozen: %v", err)
+		case <-time.After(500 * time.Millisecond):
+		}
+		s.Thaw(t)
+		if l := <-lines; l != "2" {
+			t.Fatalf("the open session after the thaw: %q, want 2", l)
+		}
+		if err := <-connected; err != nil { // served once thawed
+			t.Fatalf("the new connection after the thaw: %v", err)
+		}
+		s.Freeze(t) // stopped while frozen: Stop resumes it first
+		s.Stop(t)
+		s.Start(t)
 	})
 
 	t.Run("kill then start recovers", func(t *testing.T) {

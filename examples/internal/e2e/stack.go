@@ -43,7 +43,10 @@ type Stack struct {
 	// PasswordFile is orders' DATABASE_PASSWORD_FILE.
 	PasswordFile string
 
-	Catalog, Orders          *Proc
+	Catalog, Orders *Proc
+	// OrdersEnviron is every variable orders was started with: a second
+	// instance is started with it and its own addresses.
+	OrdersEnviron            []string
 	CatalogURL, CatalogAdmin string
 	OrdersURL, OrdersAdmin   string
 	Client                   *http.Client
@@ -90,6 +93,7 @@ func StartStack(t *testing.T, bin Binaries, o StackOptions) *Stack {
 		"HEALTH_CHECK_TIMEOUT=" + CheckTimeout.String(),
 	}, otel...)
 	ordersEnv = append(ordersEnv, o.OrdersEnv...)
+	s.OrdersEnviron = ordersEnv
 
 	if code, out := Run(t, bin.Orders, ordersEnv, "migrate"); code != 0 {
 		t.Fatalf("orders migrate: exit %d\n%s", code, out)

@@ -1,6 +1,8 @@
 // Package httpjson writes JSON responses and JSON errors, and decodes JSON
 // request bodies with a size limit and exact keys (no unknown, miscased or
-// duplicate key), the same way in every example service.
+// duplicate key), for orders. catalog, the recipe to copy, imports nothing
+// from examples/internal and writes its answers, with the same error body,
+// in catalog.go.
 //
 // Every error body names the request's correlation ID, so that a user who
 // reports "I got a 400" can be found in the logs of every service the

@@ -1,24 +1,23 @@
-// Package service is the part the two example services share: the six
-// prodready packages wired together the way the README recommends, around
-// whatever handler a service brings.
-//
-// Read Run from top to bottom: it is the recipe. A JSON logger first, so
-// everything after it can report; tracing, metrics and health; the
-// service's own routes; then the middleware in its one right order
-// (tracing outermost, so the access log and the metrics see the span;
-// metrics innermost, so it sees the route the mux matched); the admin
-// port, never counted as traffic; and a shutdown that owns both servers.
+// Package service is orders' wiring: the prodready packages put together
+// around the handler a service brings, for a service that needs more than
+// one main to share it. It is examples/catalog/main.go, the recipe to copy,
+// made into a function (Run) with a place for the service's routes, checks
+// and hooks (Routes); the two are held to the same behaviour by the
+// integration and hardening tests, which run both services through the
+// same checks. The settings it reads are documented in each main's package
+// comment and the README, held to FromEnv by examples/internal/settings.
 //
 // # Hardening
 //
 // Both ports are the server package's: every timeout set
 // (HTTP_READ_HEADER_TIMEOUT tunes the one against slowloris), headers
 // capped at 64 KiB, bodies at 1 MiB on the traffic port and 4 KiB on the
-// admin port. Every request has a deadline 5s short of the write timeout
-// (server.Deadline), and the traffic port's connections are capped below
-// the descriptor limit (server.Limit), so a client holding thousands of
-// idle keep-alives cannot starve the probes on the admin port. Calls to
-// other services go through server.NewClient, never http.DefaultClient.
+// admin port. Every request has a deadline (server.Deadline,
+// HTTP_REQUEST_TIMEOUT, 40s), the write timeout kept 5s above it, and the
+// traffic port's connections are capped below the descriptor limit
+// (server.Limit), so a client holding thousands of idle keep-alives cannot
+// starve the probes on the admin port. Calls to other services go through
+// server.NewClient, never http.DefaultClient.
 //
 // The admin port keeps what kubelet and Prometheus need open: /livez,
 // /readyz, /startupz (failure reasons withheld), /metrics and GET
@@ -32,17 +31,28 @@
 // good token and shows as the non-critical readiness check "admin token
 // file". Do not publish the admin port outside the cluster.
 //
+// # Shutdown
+//
+// The trace flush is capped at TraceFlushTimeout (2s), below the shutdown
+// package's cap for one hook (5s), and a flush that fails is a logged
+// warning ("traces not flushed"), not a failed shutdown: a collector that
+// accepts and never answers costs two seconds, the hooks after it (the
+// service's own, such as closing the database pool, then the log sync)
+// run, and the process exits 0. Any other hook that fails or is stuck
+// makes Run return an error.
+//
 // # Usage
 //
 //	func run(ctx context.Context) error {
 //		var e env.Reader
-//		cfg := service.FromEnv(&e, "catalog", ":8080")
+//		cfg := service.FromEnv(&e, "orders", ":8081")
 //		if err := e.Err(); err != nil {
 //			return err
 //		}
 //		return service.Run(ctx, cfg, func(ctx context.Context, s *service.Service) (http.Handler, error) {
+//			s.Shutdown.Add("postgres", func(context.Context) error { return db.Close() })
 //			mux := http.NewServeMux()
-//			mux.HandleFunc("GET /products", listProducts)
+//			mux.HandleFunc("GET /orders/{id}", getOrder)
 //			return mux, nil
 //		})
 //	}
@@ -70,17 +80,22 @@ import (
 	"github.com/prodready/prodready/tracing"
 )
 
-// Config is what every service reads from the environment.
+// Config is what every service reads from the environment; each field
+// names its variable.
 type Config struct {
 	Name            string        // service name on log lines, spans and metrics
 	HTTPAddr        string        // HTTP_ADDR: the traffic port
-	AdminAddr       string        // ADMIN_ADDR: health, /metrics, /loglevel; default ":9090"
-	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: the whole budget after SIGTERM; default 25s
-	DrainDelay      time.Duration // SHUTDOWN_DRAIN_DELAY: serve on, readiness red; default 5s
+	AdminAddr       string        // ADMIN_ADDR: health, /metrics, /loglevel
+	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: the whole budget after SIGTERM
+	DrainDelay      time.Duration // SHUTDOWN_DRAIN_DELAY: serve on, readiness red
 	// ReadHeaderTimeout (HTTP_READ_HEADER_TIMEOUT) bounds how long a
 	// client may take to send its request headers, on both ports; zero
-	// means server.New's (5s).
+	// means server.New's.
 	ReadHeaderTimeout time.Duration
+	// RequestTimeout (HTTP_REQUEST_TIMEOUT) is the request deadline
+	// (server.Deadline); the write timeout is kept 5s above it. Zero: no
+	// deadline.
+	RequestTimeout time.Duration
 	// AdminTokenFile (ADMIN_TOKEN_FILE) is the file holding the token
 	// that opens the admin port's guarded endpoints (PUT /loglevel,
 	// /debug/health, /debug/pprof/) to requests with "Authorization:
@@ -89,7 +104,7 @@ type Config struct {
 	// the guarded endpoints are closed.
 	AdminTokenFile string
 	// Pprof (PPROF) serves /debug/pprof/ on the admin port, behind the
-	// token; default false.
+	// token.
 	Pprof bool
 
 	// Version and Commit are stamped into the binary at build time
@@ -109,7 +124,8 @@ func FromEnv(e *env.Reader, name, httpAddr string) Config {
 		ShutdownTimeout: e.Duration("SHUTDOWN_TIMEOUT", 25*time.Second),
 		DrainDelay:      e.Duration("SHUTDOWN_DRAIN_DELAY", 5*time.Second),
 
-		ReadHeaderTimeout: e.Duration("HTTP_READ_HEADER_TIMEOUT", 0),
+		ReadHeaderTimeout: e.Duration("HTTP_READ_HEADER_TIMEOUT", 5*time.Second),
+		RequestTimeout:    e.Duration("HTTP_REQUEST_TIMEOUT", 40*time.Second),
 		AdminTokenFile:    e.String("ADMIN_TOKEN_FILE", ""),
 		Pprof:             e.Bool("PPROF", false),
 	}
@@ -123,8 +139,8 @@ type Service struct {
 	// Health is where the service adds its readiness checks.
 	Health *health.Checker
 	// Shutdown is where the service adds its hooks: they run after the
-	// servers have stopped and the traces are flushed, before the logger
-	// syncs, last added first.
+	// servers have stopped and the traces are flushed (or given up on
+	// after TraceFlushTimeout), before the logger syncs, last added first.
 	Shutdown *shutdown.Manager
 }
 
@@ -170,9 +186,10 @@ func Run(ctx context.Context, cfg Config, routes Routes) error {
 	sd.Add("logger", func(context.Context) error { return logger.Sync() })
 
 	traces, err := tracing.Setup(ctx, tracing.Config{
-		ServiceName:    cfg.Name,
-		ServiceVersion: version,
-		Logger:         logging.Slog(logger),
+		ServiceName:     cfg.Name,
+		ServiceVersion:  version,
+		Logger:          logging.Slog(logger),
+		ShutdownTimeout: TraceFlushTimeout,
 	})
 	if err != nil {
 		return err
@@ -205,7 +222,16 @@ func Run(ctx context.Context, cfg Config, routes Routes) error {
 	if err != nil {
 		return err
 	}
-	sd.Add("traces", traces.Shutdown) // the first hook to run: spans of the last requests
+	// The first hook to run: the spans of the last requests, under a cap of
+	// its own; a lost flush is a warning, not a failed shutdown.
+	sd.Add("traces", func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, TraceFlushTimeout)
+		defer cancel()
+		if err := traces.Shutdown(ctx); err != nil {
+			logger.Warn("traces not flushed", zap.Error(err), zap.Duration("cap", TraceFlushTimeout))
+		}
+		return nil
+	})
 
 	checks.Start(sd.Context())
 	errorLog, err := zap.NewStdLogAt(logger, zap.WarnLevel)
@@ -213,12 +239,13 @@ func Run(ctx context.Context, cfg Config, routes Routes) error {
 		return err
 	}
 	traffic := newServer(cfg.HTTPAddr, cfg.ReadHeaderTimeout, errorLog)
-	// The deadline is innermost, next to the mux, so the telemetry records
-	// its 504; it ends a request 5s before the write timeout would close
-	// the connection under it. The body limit goes outermost: it hands a
-	// copy of the request on, and our middlewares must hold the request
-	// the mux fills the route in.
-	deadline := server.Deadline(traffic.WriteTimeout - 5*time.Second)
+	// The write timeout stays above the request deadline, which ends a
+	// request first and leaves its handler the time to answer. The deadline
+	// is innermost, next to the mux, so the telemetry records its 504. The
+	// body limit goes outermost: it hands a copy of the request on, and our
+	// middlewares must hold the request the mux fills the route in.
+	traffic.WriteTimeout = max(traffic.WriteTimeout, cfg.RequestTimeout+5*time.Second)
+	deadline := server.Deadline(cfg.RequestTimeout)
 	traffic.Handler = http.MaxBytesHandler(tracing.Middleware()(logging.Middleware(logger)(red(deadline(handler)))), maxBody)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -234,6 +261,10 @@ func Run(ctx context.Context, cfg Config, routes Routes) error {
 	return sd.Wait()
 }
 
+// TraceFlushTimeout caps the final trace flush, below the shutdown
+// package's cap for one hook (shutdown.HookTimeout, 5s).
+const TraceFlushTimeout = 2 * time.Second
+
 // Request body limits: any body on the traffic port, whatever a handler
 // forgets (handlers that decode a body set their own, smaller limit:
 // orders, 4 KiB), and on the admin port, where a /loglevel change is a few
@@ -244,7 +275,7 @@ const (
 )
 
 // newServer is server.New for addr with net/http's own errors on the
-// service's log and, when set, HTTP_READ_HEADER_TIMEOUT.
+// service's log and HTTP_READ_HEADER_TIMEOUT (zero: server.New's).
 func newServer(addr string, readHeaderTimeout time.Duration, errorLog *log.Logger) *http.Server {
 	srv := server.New(addr, nil)
 	srv.ErrorLog = errorLog

@@ -28,19 +28,21 @@ func TestFromEnv(t *testing.T) {
 		{"defaults", nil, service.Config{
 			Name: "orders", HTTPAddr: ":8081", AdminAddr: ":9090",
 			ShutdownTimeout: 25 * time.Second, DrainDelay: 5 * time.Second,
+			ReadHeaderTimeout: 5 * time.Second, RequestTimeout: 40 * time.Second,
 		}, ""},
 		{"set", map[string]string{ // #nosec G101 -- ADMIN_TOKEN_FILE is a path, not a credential
 			"HTTP_ADDR": "127.0.0.1:1", "ADMIN_ADDR": "127.0.0.1:2",
 			"SHUTDOWN_TIMEOUT": "10s", "SHUTDOWN_DRAIN_DELAY": "0s",
-			"HTTP_READ_HEADER_TIMEOUT": "1s", "ADMIN_TOKEN_FILE": "/run/secrets/admin/token", "PPROF": "true",
+			"HTTP_READ_HEADER_TIMEOUT": "1s", "HTTP_REQUEST_TIMEOUT": "3s", "ADMIN_TOKEN_FILE": "/run/secrets/admin/token", "PPROF": "true",
 		}, service.Config{ // #nosec G101 -- AdminTokenFile is a path, not a credential
 			Name: "orders", HTTPAddr: "127.0.0.1:1", AdminAddr: "127.0.0.1:2",
-			ShutdownTimeout: 10 * time.Second, ReadHeaderTimeout: time.Second,
+			ShutdownTimeout: 10 * time.Second, ReadHeaderTimeout: time.Second, RequestTimeout: 3 * time.Second,
 			AdminTokenFile: "/run/secrets/admin/token", Pprof: true,
 		}, ""},
 		{"malformed", map[string]string{"SHUTDOWN_TIMEOUT": "ten", "PPROF": "on"}, service.Config{
 			Name: "orders", HTTPAddr: ":8081", AdminAddr: ":9090",
 			ShutdownTimeout: 25 * time.Second, DrainDelay: 5 * time.Second,
+			ReadHeaderTimeout: 5 * time.Second, RequestTimeout: 40 * time.Second,
 		}, "PPROF"},
 	}
 	for _, tt := range tests {

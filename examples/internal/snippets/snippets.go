@@ -144,7 +144,7 @@ var Packages = map[string]string{ // #nosec G101 -- import paths ("secrets" is a
 
 // Assumed declares the names the docs use without declaring them. A name
 // is declared for a snippet only when the snippet uses it.
-var Assumed = map[string]string{
+var Assumed = map[string]string{ // #nosec G101 -- Go declarations for doc snippets ("token" is a variable name), no credential
 	"admin":          "var admin *http.ServeMux",
 	"adminServer":    "var adminServer *http.Server",
 	"api":            "var api http.Handler",
@@ -170,12 +170,14 @@ var Assumed = map[string]string{
 	"pool":           "var pool *pgxpool.Pool",
 	"publicServer":   "var publicServer *http.Server",
 	"r":              "var r *http.Request",
+	"red":            "var red func(http.Handler) http.Handler",
 	"reg":            "var reg *prometheus.Registry",
 	"sd":             "var sd *shutdown.Manager",
 	"slogger":        "var slogger *slog.Logger",
 	"srv":            "var srv *http.Server",
 	"state":          "var state string",
 	"t":              "var t *testing.T",
+	"token":          "var token *secrets.File",
 	"tp":             "var tp *tracing.Provider",
 	"tracerProvider": "var tracerProvider *tracing.Provider",
 	"version":        "var version string",
