@@ -1,19 +1,17 @@
 package benchmarks_test
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/rs/zerolog"
 	"github.com/rs/zerolog/hlog"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
+	"github.com/prodready/prodready/benchmarks/anchors"
 	"github.com/prodready/prodready/logging"
 )
 
@@ -24,55 +22,6 @@ type logWriter struct{ h http.Header }
 func (w logWriter) Header() http.Header       { return w.h }
 func (logWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (logWriter) WriteHeader(int)             {}
-
-// statusRecorder is the response wrapper an access-log middleware is
-// usually written with.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-	bytes  int
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	r.status = code
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *statusRecorder) Write(b []byte) (int, error) {
-	n, err := r.ResponseWriter.Write(b)
-	r.bytes += n
-	return n, err
-}
-
-type zapKey struct{}
-
-// zapRequestLogger is chi's RequestID followed by the usual hand-written
-// zap middleware: a child logger with the request ID in the context, a
-// status recorder, one access line after the handler.
-func zapRequestLogger(l *zap.Logger, access bool) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return middleware.RequestID(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			start := time.Now()
-			rl := l.With(zap.String("request_id", middleware.GetReqID(r.Context())))
-			r = r.WithContext(context.WithValue(r.Context(), zapKey{}, rl))
-			if !access {
-				next.ServeHTTP(w, r)
-				return
-			}
-			rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-			next.ServeHTTP(rec, r)
-			rl.Info("request",
-				zap.String("method", r.Method),
-				zap.String("path", r.URL.Path),
-				zap.Int("status", rec.status),
-				zap.Int("bytes", rec.bytes),
-				zap.Duration("duration", time.Since(start)),
-				zap.String("remote", r.RemoteAddr),
-				zap.String("user_agent", r.UserAgent()),
-			)
-		}))
-	}
-}
 
 // hlogStack is zerolog's documented hlog chain: logger in the context,
 // request ID (made fresh, echoed in the response), access line.
@@ -97,14 +46,6 @@ func hlogStack(access bool) func(http.Handler) http.Handler {
 	}
 }
 
-// zapProduction is zap's production JSON encoder and options without
-// sampling (which would drop most of a benchmark's identical lines).
-func zapProduction() *zap.Logger {
-	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
-	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(io.Discard), zap.InfoLevel),
-		zap.AddCaller(), zap.AddStacktrace(zap.ErrorLevel))
-}
-
 // BenchmarkLoggingMiddleware runs GET /users/{id} on a ServeMux under each
 // stack in the same run: correlation/request ID, request logger in the
 // context, one access line, all JSON to io.Discard. "quiet handler" never
@@ -115,7 +56,7 @@ func BenchmarkLoggingMiddleware(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	zl := zapProduction()
+	zl := anchors.ZapProduction(io.Discard)
 	type stack struct {
 		name string
 		mw   func(http.Handler) http.Handler
@@ -127,8 +68,8 @@ func BenchmarkLoggingMiddleware(b *testing.B) {
 			{"prodready", logging.Middleware(ours, oursOpts...), func(r *http.Request) {
 				logging.FromContext(r.Context()).Info("loaded", zap.String("id", r.PathValue("id")))
 			}},
-			{"chi+zap", zapRequestLogger(zl, access), func(r *http.Request) {
-				r.Context().Value(zapKey{}).(*zap.Logger).Info("loaded", zap.String("id", r.PathValue("id")))
+			{"chi+zap", anchors.RequestLogger(zl, access), func(r *http.Request) {
+				anchors.Logger(r.Context()).Info("loaded", zap.String("id", r.PathValue("id")))
 			}},
 			{"zerolog-hlog", hlogStack(access), func(r *http.Request) {
 				hlog.FromRequest(r).Info().Str("id", r.PathValue("id")).Msg("loaded")

@@ -6,11 +6,11 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	slokprom "github.com/slok/go-http-metrics/metrics/prometheus"
 	slokmw "github.com/slok/go-http-metrics/middleware"
 	slokstd "github.com/slok/go-http-metrics/middleware/std"
 
+	"github.com/prodready/prodready/benchmarks/anchors"
 	"github.com/prodready/prodready/internal/request"
 	"github.com/prodready/prodready/metrics"
 )
@@ -23,31 +23,6 @@ func (w metricsWriter) Header() http.Header       { return w.h }
 func (metricsWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (metricsWriter) WriteHeader(int)             {}
 func (metricsWriter) Flush()                      {}
-
-// otelBuckets are the duration buckets all three are given, so that each
-// observation does the same work.
-var otelBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
-
-// promhttpChain is promhttp's documented four-handler chain (in flight,
-// duration, counter, response size), with the route as a curried
-// "handler" label: promhttp allows only code and method as variable labels.
-func promhttpChain(reg *prometheus.Registry, route string, next http.Handler) http.Handler {
-	labels := []string{"handler", "code", "method"}
-	inFlight := prometheus.NewGauge(prometheus.GaugeOpts{Name: "http_requests_in_flight", Help: "x"})
-	counter := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "http_requests_total", Help: "x"}, labels)
-	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "http_request_duration_seconds", Help: "x", Buckets: otelBuckets,
-	}, labels)
-	size := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "http_response_size_bytes", Help: "x", Buckets: prometheus.ExponentialBuckets(64, 4, 10),
-	}, labels)
-	reg.MustRegister(inFlight, counter, duration, size)
-	route1 := prometheus.Labels{"handler": route}
-	return promhttp.InstrumentHandlerInFlight(inFlight,
-		promhttp.InstrumentHandlerDuration(duration.MustCurryWith(route1),
-			promhttp.InstrumentHandlerCounter(counter.MustCurryWith(route1),
-				promhttp.InstrumentHandlerResponseSize(size.MustCurryWith(route1), next))))
-}
 
 // BenchmarkMetricsMiddleware runs one ServeMux route, GET /users/{id},
 // bare and under each RED middleware, in the same run. prodready's figure
@@ -65,7 +40,7 @@ func BenchmarkMetricsMiddleware(b *testing.B) {
 		b.Fatal(err)
 	}
 	slok := slokmw.New(slokmw.Config{Recorder: slokprom.NewRecorder(slokprom.Config{
-		Registry: prometheus.NewRegistry(), DurationBuckets: otelBuckets,
+		Registry: prometheus.NewRegistry(), DurationBuckets: anchors.DurationBuckets,
 	})})
 	// Another prodready layer (logging or tracing) creates the shared
 	// state as this one does.
@@ -88,7 +63,7 @@ func BenchmarkMetricsMiddleware(b *testing.B) {
 		{"prodready", ours(mux)},
 		{"shared state alone", another(mux)},
 		{"prodready beneath another prodready layer", another(beneath(mux))},
-		{"promhttp chain", promhttpChain(prometheus.NewRegistry(), route, mux)},
+		{"promhttp chain", anchors.PromhttpChain(prometheus.NewRegistry(), route, mux)},
 		{"slok", slokstd.Handler(route, slok, mux)},
 	}
 	req := httptest.NewRequest("GET", "/users/42", nil)

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/prodready/prodready/benchmarks/anchors"
 	"github.com/prodready/prodready/logging"
 	"github.com/prodready/prodready/metrics"
 	"github.com/prodready/prodready/tracing"
@@ -47,8 +48,8 @@ func stackProvider(b *testing.B) *sdktrace.TracerProvider {
 //
 //	impl=bare       the mux and its handler alone: the floor
 //	impl=prodready  tracing.Middleware → logging.Middleware → metrics
-//	impl=anchors    otelhttp.NewHandler → chi RequestID + a usual zap access
-//	                log → promhttp's four-handler chain
+//	impl=anchors    anchors.Stack: otelhttp.NewHandler → chi RequestID + a
+//	                usual zap access log → promhttp's four-handler chain
 //
 // Each span is sampled and goes to a batch processor; each access line is
 // encoded as JSON to io.Discard; each request is counted and timed in
@@ -80,8 +81,7 @@ func BenchmarkStack(b *testing.B) {
 			return traced(logging.Middleware(logger)(red(mux)))
 		}},
 		{"anchors", func(b *testing.B, mux http.Handler) http.Handler {
-			promChain := promhttpChain(prometheus.NewRegistry(), route, mux)
-			return otelhttp.NewHandler(zapRequestLogger(zapProduction(), true)(promChain), "server",
+			return anchors.Stack(mux, anchors.ZapProduction(io.Discard), prometheus.NewRegistry(), route,
 				otelhttp.WithTracerProvider(stackProvider(b)))
 		}},
 	}

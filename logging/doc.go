@@ -24,7 +24,9 @@
 // other levels that would silence errors are refused; every change is
 // logged with who asked). Sampling
 // is off unless Config.Sampling is set, and then Sampling.Dropped counts
-// what it left out. Config.Fields picks the key names: OpenTelemetry()
+// what it left out. Config.Buffer (off by default) writes many lines per
+// write(2), at the price of the last ones held when the process is killed.
+// Config.Fields picks the key names: OpenTelemetry()
 // (the default), GoogleCloud(project) for Cloud Logging, ECS() for
 // Elastic.
 //

@@ -31,6 +31,11 @@ type Config struct {
 	// drops. Off by default: a line missing when it is needed costs more
 	// than the line.
 	Sampling *Sampling
+
+	// Buffer, when not nil, holds lines in memory and writes them to
+	// Output many at a time (see Buffer for when, and what a crash can
+	// lose). Off by default: each line is written before the call returns.
+	Buffer *Buffer
 }
 
 // Sampling keeps, each Tick and for each level and message, the First
@@ -83,7 +88,7 @@ func New(cfg Config) (*zap.Logger, zap.AtomicLevel, error) {
 	if out == nil {
 		out = os.Stdout
 	}
-	var core zapcore.Core = zapcore.NewCore(enc, zapcore.Lock(syncer{out}), lvl)
+	core := cfg.Buffer.core(enc, syncer{out}, lvl)
 	if s := cfg.Sampling; s != nil {
 		tick, first, then := s.Tick, s.First, s.Thereafter
 		if tick <= 0 {

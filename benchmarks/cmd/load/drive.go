@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/prodready/prodready/benchmarks/cmd/internal/results"
 )
 
 // round is what one target did in one bounded round.
@@ -19,7 +21,13 @@ type round struct {
 	latency  []time.Duration // sorted
 }
 
-func (r round) rps() float64 { return float64(r.requests) / r.elapsed.Seconds() }
+// figures are the round's totals and quantiles.
+func (r round) figures() results.Round {
+	return results.Round{
+		Requests: r.requests, Errors: r.errors, Seconds: r.elapsed.Seconds(),
+		P50ms: results.Quantile(r.latency, 0.50), P99ms: results.Quantile(r.latency, 0.99),
+	}
+}
 
 // drive keeps conns keep-alive connections to addr busy with GET path,
 // one request in flight on each, until d has passed, and returns what they

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prodready/prodready/benchmarks/cmd/internal/results"
 )
 
 func TestDrive(t *testing.T) {
@@ -57,5 +60,24 @@ func TestDrive(t *testing.T) {
 func TestDriveFailsWithNoServer(t *testing.T) {
 	if _, err := drive("127.0.0.1:1", "/", 2, 50*time.Millisecond); err == nil {
 		t.Error("no error for a refused connection")
+	}
+}
+
+func TestDriveCmd(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	defer srv.Close()
+	var out strings.Builder
+	if err := driveCmd([]string{"-addr", strings.TrimPrefix(srv.URL, "http://"), "-path", "/x", "-c", "2", "-d", "100ms"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var r results.Round
+	if err := json.Unmarshal([]byte(out.String()), &r); err != nil {
+		t.Fatalf("%v: %q", err, out.String())
+	}
+	if r.Requests == 0 || r.Errors != 0 || r.Seconds < 0.1 || r.P99ms < r.P50ms || r.P50ms <= 0 {
+		t.Errorf("%+v", r)
+	}
+	if err := driveCmd([]string{"-c", "2"}, &out); err == nil {
+		t.Error("no error without -addr")
 	}
 }

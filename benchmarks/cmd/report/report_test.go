@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/prodready/prodready/benchmarks/cmd/internal/results"
 )
 
 const sample = `goos: linux
@@ -104,5 +106,42 @@ func TestGoalVerdicts(t *testing.T) {
 	}
 	if v := nsRatioAtMost("ours", "gone", 1)(m); v.absent == "" {
 		t.Errorf("a missing benchmark gave %+v", v)
+	}
+}
+
+func TestLoadGoals(t *testing.T) {
+	gen := func(name string, bare, ours, anchors, bareP99, oursP99 float64) results.Generator {
+		return results.Generator{Name: name,
+			Bare:      results.Traffic{RPS: bare, P99ms: bareP99},
+			Prodready: results.Traffic{RPS: ours, P99ms: oursP99},
+			Anchors:   results.Traffic{RPS: anchors, P99ms: 10},
+		}
+	}
+	l := results.Load{Concurrency: 64, Pinned: true, StdoutPipe: true, Generators: []results.Generator{
+		gen("ours", 1000, 900, 600, 2, 2.5), // 0.90, 1.25x, 1.5x: all met
+		gen("wrk", 1000, 800, 600, 2, 4),    // 0.80, 2x, 1.33x: all missed
+	}}
+	gs := loadGoals(l)
+	if len(gs) != 6 {
+		t.Fatalf("%d goals, want 3 per generator", len(gs))
+	}
+	for i, g := range gs {
+		v := g.check(nil)
+		if want := i < 3; v.met != want || v.absent != "" || (v.miss == "") != want {
+			t.Errorf("%s %q: %+v, want met=%v", g.pkg, g.text, v, want)
+		}
+	}
+	if !loadMissed(l) {
+		t.Error("loadMissed: false with wrk's goals missed")
+	}
+	l.Generators = l.Generators[:1]
+	if loadMissed(l) {
+		t.Error("loadMissed: true with every goal met")
+	}
+	l.Pinned = false
+	for _, g := range loadGoals(l) {
+		if v := g.check(nil); v.absent == "" {
+			t.Errorf("%q counted without the server pinned: %+v", g.text, v)
+		}
 	}
 }

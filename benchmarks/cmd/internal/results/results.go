@@ -10,23 +10,62 @@ import (
 	"time"
 )
 
-// Load is one run of the load tool.
+// Load is one run of the load tool: three twins of the catalog, each
+// driven by every generator, round after round.
 type Load struct {
 	Path        string  `json:"path"`        // the URL path every request asked for
 	Concurrency int     `json:"concurrency"` // connections, each with one request in flight
 	Seconds     float64 `json:"seconds"`     // measured time of each round, after its warm-up
-	Rounds      int     `json:"rounds"`      // rounds per target, alternating targets
-	Bare        Traffic `json:"bare"`        // the catalog's routes on a plain http.Server
-	Full        Traffic `json:"full"`        // the catalog example as shipped
+	Rounds      int     `json:"rounds"`      // rounds per target and generator, alternating targets
+	// Pinned says the servers ran on ServerCPU alone and the generators
+	// and the log drains on GeneratorCPU (taskset), as checked in each
+	// server's /proc/PID/status.
+	Pinned       bool `json:"pinned"`
+	ServerCPU    int  `json:"server_cpu"`
+	GeneratorCPU int  `json:"generator_cpu"`
+	// StdoutPipe says each server's stdout was a pipe drained by a
+	// separate process (cat > /dev/null), as checked in /proc/PID/fd/1.
+	StdoutPipe bool        `json:"stdout_pipe"`
+	Generators []Generator `json:"generators"`
 }
 
-// Traffic is one target's figures: the median over the rounds.
+// Generator is what one load generator measured of the three twins.
+type Generator struct {
+	Name      string  `json:"name"`      // "prodready-load" (ours, raw TCP) or "wrk"
+	Command   string  `json:"command"`   // how one measured round was run
+	Bare      Traffic `json:"bare"`      // the catalog's routes on a plain http.Server
+	Prodready Traffic `json:"prodready"` // the catalog example as shipped
+	Anchors   Traffic `json:"anchors"`   // the same routes under otelhttp, chi+zap and promhttp
+}
+
+// Traffic is one target's figures: the median over the rounds, and each
+// round's.
 type Traffic struct {
 	RPS      float64 `json:"rps"`
 	P50ms    float64 `json:"p50_ms"`
 	P99ms    float64 `json:"p99_ms"`
 	Requests int     `json:"requests"` // over all rounds
 	Errors   int     `json:"errors"`   // non-200 answers and broken connections, over all rounds
+	// Each round, in the order they ran.
+	RoundsRPS   []float64 `json:"rounds_rps"`
+	RoundsP99ms []float64 `json:"rounds_p99_ms"`
+}
+
+// Round is one bounded round of one generator against one target.
+type Round struct {
+	Requests int     `json:"requests"`
+	Errors   int     `json:"errors"`
+	Seconds  float64 `json:"seconds"` // elapsed, from the first request to the last answer
+	P50ms    float64 `json:"p50_ms"`
+	P99ms    float64 `json:"p99_ms"`
+}
+
+// RPS is the round's throughput.
+func (r Round) RPS() float64 {
+	if r.Seconds <= 0 {
+		return 0
+	}
+	return float64(r.Requests) / r.Seconds
 }
 
 // Startup is one run of the start-up tool.
@@ -57,12 +96,12 @@ func Read(file string, v any) error {
 	return json.Unmarshal(b, v)
 }
 
-// Median of xs (which it sorts); 0 for none.
+// Median of xs; 0 for none. xs is left as it was.
 func Median(xs []float64) float64 {
 	if len(xs) == 0 {
 		return 0
 	}
-	slices.Sort(xs)
+	xs = slices.Sorted(slices.Values(xs))
 	if n := len(xs); n%2 == 0 {
 		return (xs[n/2-1] + xs[n/2]) / 2
 	}
