@@ -164,57 +164,22 @@ func equalLines(t *testing.T, got, want []string) {
 	}
 }
 
-// pipeNet is an in-memory network: a listener for http.Server and a dialer
-// for http.Transport joined by net.Pipe. Everything it blocks on is a
-// channel, so it works inside a synctest bubble, where real sockets do not.
+// pipeNet is testenv.PipeNet with the client side a test needs: a
+// transport that dials it and a count of those dials.
 type pipeNet struct {
-	conns chan net.Conn
-	done  chan struct{}
-	once  sync.Once
+	*testenv.PipeNet
 	tr    *http.Transport
 	dials atomic.Int32
 }
 
-type pipeAddr struct{}
-
-func (pipeAddr) Network() string { return "pipe" }
-
-func (pipeAddr) String() string { return "pipe" }
-
 func newPipeNet(t *testing.T) *pipeNet {
-	p := &pipeNet{conns: make(chan net.Conn), done: make(chan struct{})}
-	p.tr = &http.Transport{DialContext: p.dial}
+	p := &pipeNet{PipeNet: testenv.NewPipeNet()}
+	p.tr = &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		p.dials.Add(1)
+		return p.Dial(ctx, network, addr)
+	}}
 	t.Cleanup(p.tr.CloseIdleConnections)
 	return p
-}
-
-func (p *pipeNet) Accept() (net.Conn, error) {
-	select {
-	case c := <-p.conns:
-		return c, nil
-	case <-p.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (p *pipeNet) Close() error {
-	p.once.Do(func() { close(p.done) })
-	return nil
-}
-
-func (p *pipeNet) Addr() net.Addr { return pipeAddr{} }
-
-func (p *pipeNet) dial(ctx context.Context, _, _ string) (net.Conn, error) {
-	p.dials.Add(1)
-	server, client := net.Pipe()
-	select {
-	case p.conns <- server:
-		return client, nil
-	case <-p.done:
-		return nil, syscall.ECONNREFUSED
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
 }
 
 // get fetches path and returns the body, whether the server asked to close
@@ -258,7 +223,7 @@ func (l failingListener) Accept() (net.Conn, error) { return nil, l.err }
 
 func (l failingListener) Close() error { return nil }
 
-func (l failingListener) Addr() net.Addr { return pipeAddr{} }
+func (l failingListener) Addr() net.Addr { return &net.UnixAddr{Name: "failing", Net: "unix"} }
 
 var errAccept = errors.New("accept: too many open files")
 
