@@ -383,8 +383,17 @@ func TestAllocs(t *testing.T) {
 			rec := httptest.NewRecorder()
 			got := testenv.ExtraAllocs(200, func() { h.ServeHTTP(rec, req) }, func() { bare.ServeHTTP(rec, req) })
 			t.Logf("%v allocs per request beyond the bare handler", got)
-			if got > tt.max {
-				t.Fatalf("%v allocs per request, want at most %v", got, tt.max)
+			limit := tt.max
+			if testenv.Race {
+				// The race detector makes sync.Pool drop a random share of
+				// what is put back (zap's entry and buffer pools, ours), so
+				// the count varies from run to run: one extra was the usual
+				// case, two were seen. The exact gate is the run without
+				// -race that scripts/test makes of every Allocs test.
+				limit += 2
+			}
+			if got > limit {
+				t.Fatalf("%v allocs per request, want at most %v", got, limit)
 			}
 		})
 	}
