@@ -22,8 +22,9 @@ const (
 )
 
 type api struct {
-	db      *database
-	catalog *catalogClient
+	db       *database
+	catalog  *catalogClient
+	inFlight inFlight // the Idempotency-Keys of the requests running here
 }
 
 func newAPI(db *database, catalog *catalogClient) *api {
@@ -37,7 +38,15 @@ func (a *api) routes() http.Handler {
 	return mux
 }
 
+// createOrder is POST /orders. With an Idempotency-Key (idempotency.go),
+// a retry gets the order the first attempt stored; a retry while the
+// first still runs is 409, the key with another request is 422.
 func (a *api) createOrder(w http.ResponseWriter, r *http.Request) {
+	key, keyed, err := idempotencyKey(r)
+	if err != nil {
+		httpjson.Error(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
 	var in struct {
 		ProductID string `json:"product_id"`
 		Quantity  int    `json:"quantity"`
@@ -55,10 +64,33 @@ func (a *api) createOrder(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, r, http.StatusBadRequest, "quantity must be between 1 and 1000")
 		return
 	}
+	var hash []byte
+	if keyed {
+		if !a.inFlight.claim(key) {
+			keyError(w, r, errKeyInFlight)
+			return
+		}
+		defer a.inFlight.release(key)
+		// A retry whose first attempt stored its order is answered
+		// without catalog, which may be what failed the first time.
+		hash = fingerprint(in.ProductID, in.Quantity)
+		o, found, err := a.db.findKey(r.Context(), key, hash)
+		switch {
+		case errors.Is(err, errKeyReused):
+			keyError(w, r, err)
+			return
+		case err != nil:
+			databaseError(w, r, err)
+			return
+		case found:
+			created(w, o, true)
+			return
+		}
+	}
 
 	p, err := a.catalog.product(r.Context(), in.ProductID)
 	switch {
-	case err != nil && timedOut(w, r, err):
+	case err != nil && timedOut(w, r, err, "request deadline exceeded"):
 		return
 	case errors.Is(err, errUnknownProduct):
 		httpjson.Error(w, r, http.StatusUnprocessableEntity, "unknown product")
@@ -75,13 +107,62 @@ func (a *api) createOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	o, err := a.db.create(r.Context(), Order{ProductID: p.ID, Quantity: in.Quantity, UnitPriceCents: p.PriceCents})
-	if err != nil {
+	o := Order{ProductID: p.ID, Quantity: in.Quantity, UnitPriceCents: p.PriceCents}
+	replayed := false
+	if keyed {
+		o, replayed, err = a.db.createWithKey(r.Context(), o, key, hash)
+	} else {
+		o, err = a.db.create(r.Context(), o)
+	}
+	switch {
+	case errors.Is(err, errKeyInFlight), errors.Is(err, errKeyReused):
+		keyError(w, r, err)
+	case err != nil && mayBeStored(err):
+		orderUnknown(w, r, err, key)
+	case err != nil:
 		databaseError(w, r, err)
+	default:
+		created(w, o, replayed)
+	}
+}
+
+// created answers the order: 201, the first time and on every replay,
+// which says so in Idempotent-Replayed, as Stripe's API does.
+func created(w http.ResponseWriter, o Order, replayed bool) {
+	w.Header().Set("Location", "/orders/"+strconv.FormatInt(o.ID, 10))
+	if replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	httpjson.Write(w, http.StatusCreated, o)
+}
+
+// keyError answers a key in flight (409: retry later, with the same key)
+// or reused for another request (422: a client bug).
+func keyError(w http.ResponseWriter, r *http.Request, err error) {
+	status := http.StatusUnprocessableEntity
+	msg := "the Idempotency-Key was used for another request"
+	if errors.Is(err, errKeyInFlight) {
+		status = http.StatusConflict
+		msg = "a request with this Idempotency-Key is in progress; retry later with the same key"
+	}
+	httpjson.Error(w, r, status, msg)
+}
+
+// orderUnknown answers an INSERT whose outcome only the database knows
+// (mayBeStored): the order may exist. The client is told so, and that a
+// retry with the same Idempotency-Key gets the order if it exists and
+// creates it if not; the log line says so too, with the key to find it by.
+func orderUnknown(w http.ResponseWriter, r *http.Request, err error, key string) {
+	advice := "; retry with the same Idempotency-Key"
+	if key == "" {
+		advice = "; only a request with an Idempotency-Key can be retried without the risk of a second order"
+	}
+	if timedOut(w, r, err, "request deadline exceeded: the order may have been created"+advice) {
 		return
 	}
-	w.Header().Set("Location", "/orders/"+strconv.FormatInt(o.ID, 10))
-	httpjson.Write(w, http.StatusCreated, o)
+	logging.FromContext(r.Context()).Error("database", zap.Error(err),
+		zap.String("outcome", "unknown: the order may exist"), zap.String("idempotency_key", key))
+	httpjson.Error(w, r, http.StatusServiceUnavailable, "database unavailable: the order may have been created"+advice)
 }
 
 // validProductID reports whether id can be a product ID: catalog's IDs
@@ -126,7 +207,7 @@ func (a *api) getOrder(w http.ResponseWriter, r *http.Request) {
 // client may retry, elsewhere or later), 500 otherwise. The cause is
 // logged, never shown.
 func databaseError(w http.ResponseWriter, r *http.Request, err error) {
-	if timedOut(w, r, err) {
+	if timedOut(w, r, err, "request deadline exceeded") {
 		return
 	}
 	logging.FromContext(r.Context()).Error("database", zap.Error(err))
@@ -137,16 +218,16 @@ func databaseError(w http.ResponseWriter, r *http.Request, err error) {
 	httpjson.Error(w, r, http.StatusInternalServerError, "internal error")
 }
 
-// timedOut answers a JSON 504 when the request's deadline
+// timedOut answers a JSON 504 with msg when the request's deadline
 // (HTTP_REQUEST_TIMEOUT, server.Deadline) is what ended the step that
 // failed with err, and reports whether it did: the client is told that
 // the request ran out of time, whichever step was waiting. The warning
-// names the step's error; the access line says 504.
-func timedOut(w http.ResponseWriter, r *http.Request, err error) bool {
+// names the step's error and msg; the access line says 504.
+func timedOut(w http.ResponseWriter, r *http.Request, err error, msg string) bool {
 	if !errors.Is(context.Cause(r.Context()), server.ErrDeadline) {
 		return false
 	}
-	logging.FromContext(r.Context()).Warn("request deadline exceeded", zap.Error(err))
-	httpjson.Error(w, r, http.StatusGatewayTimeout, "request deadline exceeded")
+	logging.FromContext(r.Context()).Warn("request deadline exceeded", zap.Error(err), zap.String("answer", msg))
+	httpjson.Error(w, r, http.StatusGatewayTimeout, msg)
 	return true
 }

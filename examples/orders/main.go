@@ -133,6 +133,9 @@ func (cfg config) routes(ctx context.Context, s *service.Service) (http.Handler,
 		return nil, err
 	}
 	s.Shutdown.Add("postgres", func(context.Context) error { return db.Close() })
+	s.Shutdown.Go("idempotency key purge", func(ctx context.Context) error {
+		return db.purgeKeysEvery(ctx, keyPurgeInterval, s.Logger)
+	})
 
 	every := []health.CheckOption{health.Interval(cfg.checkInterval), health.Timeout(cfg.checkTimeout)}
 	s.Health.AddReadiness("postgres", health.PingContext(db), every...)

@@ -121,15 +121,27 @@ func (d *database) Close() error {
 }
 
 // schema is created by "orders migrate", not at start-up, where several
-// replicas starting together would race.
-const schema = `
-CREATE TABLE IF NOT EXISTS orders (
-	id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-	product_id       text        NOT NULL,
-	quantity         integer     NOT NULL CHECK (quantity > 0),
-	unit_price_cents bigint      NOT NULL CHECK (unit_price_cents >= 0),
-	created_at       timestamptz NOT NULL DEFAULT now()
-)`
+// replicas starting together would race. Each statement can run again:
+// a release's migration adds to what the last one created.
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS orders (
+		id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		product_id       text        NOT NULL,
+		quantity         integer     NOT NULL CHECK (quantity > 0),
+		unit_price_cents bigint      NOT NULL CHECK (unit_price_cents >= 0),
+		created_at       timestamptz NOT NULL DEFAULT now()
+	)`,
+	// The Idempotency-Key of an order (idempotency.go): the primary key is
+	// what refuses a second order for one key; created_at is what the
+	// purge of expired keys reads.
+	`CREATE TABLE IF NOT EXISTS idempotency_keys (
+		key          text        PRIMARY KEY CHECK (length(key) BETWEEN 1 AND 255),
+		request_hash bytea       NOT NULL,
+		order_id     bigint      NOT NULL REFERENCES orders (id),
+		created_at   timestamptz NOT NULL DEFAULT now()
+	)`,
+	`CREATE INDEX IF NOT EXISTS idempotency_keys_created_at ON idempotency_keys (created_at)`,
+}
 
 // migrateLock is the advisory lock that serialises concurrent migrations
 // (two init containers of one rollout).
@@ -144,8 +156,10 @@ func (d *database) migrate(ctx context.Context) error {
 	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", migrateLock); err != nil {
 		return fmt.Errorf("migrate: lock: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, schema); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+	for _, stmt := range schema {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("migrate: %w", err)
