@@ -2,9 +2,9 @@ package tracing
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
-	"log/slog"
 	"reflect"
 	"runtime/debug"
 	"strconv"

@@ -63,8 +63,8 @@ type State struct {
 
 	// route points at the pattern (or route) recorded so far. It is atomic
 	// because Routes may run on another goroutine than the layers.
-	route     atomic.Pointer[string]
-	hooked    atomic.Bool                // Routes saw the request the mux served
+	route  atomic.Pointer[string]
+	hooked atomic.Bool // Routes saw the request the mux served
 
 	layers Layer // the kinds of layer that entered
 	done   bool  // out is decided
@@ -188,7 +188,6 @@ func (s *State) CaptureRoute(r *http.Request) {
 // over what was recorded before and over a pattern captured later; route
 // must not change afterwards.
 func (s *State) SetRoute(route *string) { s.route.Store(route) }
-
 
 // Route returns the route: once decided, the Outcome's; before, the route
 // recorded so far, or Unmatched.
