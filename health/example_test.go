@@ -219,3 +219,21 @@ func ExampleProbe() {
 	// Output:
 	// healthy
 }
+
+// Details tells what the probes withhold: each check's error. Serve it
+// behind the admin port's guard.
+func ExampleChecker_Details() {
+	checks := health.New(health.Logger(quiet))
+	checks.AddReadiness("postgres", func(context.Context) error { return errors.New("dial 10.0.0.5:5432: connection refused") })
+	probe := httptest.NewRecorder()
+	checks.Handler(health.Readiness).ServeHTTP(probe, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+
+	w := httptest.NewRecorder()
+	checks.Details().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/debug/health", nil))
+	var body struct {
+		Checks []struct{ Name, Kind, Status, Error string }
+	}
+	_ = json.Unmarshal(w.Body.Bytes(), &body)
+	fmt.Println(probe.Code, body.Checks)
+	// Output: 503 [{postgres readiness fail dial 10.0.0.5:5432: connection refused}]
+}

@@ -1,6 +1,7 @@
 package logging
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/prodready/prodready/internal/buildinfo"
 )
 
 // ErrLevel is returned by New for a level name zap does not know.
@@ -21,7 +24,7 @@ var ErrLevel = errors.New("logging: invalid level (valid: debug, info, warn, err
 type Config struct {
 	Level   string    // default: $LOG_LEVEL, else "info"
 	Service string    // "service" field on every line, left out when empty
-	Version string    // "version" field on every line, left out when empty
+	Version string    // "version" field on every line; default: the build's version (module version or VCS revision), else left out
 	Output  io.Writer // default os.Stdout; writes are serialised
 
 	// Fields chooses the key names; the zero value is OpenTelemetry().
@@ -111,8 +114,8 @@ func New(cfg Config) (*zap.Logger, zap.AtomicLevel, error) {
 	if cfg.Service != "" {
 		fields = append(fields, zap.String(k.service, cfg.Service))
 	}
-	if cfg.Version != "" {
-		fields = append(fields, zap.String(k.version, cfg.Version))
+	if v := cmp.Or(cfg.Version, buildinfo.Version()); v != "" {
+		fields = append(fields, zap.String(k.version, v))
 	}
 	for key, v := range k.static {
 		fields = append(fields, zap.String(key, v))

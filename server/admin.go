@@ -82,3 +82,54 @@ func bearer(r *http.Request, token string) bool {
 	a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(token))
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
+
+// AdminConfig is what Admin serves. Every field may be left out, and its
+// endpoints are not served.
+type AdminConfig struct {
+	// Health mounts the probes on the mux, open: (*health.Checker).Mount,
+	// GET /livez, /readyz and /startupz.
+	Health func(mux *http.ServeMux)
+	// Metrics is GET /metrics, open: metrics.Handler(reg).
+	Metrics http.Handler
+	// LogLevel is the level's handler, logging.LevelHandler: GET
+	// /loglevel is open, PUT /loglevel behind the token.
+	LogLevel http.Handler
+	// Details is GET /debug/health, behind the token: every check's last
+	// result with its error, (*health.Checker).Details. Error text names
+	// hosts, users and versions, which the probes withhold.
+	Details http.Handler
+	// Token is Guard's token; nil or returning "": every guarded endpoint
+	// is refused.
+	Token func() string
+	// Pprof serves the profiler (Profiler) on GET /debug/pprof/, behind
+	// the token.
+	Pprof bool
+}
+
+// Admin returns the admin port's handler: open to anyone who can reach
+// the port, the probes (kubelet cannot carry a token), /metrics
+// (Prometheus) and reading the log level; behind the token (Guard),
+// changing the log level, the checks' failure reasons and, only when
+// switched on, the profiler. Serve it with Config.AdminServer, which caps
+// its bodies at 4 KiB, and keep the port inside the cluster all the same.
+func Admin(cfg AdminConfig) http.Handler {
+	guard := Guard(cfg.Token)
+	mux := http.NewServeMux()
+	if cfg.Health != nil {
+		cfg.Health(mux)
+	}
+	if cfg.Metrics != nil {
+		mux.Handle("GET /metrics", cfg.Metrics)
+	}
+	if cfg.LogLevel != nil {
+		mux.Handle("GET /loglevel", cfg.LogLevel)
+		mux.Handle("PUT /loglevel", guard(cfg.LogLevel))
+	}
+	if cfg.Details != nil {
+		mux.Handle("GET /debug/health", guard(cfg.Details))
+	}
+	if cfg.Pprof {
+		mux.Handle("GET /debug/pprof/", guard(Profiler()))
+	}
+	return mux
+}

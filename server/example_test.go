@@ -150,3 +150,43 @@ func ExampleValidToken() {
 	// true server: not an admin token: shorter than 16 bytes
 	// false <nil>
 }
+
+// The edge's settings from the environment, and the servers built from
+// them with budgets that agree.
+func ExampleFromEnv() {
+	cfg, err := server.FromEnv(":8080") // HTTP_ADDR, ADMIN_ADDR, HTTP_REQUEST_TIMEOUT, ...
+	if err != nil {
+		fmt.Println(err) // names every malformed variable
+		return
+	}
+	cfg.RequestTimeout = time.Minute // as HTTP_REQUEST_TIMEOUT=1m would
+	routes := http.NewServeMux()
+	traffic := cfg.Traffic(routes) // + tracing.Middleware(), logging.Middleware(logger), red
+	fmt.Println(traffic.WriteTimeout) // the deadline answers first, with time to spare
+	// Output: 1m5s
+}
+
+// The admin port: probes, /metrics and the log level open; changing the
+// level, the checks' reasons and the profiler behind the token.
+func ExampleAdmin() {
+	token := "example-admin-token-0001"
+	admin := server.Admin(server.AdminConfig{
+		Health:   func(mux *http.ServeMux) { mux.Handle("GET /readyz", http.NotFoundHandler()) }, // checks.Mount
+		Metrics:  http.NotFoundHandler(),                                                      // metrics.Handler(reg)
+		LogLevel: http.NotFoundHandler(),                                                      // logging.LevelHandler(logger, level)
+		Details:  http.NotFoundHandler(),                                                      // checks.Details()
+		Token:    func() string { return token },                                              // a watched file's value
+		Pprof:    true,
+	})
+	r := httptest.NewRequest(http.MethodGet, "/debug/pprof/", nil)
+	w := httptest.NewRecorder()
+	admin.ServeHTTP(w, r)
+	fmt.Println(w.Code)
+	// Output: 401
+}
+
+func ExampleLocalURL() {
+	url, err := server.LocalURL(":9090", "/readyz")
+	fmt.Println(url, err)
+	// Output: http://127.0.0.1:9090/readyz <nil>
+}

@@ -1,6 +1,7 @@
 package tracing
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +24,8 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/prodready/prodready/internal/buildinfo"
 )
 
 // DefaultShutdownTimeout is the least time Shutdown gives the final flush,
@@ -37,7 +40,8 @@ type Config struct {
 	// ServiceName is service.name unless OTEL_SERVICE_NAME or service.name
 	// in OTEL_RESOURCE_ATTRIBUTES is set; default "unknown_service:<binary>".
 	ServiceName string
-	// ServiceVersion is service.version.
+	// ServiceVersion is service.version; default: the build's version
+	// (module version or VCS revision), else none.
 	ServiceVersion string
 	// Environment is deployment.environment.name ("production", "staging").
 	Environment string
@@ -224,8 +228,8 @@ func buildResource(ctx context.Context, cfg Config, s settings) *resource.Resour
 	if cfg.ServiceName != "" {
 		own = append(own, semconv.ServiceName(cfg.ServiceName))
 	}
-	if cfg.ServiceVersion != "" {
-		own = append(own, semconv.ServiceVersion(cfg.ServiceVersion))
+	if v := cmp.Or(cfg.ServiceVersion, buildinfo.Version()); v != "" {
+		own = append(own, semconv.ServiceVersion(v))
 	}
 	if cfg.Environment != "" {
 		own = append(own, semconv.DeploymentEnvironmentNameKey.String(cfg.Environment))

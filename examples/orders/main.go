@@ -1,8 +1,8 @@
 // Command orders is the realistic prodready service: orders stored in
 // PostgreSQL, products looked up in catalog, the database password read
-// from a file that may change while it runs. Its wiring is
-// examples/internal/service, which is examples/catalog/main.go (the recipe
-// to copy) made into a function.
+// from a file that may change while it runs. Its wiring is catalog's
+// (examples/catalog/main.go, the recipe to copy) plus the database's
+// lines, marked "orders:" below.
 //
 //	orders migrate       # create the schema; run once per release, not at every start
 //	orders               # serve :8081, admin on :9090
@@ -17,9 +17,11 @@
 //   - HTTP_ADDR (:8081): the traffic port.
 //   - ADMIN_ADDR (:9090): the admin port: /livez, /readyz, /startupz,
 //     /metrics, /loglevel and the guarded /debug/ endpoints.
-//   - SHUTDOWN_TIMEOUT (25s): the whole budget from SIGTERM to exit.
+//   - SHUTDOWN_TIMEOUT (25s): the whole budget from SIGTERM to exit, the
+//     drain delay included.
 //   - SHUTDOWN_DRAIN_DELAY (5s): how long the service serves on with its
-//     readiness red after SIGTERM, while load balancers take it out.
+//     readiness red after SIGTERM, while load balancers take it out; it
+//     counts inside SHUTDOWN_TIMEOUT.
 //   - HTTP_READ_HEADER_TIMEOUT (5s): how long a client may take to send
 //     its request headers, on both ports.
 //   - HTTP_REQUEST_TIMEOUT (40s): the request deadline (server.Deadline):
@@ -52,6 +54,20 @@
 //   - OTEL_*: the standard OpenTelemetry variables, read by tracing.Setup;
 //     with none set, no span is exported.
 //
+// # Idempotency keys
+//
+// POST /orders takes an Idempotency-Key header (the IETF httpapi draft):
+// a retry with the same key and body gets the order the first attempt
+// created (201, "Idempotent-Replayed: true"), or creates it when the
+// first did not; never a second order. The same key with another body is
+// 422; a retry while the first attempt still runs is 409. A 503 or 504
+// whose order may have been stored all the same (the database froze or
+// dropped the connection after receiving the INSERT) says so, and to
+// retry with the same key; its log line says "the order may exist". Keys
+// are kept 24 hours, then purged (hourly, in bounded batches); a key
+// reused after that is a new order. Without a key, every POST is a new
+// order.
+//
 // # Shutdown
 //
 // As catalog's (see its package comment): SIGTERM, SIGINT and SIGHUP drain
@@ -63,17 +79,27 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net/http"
+	"net"
 	"os"
+	"runtime"
 	"time"
 
-	"github.com/prodready/prodready/examples/internal/env"
-	"github.com/prodready/prodready/examples/internal/service"
+	"go.uber.org/zap"
+
 	"github.com/prodready/prodready/health"
+	"github.com/prodready/prodready/internal/env"
 	"github.com/prodready/prodready/logging"
+	"github.com/prodready/prodready/memlimit"
+	"github.com/prodready/prodready/metrics"
+	"github.com/prodready/prodready/secrets"
 	"github.com/prodready/prodready/server"
+	"github.com/prodready/prodready/shutdown"
+	"github.com/prodready/prodready/tracing"
 )
+
+const name = "orders"
 
 // version and commit are stamped at build time, as the Dockerfile does:
 // go build -ldflags "-X main.version=1.4.2 -X main.commit=$(git rev-parse HEAD)"
@@ -81,13 +107,13 @@ var version, commit string
 
 func main() {
 	if err := run(context.Background(), os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "orders:", err)
+		fmt.Fprintln(os.Stderr, name+":", err)
 		os.Exit(1)
 	}
 }
 
+// config is orders' own settings, beside the edge's (server.Config).
 type config struct {
-	service.Config
 	databaseURL     string
 	passwordFile    string
 	catalogURL      string
@@ -98,9 +124,9 @@ type config struct {
 }
 
 func run(ctx context.Context, args []string) error {
+	edge, err := server.FromEnv(":8081")
 	var e env.Reader
 	cfg := config{
-		Config:          service.FromEnv(&e, "orders", ":8081"),
 		databaseURL:     e.String("DATABASE_URL", "postgres://orders@localhost:5432/orders?sslmode=disable"),
 		passwordFile:    e.String("DATABASE_PASSWORD_FILE", ""),
 		catalogURL:      e.String("CATALOG_URL", "http://localhost:8080"),
@@ -109,36 +135,88 @@ func run(ctx context.Context, args []string) error {
 		checkInterval:   e.Duration("HEALTH_CHECK_INTERVAL", 5*time.Second),
 		checkTimeout:    e.Duration("HEALTH_CHECK_TIMEOUT", time.Second),
 	}
-	if err := e.Err(); err != nil {
+	if err := errors.Join(err, e.Err()); err != nil {
 		return err
 	}
-	cfg.Version, cfg.Commit = version, commit
 	switch {
 	case len(args) == 0:
-		return service.Run(ctx, cfg.Config, cfg.routes)
+		return serve(ctx, edge, cfg)
 	case len(args) == 1 && args[0] == "migrate":
 		return migrate(ctx, cfg)
-	case len(args) == 1 && args[0] == "healthcheck":
-		return service.Healthcheck(ctx, cfg.AdminAddr)
+	case len(args) == 1 && args[0] == "healthcheck": // Docker's HEALTHCHECK, where there is no curl
+		url, err := server.LocalURL(edge.AdminAddr, "/readyz")
+		if err != nil {
+			return fmt.Errorf("ADMIN_ADDR: %w", err)
+		}
+		return health.Probe(ctx, url)
 	default:
-		return fmt.Errorf("unknown arguments %q; usage: orders [migrate|healthcheck]", args)
+		return fmt.Errorf("unknown arguments %q; usage: %s [migrate|healthcheck]", args, name)
 	}
 }
 
-// routes opens the database (without waiting for it: readiness says when
-// it answers) and builds the API.
-func (cfg config) routes(ctx context.Context, s *service.Service) (http.Handler, error) {
-	db, err := openDB(ctx, cfg.databaseURL, cfg.passwordFile, cfg.queryTimeout, s.Logger)
-	if err != nil {
-		return nil, err
-	}
-	s.Shutdown.Add("postgres", func(context.Context) error { return db.Close() })
-	s.Shutdown.Go("idempotency key purge", func(ctx context.Context) error {
-		return db.purgeKeysEvery(ctx, keyPurgeInterval, s.Logger)
-	})
+// traceFlushTimeout caps the final trace flush, below the shutdown's cap
+// for one hook (shutdown.HookTimeout, 5s).
+const traceFlushTimeout = 2 * time.Second
 
+// serve is catalog's serve, with orders' database, catalog client and
+// checks where catalog says "the service's own readiness checks and hooks
+// go here".
+func serve(ctx context.Context, edge server.Config, cfg config) error {
+	logger, level, err := logging.New(logging.Config{Service: name, Version: version})
+	if err != nil {
+		return err
+	}
+	slogger := logging.Slog(logger)
+	mem := memlimit.Apply()
+	logger.Info("starting", zap.String("http_addr", edge.Addr), zap.String("admin_addr", edge.AdminAddr),
+		zap.Bool("admin_token", edge.AdminTokenFile != ""),
+		zap.Bool("pprof", edge.Pprof), zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)),
+		zap.Int64("memory_limit", mem.Limit), zap.String("memory_limit_source", string(mem.Source)),
+		zap.Int64("memory_limit_cgroup", mem.Cgroup), zap.Int("max_conns", server.DefaultMaxConns()),
+		zap.String("commit", commit))
+
+	sd := shutdown.New(shutdown.Timeout(edge.ShutdownTimeout), shutdown.DrainDelay(edge.DrainDelay), shutdown.Logger(slogger))
+	sd.Add("logger", func(context.Context) error { return logger.Sync() })
+	traces, err := tracing.Setup(ctx, tracing.Config{ServiceName: name, ServiceVersion: version,
+		Logger: slogger, ShutdownTimeout: traceFlushTimeout})
+	if err != nil {
+		return err
+	}
+	reg := metrics.NewRegistry(metrics.Version(version), metrics.Revision(commit))
+	red, err := metrics.Middleware(reg)
+	if err != nil {
+		return err
+	}
+	checks := health.New(health.Logger(slogger))
+	sd.OnDrain(checks.Drain)
+
+	var token func() string
+	if edge.AdminTokenFile != "" {
+		f, err := secrets.Watch(ctx, edge.AdminTokenFile, secrets.TrimNewline(true), secrets.MaxSize(4<<10),
+			secrets.Validate(server.ValidToken), secrets.WaitForFile(true), secrets.Logger(slogger))
+		if err != nil {
+			return fmt.Errorf("ADMIN_TOKEN_FILE: %w", err)
+		}
+		defer f.Close()
+		sd.Add("admin token file", func(context.Context) error { return f.Close() })
+		checks.AddReadiness("admin token file", f.Check, health.Critical(false))
+		token = func() string { return f.Value().Reveal() }
+	}
+
+	// orders: the database, opened without waiting for it (readiness says
+	// when it answers), closed after the servers stop and the workers end;
+	// its expired idempotency keys purged by a worker.
+	db, err := openDB(ctx, cfg.databaseURL, cfg.passwordFile, cfg.queryTimeout, logger)
+	if err != nil {
+		return err
+	}
+	defer db.Close() // when the start fails further down; a second Close does nothing
+	sd.Add("postgres", func(context.Context) error { return db.Close() })
+	sd.Go("idempotency key purge", func(ctx context.Context) error {
+		return db.purgeKeysEvery(ctx, keyPurgeInterval, logger)
+	})
 	every := []health.CheckOption{health.Interval(cfg.checkInterval), health.Timeout(cfg.checkTimeout)}
-	s.Health.AddReadiness("postgres", health.PingContext(db), every...)
+	checks.AddReadiness("postgres", health.PingContext(db), every...)
 	// Readiness says whether this instance can serve its traffic, not
 	// whether every dependency is up: GET /orders/{id} never calls
 	// catalog, and a critical check would take every orders pod out of
@@ -147,18 +225,48 @@ func (cfg config) routes(ctx context.Context, s *service.Service) (http.Handler,
 	// that need it fail fast while it is down (catalogClient).
 	catalog := newCatalogClient(cfg.catalogURL)
 	catalogReady := health.HTTPGet(server.NewClient(cfg.checkTimeout), cfg.catalogReadyURL)
-	s.Health.AddReadiness("catalog", catalog.check(catalogReady), append(every, health.Critical(false))...)
+	checks.AddReadiness("catalog", catalog.check(catalogReady), append(every, health.Critical(false))...)
 	if db.password != nil {
 		// A password file that fails to reload keeps the last good value:
 		// worth a warning on /readyz, not taking the instance out.
-		s.Health.AddReadiness("database password file", db.password.Check, health.Critical(false))
+		checks.AddReadiness("database password file", db.password.Check, health.Critical(false))
 	}
-	return newAPI(db, catalog).routes(), nil
+	routes := newAPI(db, catalog).routes()
+
+	sd.Add("traces", func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, traceFlushTimeout)
+		defer cancel()
+		if err := traces.Shutdown(ctx); err != nil {
+			logger.Warn("traces not flushed", zap.Error(err), zap.Duration("cap", traceFlushTimeout))
+		}
+		return nil
+	})
+	checks.Start(sd.Context())
+
+	if edge.ErrorLog, err = zap.NewStdLogAt(logger, zap.WarnLevel); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", edge.Addr)
+	if err != nil {
+		return err
+	}
+	adminLn, err := net.Listen("tcp", edge.AdminAddr)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	traffic := edge.Traffic(routes, tracing.Middleware(), logging.Middleware(logger), red)
+	sd.Serve(traffic, server.Limit(traffic, ln, 0))
+	sd.Serve(edge.AdminServer(server.Admin(server.AdminConfig{
+		Health: checks.Mount, Metrics: metrics.Handler(reg), LogLevel: logging.LevelHandler(logger, level),
+		Details: checks.Details(), Token: token, Pprof: edge.Pprof,
+	})), adminLn)
+	return sd.Wait()
 }
 
 // migrate creates the schema and exits.
 func migrate(ctx context.Context, cfg config) error {
-	logger, _, err := logging.New(logging.Config{Service: cfg.Name})
+	logger, _, err := logging.New(logging.Config{Service: name, Version: version})
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,7 @@
 // Package settings finds, in a service's source, the environment
 // variables it reads and their defaults. The code that reads them is the
 // one source of the settings: each main's package comment, the README's
-// table of settings and service.Config's field comments are held to it by
+// table of settings and server.Config's field comments are held to it by
 // this package's tests, and the deployment files (compose, Kubernetes, the
 // Dockerfile) by examples/containers.
 //
@@ -9,8 +9,9 @@
 // r.String("NAME", default), r.Duration(...), r.Bool(...) or r.Int(...) on
 // any reader (examples/internal/env's, or catalog's own), and
 // os.Getenv("NAME") or os.LookupEnv("NAME") in the library packages that
-// read one themselves (logging reads LOG_LEVEL). service.FromEnv's
-// httpAddr argument is the service's default HTTP_ADDR.
+// read one themselves (logging reads LOG_LEVEL). The edge's variables are
+// read by server.FromEnv, whose argument is the service's default
+// HTTP_ADDR.
 package settings
 
 import (
@@ -21,6 +22,7 @@ import (
 	"net"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,9 +38,9 @@ type Service struct {
 	Commands map[string]bool
 }
 
-// sharedPackage is the wiring orders shares; a service that imports it
-// reads its variables too.
-const sharedPackage = "github.com/prodready/prodready/examples/internal/service"
+// serverPackage reads the edge's settings (server.FromEnv); a service that
+// imports it reads its variables too.
+const serverPackage = "github.com/prodready/prodready/server"
 
 // Name is the form of an environment variable's name.
 var Name = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
@@ -48,7 +50,7 @@ var Name = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
 // package.
 func Read(examplesDir, service string) (Service, error) {
 	s := Service{Name: service, Env: map[string]string{}, Commands: map[string]bool{}}
-	var httpAddr string // from service.FromEnv's argument
+	var httpAddr string // from server.FromEnv's argument
 	dirs := []string{service, "../logging"}
 	for i := 0; i < len(dirs); i++ {
 		files, err := filepath.Glob(filepath.Join(examplesDir, dirs[i], "*.go"))
@@ -64,8 +66,8 @@ func Read(examplesDir, service string) (Service, error) {
 				return Service{}, err
 			}
 			for _, imp := range f.Imports {
-				if p, _ := strconv.Unquote(imp.Path.Value); p == sharedPackage && i == 0 {
-					dirs = append(dirs, "internal/service")
+				if p, _ := strconv.Unquote(imp.Path.Value); p == serverPackage && i == 0 && !slices.Contains(dirs, "../server") {
+					dirs = append(dirs, "../server")
 				}
 			}
 			ast.Inspect(f, func(n ast.Node) bool {
@@ -94,7 +96,7 @@ func Read(examplesDir, service string) (Service, error) {
 }
 
 // addCall records the variable call reads, and returns the literal
-// httpAddr argument of a service.FromEnv call.
+// httpAddr argument of a server.FromEnv call.
 func (s *Service) addCall(call *ast.CallExpr) (httpAddr string) {
 	sel, ok := call.Fun.(*ast.SelectorExpr)
 	if !ok || len(call.Args) == 0 {
@@ -111,10 +113,10 @@ func (s *Service) addCall(call *ast.CallExpr) (httpAddr string) {
 			return ""
 		}
 		s.Env[key] = exprText(call.Args[1])
-	case "FromEnv": // service.FromEnv(&e, "orders", ":8081")
-		if len(call.Args) == 3 {
-			if _, ok := stringLit(call.Args[2]); ok {
-				return exprText(call.Args[2])
+	case "FromEnv": // server.FromEnv(":8081")
+		if len(call.Args) == 1 {
+			if _, ok := stringLit(call.Args[0]); ok {
+				return exprText(call.Args[0])
 			}
 		}
 	}

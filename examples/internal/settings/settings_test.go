@@ -148,10 +148,10 @@ func TestReadme(t *testing.T) {
 	}
 }
 
-// TestConfigComments: each field service.FromEnv fills from a variable
+// TestConfigComments: each field server.FromEnv fills from a variable
 // names that variable in its comment, and the comments name no other.
 func TestConfigComments(t *testing.T) {
-	path := filepath.Join(examplesDir, "internal", "service", "service.go")
+	path := filepath.Join(examplesDir, "..", "server", "config.go")
 	f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ParseComments)
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +185,7 @@ func TestConfigComments(t *testing.T) {
 		return true
 	})
 	if len(comments) == 0 || len(fromEnv) == 0 {
-		t.Fatalf("found Config's fields %v and FromEnv's reads %v: has service.go changed shape?", comments, fromEnv)
+		t.Fatalf("found Config's fields %v and FromEnv's reads %v: has server/config.go changed shape?", comments, fromEnv)
 	}
 	for field, name := range fromEnv {
 		if !strings.Contains(comments[field], name) {

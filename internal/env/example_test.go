@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/prodready/prodready/examples/internal/env"
+	"github.com/prodready/prodready/internal/env"
 )
 
 func ExampleReader() {

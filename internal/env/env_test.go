@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prodready/prodready/examples/internal/env"
+	"github.com/prodready/prodready/internal/env"
 )
 
 func lookup(vars map[string]string) func(string) (string, bool) {
