@@ -161,7 +161,7 @@ func ExampleFromEnv() {
 	}
 	cfg.RequestTimeout = time.Minute // as HTTP_REQUEST_TIMEOUT=1m would
 	routes := http.NewServeMux()
-	traffic := cfg.Traffic(routes) // + tracing.Middleware(), logging.Middleware(logger), red
+	traffic := cfg.Traffic(routes)    // + tracing.Middleware(), logging.Middleware(logger), red
 	fmt.Println(traffic.WriteTimeout) // the deadline answers first, with time to spare
 	// Output: 1m5s
 }
@@ -172,10 +172,10 @@ func ExampleAdmin() {
 	token := "example-admin-token-0001"
 	admin := server.Admin(server.AdminConfig{
 		Health:   func(mux *http.ServeMux) { mux.Handle("GET /readyz", http.NotFoundHandler()) }, // checks.Mount
-		Metrics:  http.NotFoundHandler(),                                                      // metrics.Handler(reg)
-		LogLevel: http.NotFoundHandler(),                                                      // logging.LevelHandler(logger, level)
-		Details:  http.NotFoundHandler(),                                                      // checks.Details()
-		Token:    func() string { return token },                                              // a watched file's value
+		Metrics:  http.NotFoundHandler(),                                                         // metrics.Handler(reg)
+		LogLevel: http.NotFoundHandler(),                                                         // logging.LevelHandler(logger, level)
+		Details:  http.NotFoundHandler(),                                                         // checks.Details()
+		Token:    func() string { return token },                                                 // a watched file's value
 		Pprof:    true,
 	})
 	r := httptest.NewRequest(http.MethodGet, "/debug/pprof/", nil)
