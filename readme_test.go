@@ -3,6 +3,7 @@ package prodready_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -11,22 +12,26 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prodready/prodready/internal/testenv"
 )
 
 // tourProgram wraps the README's tour into a program: the tour is the body
-// of run, with a db that answers and a getOrder handler, and its fixed
-// ports replaced by the ones the test gives in TOUR_HTTP_ADDR and
-// TOUR_ADMIN_ADDR. Names the tour declares and does not use (client) are
-// marked used before its final return.
+// of run, with a db that answers and a getOrder handler; it reads its
+// ports from HTTP_ADDR and ADMIN_ADDR, which the test sets. Names the tour
+// declares and does not use (client) are marked used before its final
+// return.
 const tourProgram = `package main
 
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"time"
@@ -35,15 +40,22 @@ import (
 
 	"github.com/prodready/prodready/health"
 	"github.com/prodready/prodready/logging"
+	"github.com/prodready/prodready/memlimit"
 	"github.com/prodready/prodready/metrics"
+	"github.com/prodready/prodready/secrets"
+	"github.com/prodready/prodready/server"
 	"github.com/prodready/prodready/shutdown"
 	"github.com/prodready/prodready/tracing"
 )
 
 var (
 	_ = time.Second
+	_ = net.Listen
 	_ = health.New
+	_ = memlimit.Apply
 	_ = metrics.NewRegistry
+	_ = secrets.Watch
+	_ = server.New
 	_ = shutdown.New
 	_ = tracing.Setup
 )
@@ -97,12 +109,6 @@ var declared = regexp.MustCompile(`(?m)^([A-Za-z_][A-Za-z0-9_]*(?:, *[A-Za-z_][A
 // tourSource makes the program's source from the tour.
 func tourSource(t *testing.T, tour string) string {
 	t.Helper()
-	for _, port := range []struct{ literal, env string }{{`":8080"`, "TOUR_HTTP_ADDR"}, {`":9090"`, "TOUR_ADMIN_ADDR"}} {
-		if !strings.Contains(tour, port.literal) {
-			t.Fatalf("the tour no longer listens on %s; update this test", port.literal)
-		}
-		tour = strings.ReplaceAll(tour, port.literal, `os.Getenv("`+port.env+`")`)
-	}
 	lines := strings.Split(strings.TrimRight(tour, "\n"), "\n")
 	last := lines[len(lines)-1]
 	if !strings.HasPrefix(last, "return ") {
@@ -167,9 +173,15 @@ func TestTour(t *testing.T) {
 	}
 	bin := buildTour(t, tourSource(t, tourBlock(t)))
 	httpAddr, adminAddr := freeAddr(t), freeAddr(t)
+	const token = "tour-admin-token-0001"
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(bin) // #nosec G204 -- the binary built above
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TOUR_HTTP_ADDR=" + httpAddr, "TOUR_ADMIN_ADDR=" + adminAddr}
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HTTP_ADDR=" + httpAddr, "ADMIN_ADDR=" + adminAddr,
+		"ADMIN_TOKEN_FILE=" + tokenFile, "SHUTDOWN_DRAIN_DELAY=1s"}
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -185,10 +197,13 @@ func TestTour(t *testing.T) {
 
 	client := &http.Client{Timeout: 5 * time.Second}
 	defer client.CloseIdleConnections()
-	call := func(method, url, body string) int {
+	call := func(method, url, body string, header ...string) int {
 		t.Helper()
 		req, _ := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
 		resp, err := client.Do(req)
 		if err != nil {
 			return 0
@@ -213,8 +228,14 @@ func TestTour(t *testing.T) {
 	if code := call(http.MethodGet, "http://"+httpAddr+"/orders/7", ""); code != http.StatusOK {
 		t.Errorf("GET /orders/7: %d", code)
 	}
-	if code := call(http.MethodPut, "http://"+adminAddr+"/loglevel", `{"level":"debug"}`); code != http.StatusOK {
-		t.Errorf("PUT /loglevel: %d", code)
+	if code := call(http.MethodPut, "http://"+adminAddr+"/loglevel", `{"level":"debug"}`); code != http.StatusUnauthorized {
+		t.Errorf("PUT /loglevel without the token: %d, want 401", code)
+	}
+	if code := call(http.MethodPut, "http://"+adminAddr+"/loglevel", `{"level":"debug"}`, "Authorization", "Bearer "+token); code != http.StatusOK {
+		t.Errorf("PUT /loglevel with the token: %d", code)
+	}
+	if code := call(http.MethodGet, "http://"+adminAddr+"/debug/health", "", "Authorization", "Bearer "+token); code != http.StatusOK {
+		t.Errorf("GET /debug/health with the token: %d", code)
 	}
 	if code := call(http.MethodGet, "http://"+adminAddr+"/metrics", ""); code != http.StatusOK {
 		t.Errorf("GET /metrics: %d", code)
@@ -252,4 +273,105 @@ func TestTour(t *testing.T) {
 			t.Errorf("no %q line on stdout; lines: %v", want, msgs)
 		}
 	}
+}
+
+// runBlock returns the README's run block: the first sh block after "Two
+// commands".
+func runBlock(t *testing.T) string {
+	t.Helper()
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(readme), "## Two commands")
+	if !ok {
+		t.Fatal("README.md has no run heading")
+	}
+	_, after, ok = strings.Cut(after, "```sh\n")
+	if !ok {
+		t.Fatal("the run section has no sh block")
+	}
+	block, _, ok := strings.Cut(after, "```")
+	if !ok {
+		t.Fatal("the run block does not end")
+	}
+	return block
+}
+
+// TestReadmeRunBlock runs the README's run block with bash, as a script:
+// it serves, answers, and stops the service with the exit status shown;
+// once it has ended, nothing it started runs or listens. Only the ports
+// (free ones instead of 8080 and 9090, through HTTP_ADDR and ADMIN_ADDR)
+// and the binary's path (a temporary directory instead of /tmp/catalog)
+// are changed, so that parallel runs do not meet.
+func TestReadmeRunBlock(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds catalog and runs the README's run block")
+	}
+	for _, tool := range []string{"bash", "curl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			testenv.Missing(t, tool, "install it (Debian: apt-get install "+tool+")")
+		}
+	}
+	block := runBlock(t)
+	httpAddr, adminAddr := freeAddr(t), freeAddr(t)
+	bin := filepath.Join(t.TempDir(), "catalog")
+	script := strings.NewReplacer("/tmp/catalog", bin,
+		"localhost:8080", httpAddr, "localhost:9090", adminAddr).Replace(block)
+	for _, want := range []string{bin, httpAddr, adminAddr} {
+		if !strings.Contains(script, want) {
+			t.Fatalf("the run block no longer names %s's original; update this test:\n%s", want, block)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-c", script) // #nosec G204 -- the README's own block
+	cmd.Env = append(os.Environ(), "HTTP_ADDR="+httpAddr, "ADMIN_ADDR="+adminAddr)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// On a failure, nothing of it is left behind: the whole group goes.
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	out, err := cmd.CombinedOutput()
+	t.Logf("the run block said:\n%s", out)
+	if err != nil {
+		t.Errorf("the run block failed: %v", err)
+	}
+	if !strings.Contains(string(out), `"id":"p1"`) {
+		t.Error("the run block's curl got no product")
+	}
+	if !strings.Contains(string(out), "\nexit 0\n") {
+		t.Error(`the run block does not show "exit 0" after the shutdown`)
+	}
+	for _, addr := range []string{httpAddr, adminAddr} {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			_ = c.Close()
+			t.Errorf("%s still accepts connections after the run block ended", addr)
+		}
+	}
+	if pids := running(t, bin); len(pids) > 0 {
+		t.Errorf("the service still runs after the run block ended: pids %v", pids)
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// running returns the processes running the executable bin.
+func running(t *testing.T, bin string) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && exe == bin {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
