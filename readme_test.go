@@ -331,8 +331,13 @@ func TestReadmeRunBlock(t *testing.T) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// On a failure, nothing of it is left behind: the whole group goes.
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	// A service the block left running holds its output open: stop
+	// reading shortly after bash has exited, and let the checks below
+	// find it.
+	cmd.WaitDelay = 10 * time.Second
 	out, err := cmd.CombinedOutput()
 	t.Logf("the run block said:\n%s", out)
+	defer func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }() // what it left, if anything
 	if err != nil {
 		t.Errorf("the run block failed: %v", err)
 	}

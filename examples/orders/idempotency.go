@@ -233,14 +233,17 @@ func (d *database) createWithKey(ctx context.Context, o Order, key string, hash 
 }
 
 // mayBeStored reports whether a failed INSERT may have committed all the
-// same: unless the statement was never sent (pgx's SafeToRetry, a dead
-// connection database/sql gave up on) or the server answered it with an
-// error (which aborts its transaction), only the server knows: an
-// answer lost to a timeout, a closed connection or a backend killed
-// after its commit leaves the order stored or not.
+// same: unless the statement was never sent (no connection could be
+// opened, pgx's SafeToRetry, a dead connection database/sql gave up on)
+// or the server answered it with an error (which aborts its
+// transaction), only the server knows: an answer lost to a timeout, a
+// closed connection or a backend killed after its commit leaves the
+// order stored or not.
 func mayBeStored(err error) bool {
 	var pgErr *pgconn.PgError
-	return !pgconn.SafeToRetry(err) && !errors.Is(err, driver.ErrBadConn) && !errors.As(err, &pgErr)
+	var connErr *pgconn.ConnectError
+	return !pgconn.SafeToRetry(err) && !errors.Is(err, driver.ErrBadConn) &&
+		!errors.As(err, &pgErr) && !errors.As(err, &connErr)
 }
 
 // purgeKeys deletes the expired keys, keyPurgeBatch at a time, at most

@@ -374,3 +374,16 @@ SELECT string_agg(key, ',') FROM idempotency_keys`); got != "young" {
 		t.Errorf("keys after the purge: %q, want young", got)
 	}
 }
+
+// TestCreateWithPostgresStopped: with nothing listening, no INSERT was
+// sent, and the 503 says only that the database is unavailable.
+func TestCreateWithPostgresStopped(t *testing.T) {
+	a := startPGAPI(t, 2*time.Second)
+	a.pg.Stop(t)
+	for _, key := range []string{"", "stopped"} {
+		w := a.post(key, orderBody)
+		if w.Code != http.StatusServiceUnavailable || strings.Contains(w.Body.String(), "may have been created") {
+			t.Errorf("key %q, Postgres stopped: %d %s, want a plain 503", key, w.Code, w.Body)
+		}
+	}
+}
