@@ -186,7 +186,6 @@ func serve(ctx context.Context, cfg server.Config) error {
 		}
 		return nil // a lost flush is not a failed shutdown: see "Shutdown" above
 	})
-	checks.Start(sd.Context())
 
 	if cfg.ErrorLog, err = zap.NewStdLogAt(logger, zap.WarnLevel); err != nil { // net/http's own errors
 		return err
@@ -202,6 +201,7 @@ func serve(ctx context.Context, cfg server.Config) error {
 		_ = ln.Close()
 		return err
 	}
+	checks.Start(sd.Context()) // the checks run from here: nothing is left to fail the start
 	// The traffic port: body limit, tracing, logging, metrics and the
 	// request deadline, in that order (server.Config.Traffic says why); its
 	// connections capped below the descriptor limit, so that a flood of

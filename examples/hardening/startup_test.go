@@ -4,6 +4,8 @@ package hardening_test
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"strings"
 	"syscall"
 	"testing"
@@ -93,4 +95,40 @@ func TestRuntimeFailuresHideCredentials(t *testing.T) {
 	}
 	noCredential(t, "stderr", p.Stderr())
 	noCredential(t, "stdout", strings.Join(p.Lines(), "\n"))
+}
+
+// TestPortInUse: either port already taken, each service exits 1 with one
+// clear line on stderr naming the address, and logs nothing misleading:
+// no error-level line, no stack trace, no "too late" about a shutdown
+// that never had anything to stop.
+func TestPortInUse(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	for _, service := range []string{"catalog", "orders"} {
+		for _, port := range []string{"HTTP_ADDR", "ADMIN_ADDR"} {
+			t.Run(service+" "+port, func(t *testing.T) {
+				binary := bin.checked.Orders
+				if service == "catalog" {
+					binary = bin.checked.Catalog
+				}
+				env := []string{"HTTP_ADDR=127.0.0.1:0", "ADMIN_ADDR=127.0.0.1:0", port + "=" + taken.Addr().String()}
+				p := e2e.Start(t, service, binary, env)
+				if code := p.Exit(30 * time.Second); code != 1 {
+					t.Errorf("exit %d, want 1", code)
+				}
+				want := service + ": listen tcp " + taken.Addr().String() + ": bind: address already in use\n"
+				if p.Stderr() != want {
+					t.Errorf("stderr %q, want %q alone", p.Stderr(), want)
+				}
+				for _, l := range p.Logs() {
+					if l["level"] != "info" || l["stacktrace"] != nil || strings.Contains(fmt.Sprint(l["msg"]), "too late") {
+						t.Errorf("misleading line after a start that failed: %v", l)
+					}
+				}
+			})
+		}
+	}
 }

@@ -241,7 +241,6 @@ func serve(ctx context.Context, edge server.Config, cfg config) error {
 		}
 		return nil
 	})
-	checks.Start(sd.Context())
 
 	if edge.ErrorLog, err = zap.NewStdLogAt(logger, zap.WarnLevel); err != nil {
 		return err
@@ -255,6 +254,7 @@ func serve(ctx context.Context, edge server.Config, cfg config) error {
 		_ = ln.Close()
 		return err
 	}
+	checks.Start(sd.Context()) // the checks run from here: nothing is left to fail the start
 	traffic := edge.Traffic(routes, tracing.Middleware(), logging.Middleware(logger), red)
 	sd.Serve(traffic, server.Limit(traffic, ln, 0))
 	sd.Serve(edge.AdminServer(server.Admin(server.AdminConfig{
