@@ -92,7 +92,7 @@
 //	admin := http.NewServeMux()
 //	checks.Mount(admin)
 //	admin.Handle("GET /metrics", metrics.Handler(reg))
-//	admin.Handle("/loglevel", level)
+//	admin.Handle("/loglevel", logging.LevelHandler(log, level)) // GET reads, PUT changes (guard it: server.Guard)
 //
 //	sd := shutdown.New(shutdown.Logger(logging.Slog(log)))
 //	sd.OnDrain(checks.Drain)
