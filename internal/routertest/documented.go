@@ -1,0 +1,120 @@
+package routertest
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// Marker is the comment that marks, in a test file, the line after it as
+// one the documentation gives: the line that names a router's routes.
+const Marker = "// Documented:"
+
+// routersBlock is the README marker of a Go block made of router lines:
+// the examples module's snippet test skips it (it has no router to
+// compile it with) and Documented holds it to the lines the tests use.
+var routersBlock = regexp.MustCompile(`^<!--\s*snippet:\s*routers\s*-->$`)
+
+// Documented checks the lines marked with Marker in the test files against
+// the documentation of the repository at root: each must be, as written
+// (leading and trailing space aside), a line of README.md and a line of a
+// doc comment of the root package, which is what go doc shows. And every
+// line of a README Go block marked <!-- snippet: routers --> must be one
+// of them, a comment or blank. So the router lines a newcomer copies are
+// the ones these tests compile and run.
+func Documented(t *testing.T, root string, files ...string) {
+	t.Helper()
+	marked := map[string]string{} // line -> where it is marked
+	for _, name := range files {
+		src, err := os.ReadFile(name) // #nosec G304 -- a test file of the caller's
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(src), "\n")
+		for i, l := range lines {
+			if strings.TrimSpace(l) == Marker && i+1 < len(lines) {
+				marked[strings.TrimSpace(lines[i+1])] = name + ":" + strconv.Itoa(i+2)
+			}
+		}
+	}
+	if len(marked) == 0 {
+		t.Fatalf("no line of %v is marked %q", files, Marker)
+	}
+
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readmeLines := map[string]bool{}
+	for l := range strings.Lines(string(readme)) {
+		readmeLines[strings.TrimSpace(l)] = true
+	}
+	docLines, err := rootDocLines(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line, where := range marked {
+		if !readmeLines[line] {
+			t.Errorf("README.md lacks the line %s uses:\n\t%s", where, line)
+		}
+		if !docLines[line] {
+			t.Errorf("no doc comment of the root package (go doc) has the line %s uses:\n\t%s", where, line)
+		}
+	}
+
+	// The README's router blocks hold only tested lines.
+	lines := strings.Split(string(readme), "\n")
+	for i := 0; i < len(lines); i++ {
+		if !routersBlock.MatchString(strings.TrimSpace(lines[i])) {
+			continue
+		}
+		j := i + 1
+		for j < len(lines) && strings.TrimSpace(lines[j]) == "" {
+			j++
+		}
+		if j == len(lines) || strings.TrimSpace(lines[j]) != "```go" {
+			t.Errorf("README.md:%d: the routers marker is not followed by a Go block", i+1)
+			continue
+		}
+		for j++; j < len(lines) && strings.TrimSpace(lines[j]) != "```"; j++ {
+			l := strings.TrimSpace(lines[j])
+			if l != "" && !strings.HasPrefix(l, "//") && marked[l] == "" {
+				t.Errorf("README.md:%d: a line of a routers block that no test runs (mark it in a test with %q):\n\t%s", j+1, Marker, l)
+			}
+		}
+		i = j
+	}
+}
+
+// rootDocLines returns the lines of every comment of the root package's
+// non-test files, trimmed.
+func rootDocLines(root string) (map[string]bool, error) {
+	names, err := filepath.Glob(filepath.Join(root, "*.go"))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	fset := token.NewFileSet()
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.ParseComments|parser.SkipObjectResolution)
+		if err != nil {
+			return nil, err
+		}
+		for _, cg := range f.Comments {
+			for _, c := range cg.List {
+				for l := range strings.Lines(strings.TrimPrefix(c.Text, "//")) {
+					out[strings.TrimSpace(l)] = true
+				}
+			}
+		}
+	}
+	return out, nil
+}
