@@ -1,11 +1,14 @@
 package routertest
 
 import (
+	"fmt"
 	"go/parser"
 	"go/token"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,11 +32,22 @@ var routersBlock = regexp.MustCompile(`^<!--\s*snippet:\s*routers\s*-->$`)
 // the ones these tests compile and run.
 func Documented(t *testing.T, root string, files ...string) {
 	t.Helper()
+	problems, err := documented(root, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Error(p)
+	}
+}
+
+// documented returns what Documented reports.
+func documented(root string, files []string) ([]string, error) {
 	marked := map[string]string{} // line -> where it is marked
 	for _, name := range files {
 		src, err := os.ReadFile(name) // #nosec G304 -- a test file of the caller's
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		lines := strings.Split(string(src), "\n")
 		for i, l := range lines {
@@ -43,12 +57,12 @@ func Documented(t *testing.T, root string, files ...string) {
 		}
 	}
 	if len(marked) == 0 {
-		t.Fatalf("no line of %v is marked %q", files, Marker)
+		return nil, fmt.Errorf("no line of %v is marked %q", files, Marker)
 	}
 
-	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	readme, err := os.ReadFile(filepath.Join(root, "README.md")) // #nosec G304 -- the repository's README
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	readmeLines := map[string]bool{}
 	for l := range strings.Lines(string(readme)) {
@@ -56,14 +70,16 @@ func Documented(t *testing.T, root string, files ...string) {
 	}
 	docLines, err := rootDocLines(root)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	for line, where := range marked {
+	var problems []string
+	for _, line := range slices.Sorted(maps.Keys(marked)) {
+		where := marked[line]
 		if !readmeLines[line] {
-			t.Errorf("README.md lacks the line %s uses:\n\t%s", where, line)
+			problems = append(problems, fmt.Sprintf("README.md lacks the line %s uses:\n\t%s", where, line))
 		}
 		if !docLines[line] {
-			t.Errorf("no doc comment of the root package (go doc) has the line %s uses:\n\t%s", where, line)
+			problems = append(problems, fmt.Sprintf("no doc comment of the root package (go doc) has the line %s uses:\n\t%s", where, line))
 		}
 	}
 
@@ -78,17 +94,18 @@ func Documented(t *testing.T, root string, files ...string) {
 			j++
 		}
 		if j == len(lines) || strings.TrimSpace(lines[j]) != "```go" {
-			t.Errorf("README.md:%d: the routers marker is not followed by a Go block", i+1)
+			problems = append(problems, fmt.Sprintf("README.md:%d: the routers marker is not followed by a Go block", i+1))
 			continue
 		}
 		for j++; j < len(lines) && strings.TrimSpace(lines[j]) != "```"; j++ {
 			l := strings.TrimSpace(lines[j])
 			if l != "" && !strings.HasPrefix(l, "//") && marked[l] == "" {
-				t.Errorf("README.md:%d: a line of a routers block that no test runs (mark it in a test with %q):\n\t%s", j+1, Marker, l)
+				problems = append(problems, fmt.Sprintf("README.md:%d: a line of a routers block that no test runs (mark it in a test with %q):\n\t%s", j+1, Marker, l))
 			}
 		}
 		i = j
 	}
+	return problems, nil
 }
 
 // rootDocLines returns the lines of every comment of the root package's

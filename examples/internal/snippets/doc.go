@@ -14,6 +14,13 @@
 //
 //	<!-- snippet: body -->   <!-- snippet: decls -->
 //	<!-- snippet: file -->   <!-- snippet: skip -->
+//	<!-- snippet: routers -->
+//
+// A routers block holds the lines that name chi's and gorilla/mux's
+// routes, which this module cannot compile (it has neither router): the
+// modules under tests/ compile and run each of those lines, and
+// internal/routertest's Documented fails when a line of such a block is
+// not one of them.
 //
 // A doc comment block that parses as no Go at all and has neither := nor
 // func in it is taken as output or a table, not code. Compiler and vet

@@ -167,8 +167,12 @@ func TestSnippets(t *testing.T) {
 	kinds := map[string]string{}
 	for i, s := range snippets {
 		files, kind := Wrap(s, filepath.Join(root, filepath.FromSlash(s.File)))
-		if kind == "skip" {
+		switch kind {
+		case "skip":
 			t.Logf("%s: not Go, or marked skip: not compiled", s)
+			continue
+		case "routers":
+			t.Logf("%s: router lines: compiled and run by the tests/ modules (routertest.Documented)", s)
 			continue
 		}
 		pkg := fmt.Sprintf("s%03d", i)
@@ -275,5 +279,13 @@ func TestExtract(t *testing.T) {
 	}
 	if _, kind := Wrap(docs[0], "/p/doc.go"); kind != "body" {
 		t.Errorf("Wrap(statements) kind = %s, want body", kind)
+	}
+	// A routers block is left to the tests/ modules, which have the routers.
+	routers := FromMarkdown("a.md", []byte("<!-- snippet: routers -->\n```go\nr.Use(x)\n```\n"))
+	if len(routers) != 1 || routers[0].Kind != "routers" {
+		t.Fatalf("FromMarkdown(routers block) = %+v", routers)
+	}
+	if files, kind := Wrap(routers[0], "/a.md"); kind != "routers" || files != nil {
+		t.Errorf("Wrap(routers block) = %v, %s; want nothing to compile, routers", files, kind)
 	}
 }
