@@ -73,11 +73,22 @@ func TestRouteBehindUserMiddleware(t *testing.T) {
 		s.agree(t, ok(request.Unmatched, 200), true)
 		get(t, srv, "/items/2")
 		get(t, srv, "/items/3")
-		if n := strings.Count(warnings.String(), "prodready.Routes(mux)"); n != 1 {
-			t.Fatalf("the route warning appeared %d times, want once:\n%s", n, warnings)
+		if warnings.Len() != 0 {
+			t.Errorf("the route warning went to slog.Default, not the service's logger: %s", warnings)
 		}
-		if !strings.Contains(warnings.String(), "level=WARN") || !strings.Contains(warnings.String(), "status=200") {
-			t.Errorf("warning %q", warnings)
+		var found []map[string]any
+		for _, l := range s.logs.JSON(t) {
+			if msg, _ := l["msg"].(string); strings.Contains(msg, "prodready.Routes(mux)") {
+				found = append(found, l)
+			}
+		}
+		if len(found) != 1 {
+			t.Fatalf("the route warning appeared %d times in the service's JSON log, want once:\n%s", len(found), s.logs)
+		}
+		w := found[0]
+		if w["level"] != "warn" || w["status"] != float64(200) || !strings.Contains(w["msg"].(string), "chi.RouteContext") ||
+			!strings.Contains(w["msg"].(string), "mux.CurrentRoute") {
+			t.Errorf("warning %v: want level warn, status 200 and the fix for ServeMux, chi and gorilla/mux", w)
 		}
 	})
 	t.Run("with Routes", func(t *testing.T) {
