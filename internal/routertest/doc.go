@@ -7,10 +7,9 @@
 // versions, so that no router enters the library's go.mod) build each
 // router with the handlers of Handlers, named with the one line the
 // documentation gives for it, and call Run. The stack is the README's
-// order with a user middleware between ours and the router that calls
-// r.WithContext and refuses requests without credentials:
-//
-//	tracing(logging(metrics(auth(router))))
+// order, tracing outermost, then logging, then metrics, with a user
+// middleware between ours and the router that calls r.WithContext and
+// refuses requests without credentials.
 //
 // The cases are what issue 24 asks of every router: a 2xx route, a 4xx
 // written by the handler (it keeps its route), a panic before and after

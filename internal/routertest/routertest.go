@@ -283,7 +283,7 @@ func (s *stack) span(t *testing.T) sdktrace.ReadOnlySpan {
 func attrs(sp sdktrace.ReadOnlySpan) map[string]string {
 	at := map[string]string{}
 	for _, kv := range sp.Attributes() {
-		at[string(kv.Key)] = kv.Value.Emit()
+		at[string(kv.Key)] = kv.Value.String()
 	}
 	return at
 }
