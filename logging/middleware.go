@@ -98,8 +98,9 @@ type middleware struct {
 // and warn when the client went away (client_gone) or the handler aborted
 // with http.ErrAbortHandler (aborted), so that alerting on error lines
 // catches server failures and not client mistakes or scanners. A panicking
-// handler's line has the panic value and the stack, then the panic goes on
-// to net/http.
+// handler's line has the panic value and the stack (the only place the
+// stack is logged); before anything was written the client gets a 500
+// whose JSON body carries the correlation ID (see the root package).
 //
 // The access line has no caller or stack trace of its own: both would
 // point into this package. A second logging middleware on the same
