@@ -148,3 +148,64 @@ func TestNestedMux(t *testing.T) {
 		})
 	}
 }
+
+// TestRouteFuncBadInput: a route function that panics, or returns a value
+// too long or not printable, never costs the request its answer, and the
+// label never carries the value.
+func TestRouteFuncBadInput(t *testing.T) {
+	tests := []struct {
+		name string
+		fn   func(*http.Request) string
+		want string
+	}{
+		{"panics", func(*http.Request) string { panic("route function bug") }, request.Unmatched},
+		{"too long", func(*http.Request) string { return "/" + strings.Repeat("a", 10<<10) }, request.Invalid},
+		{"control bytes", func(*http.Request) string { return "/items/\n{id}" }, request.Invalid},
+		{"not ASCII", func(*http.Request) string { return "/items/\xff" }, request.Invalid},
+		{"empty", func(*http.Request) string { return "" }, request.Unmatched},
+		{"fine", func(*http.Request) string { return "/items/{id}" }, "/items/{id}"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStack(t)
+			h := s.standard(withValue(request.RouteFunc(tt.fn)(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				_, _ = io.WriteString(w, "answer")
+			}))))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", "/items/1", nil))
+			if rec.Code != 200 || rec.Body.String() != "answer" {
+				t.Fatalf("answer %d %q", rec.Code, rec.Body)
+			}
+			s.agree(t, ok(tt.want, 200), true)
+		})
+	}
+}
+
+// TestRouteFuncMountNotFound: a 404 or 405 whose route is a mount
+// pattern ("/api/*", chi's name for a subrouter that matched nothing
+// beneath it) is unmatched; a 404 a handler wrote on a real route keeps
+// its route.
+func TestRouteFuncMountNotFound(t *testing.T) {
+	tests := []struct {
+		name   string
+		route  string
+		status int
+		want   string
+	}{
+		{"404 under a mount", "/api/v1/*", 404, request.Unmatched},
+		{"405 under a mount", "/api/v1/*", 405, request.Unmatched},
+		{"404 from a handler", "/items/{id}", 404, "/items/{id}"},
+		{"200 from a catch-all", "/static/*", 200, "/static/*"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStack(t)
+			h := s.standard(request.RouteFunc(func(*http.Request) string { return tt.route })(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.WriteHeader(tt.status)
+			})))
+			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/api/v1/x", nil))
+			want := ok(tt.want, tt.status)
+			s.agree(t, want, true)
+		})
+	}
+}
