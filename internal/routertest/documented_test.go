@@ -22,6 +22,9 @@ func TestDocumented(t *testing.T) {
 	}{
 		{"documented", readme, goDoc, nil},
 		{"missing from the README", "# x\n", goDoc, []string{"x_test.go:5 uses"}},
+		{"inline code in a README table", "| chi | `" + line + "` |\n", goDoc, nil},
+		{"quoted in the README, not as code", "say " + line + "\n", goDoc, []string{"x_test.go:5 uses"}},
+		{"go doc shows the call in a longer line", readme, "package prodready\n\n//\th := wrap(" + line + ")\nfunc RouteFunc() {}\n", nil},
 		{"missing from go doc", readme, "package prodready\n", []string{"no doc comment of the root package"}},
 		{"an untested line in a routers block", strings.Replace(readme, "// chi\n", "r := chi.NewRouter()\n", 1), goDoc,
 			[]string{"README.md:5: a line of a routers block that no test runs"}},
@@ -62,5 +65,25 @@ func TestDocumentedNoMarks(t *testing.T) {
 	}
 	if _, err := documented(root, []string{name}); err == nil {
 		t.Fatal("no error for files without a marked line")
+	}
+}
+
+// TestDocumentedAssignment: for a marked "handler := call" line, go doc
+// may show the call inside the whole stack; the README has the line.
+func TestDocumentedAssignment(t *testing.T) {
+	root := t.TempDir()
+	files := map[string]string{
+		"x_test.go": "package x\n\nfunc f() {\n\t// Documented:\n\thandler := prodready.Routes(mux)\n}\n",
+		"README.md": "| ServeMux | `handler := prodready.Routes(mux)` |\n",
+		"routes.go": "package prodready\n\n//\thandler := tracing.Middleware()(auth(prodready.Routes(mux)))\nfunc Routes() {}\n",
+	}
+	for name, src := range files {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := documented(root, []string{filepath.Join(root, "x_test.go")})
+	if err != nil || len(got) != 0 {
+		t.Fatalf("documented = %q, %v; want nothing to report", got, err)
 	}
 }
