@@ -37,6 +37,7 @@ import (
 //	GET /abort/{id}          Abort
 //	GET /api/v1/things/{id}  Thing, on a subrouter (group, nested mux)
 //	                         mounted at /api/v1
+//	GET /api/v1/boom/{id}    Panic, on the same subrouter
 //
 // and nothing else: the router's own 404 and 405 answer the rest.
 type Handlers struct {
@@ -367,6 +368,9 @@ var Cases = []Case{
 		Status: 0, Route: "/abort/{id}", Code: 500, ErrType: "aborted", Level: "warn", SpanErr: true},
 	{Name: "mounted subrouter", Method: "GET", Path: "/api/v1/things/7", Authorized: true,
 		Status: 200, Body: "thing", Route: "/api/v1/things/{id}", Code: 200, Level: "info"},
+	{Name: "panic in the mounted subrouter", Method: "GET", Path: "/api/v1/boom/7", Authorized: true,
+		Status: 500, PanicBody: true, Route: "/api/v1/boom/{id}", Code: 500, ErrType: "panic", Level: "error",
+		Stack: framePanic, SpanErr: true},
 	{Name: "not found", Method: "GET", Path: "/nope/7", Authorized: true,
 		Status: 404, Route: Unmatched, Code: 404, Level: "info"},
 	{Name: "not found in the mounted group", Method: "GET", Path: "/api/v1/nope/7", Authorized: true,

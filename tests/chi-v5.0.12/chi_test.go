@@ -37,6 +37,7 @@ func chiRoutes(r chi.Router, h routertest.Handlers) http.Handler {
 	api := chi.NewRouter()
 	api.Use(routertest.WithValue)
 	api.Get("/things/{id}", h.Thing)
+	api.Get("/boom/{id}", h.Panic)
 	r.Mount("/api/v1", api)
 	return r
 }

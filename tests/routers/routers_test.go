@@ -36,6 +36,7 @@ func chiRoutes(r chi.Router, h routertest.Handlers) http.Handler {
 	api := chi.NewRouter()
 	api.Use(routertest.WithValue)
 	api.Get("/things/{id}", h.Thing)
+	api.Get("/boom/{id}", h.Panic)
 	r.Mount("/api/v1", api)
 	return r
 }
@@ -64,6 +65,10 @@ func gorillaRoutes(r *mux.Router, h routertest.Handlers) http.Handler {
 	r.HandleFunc("/abort/{id}", h.Abort).Methods(http.MethodGet)
 	api := r.PathPrefix("/api/v1").Subrouter()
 	api.Use(routertest.WithValue)
+	// Things last: gorilla/mux answers a wrong method on any subrouter
+	// route but the last with 404, not 405 (gorilla/mux#751), and the 405
+	// case wants the router's own 405.
+	api.HandleFunc("/boom/{id}", h.Panic).Methods(http.MethodGet)
 	api.HandleFunc("/things/{id}", h.Thing).Methods(http.MethodGet)
 	return r
 }
@@ -87,6 +92,7 @@ func serveMuxWithRouteFunc(fn func(*http.Request) string, h routertest.Handlers)
 func serveMuxRoutes(h routertest.Handlers) *http.ServeMux {
 	api := http.NewServeMux()
 	api.HandleFunc("GET /things/{id}", h.Thing)
+	api.HandleFunc("GET /boom/{id}", h.Panic)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /items/{id}", h.Item)
 	mux.HandleFunc("GET /missing/{id}", h.Missing)
