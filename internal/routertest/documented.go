@@ -7,7 +7,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,19 +17,14 @@ import (
 // one the documentation gives: the line that names a router's routes.
 const Marker = "// Documented:"
 
-// routersBlock is the README marker of a Go block made of router lines:
-// the examples module's snippet test skips it (it has no router to
-// compile it with) and Documented holds it to the lines the tests use.
-var routersBlock = regexp.MustCompile(`^<!--\s*snippet:\s*routers\s*-->$`)
-
 // Documented checks the lines marked with Marker in the test files against
 // the documentation of the repository at root: each must be, as written
 // (leading and trailing space aside), a line of README.md or inline code
 // there (a table cell), and its call (without "x := ") must be on a line
-// of a doc comment of the root package, which is what go doc shows. And
-// every line of a README Go block marked <!-- snippet: routers --> must be
-// one of them, a comment or blank. So the router lines a newcomer copies
-// are the ones these tests compile and run.
+// of a doc comment of the root package, which is what go doc shows. So
+// the router lines a newcomer copies are the ones these tests compile and
+// run. (The examples module's snippet test, which cannot compile them,
+// skips a doc block made only of these lines.)
 func Documented(t *testing.T, root string, files ...string) {
 	t.Helper()
 	problems, err := documented(root, files)
@@ -90,28 +84,6 @@ func documented(root string, files []string) ([]string, error) {
 		}
 	}
 
-	// The README's router blocks hold only tested lines.
-	lines := strings.Split(string(readme), "\n")
-	for i := 0; i < len(lines); i++ {
-		if !routersBlock.MatchString(strings.TrimSpace(lines[i])) {
-			continue
-		}
-		j := i + 1
-		for j < len(lines) && strings.TrimSpace(lines[j]) == "" {
-			j++
-		}
-		if j == len(lines) || strings.TrimSpace(lines[j]) != "```go" {
-			problems = append(problems, fmt.Sprintf("README.md:%d: the routers marker is not followed by a Go block", i+1))
-			continue
-		}
-		for j++; j < len(lines) && strings.TrimSpace(lines[j]) != "```"; j++ {
-			l := strings.TrimSpace(lines[j])
-			if l != "" && !strings.HasPrefix(l, "//") && marked[l] == "" {
-				problems = append(problems, fmt.Sprintf("README.md:%d: a line of a routers block that no test runs (mark it in a test with %q):\n\t%s", j+1, Marker, l))
-			}
-		}
-		i = j
-	}
 	return problems, nil
 }
 

@@ -17,7 +17,7 @@ import (
 type Snippet struct {
 	File string // where it is, relative to the repository root
 	Line int    // the line of its first line in File
-	Kind string // "file", "decls", "body", "skip" or "routers"; "" to guess
+	Kind string // "file", "decls", "body" or "skip"; "" to guess
 	Code string
 	// Go is false for a doc comment block that may be output or a table:
 	// it is skipped when it parses as no Go.
@@ -29,7 +29,7 @@ type Snippet struct {
 
 func (s Snippet) String() string { return fmt.Sprintf("%s:%d", s.File, s.Line) }
 
-var marker = regexp.MustCompile(`^<!--\s*snippet:\s*(file|decls|body|skip|routers)\s*-->$`)
+var marker = regexp.MustCompile(`^<!--\s*snippet:\s*(file|decls|body|skip)\s*-->$`)
 
 // FromMarkdown returns the ```go blocks of a Markdown file, each with the
 // kind named by a <!-- snippet: kind --> line just before its fence.
@@ -194,8 +194,8 @@ var AssumedIn = map[string]map[string]string{
 
 // Wrap turns a snippet into the files of one package that compiles
 // exactly when the snippet does, and names the kind it was taken as
-// ("skip" and "routers": nothing to compile here). abs is the snippet's
-// file as the //line directives name it.
+// ("skip": nothing to compile). abs is the snippet's file as the //line
+// directives name it.
 func Wrap(s Snippet, abs string) (files map[string]string, kind string) {
 	code := ellipses.ReplaceAllString(s.Code, "$1// ...")
 	kind = s.Kind
@@ -205,7 +205,7 @@ func Wrap(s Snippet, abs string) (files map[string]string, kind string) {
 	at := func(line int) string { return "//line " + abs + ":" + strconv.Itoa(line) + "\n" }
 	var src string
 	switch kind {
-	case "skip", "routers":
+	case "skip":
 		return nil, kind
 	case "file":
 		return map[string]string{"snippet.go": at(s.Line) + code}, kind
@@ -476,4 +476,21 @@ func withImports(src string, pkgs map[string]string) string {
 	// After the package clause, which is the first line.
 	i := strings.Index(src, "\n") + 1
 	return src[:i] + "\n" + imports.String() + src[i:]
+}
+
+// OnlyTested reports whether every line of code is one of tested, a
+// comment or blank: a block the tests/ modules compile and run.
+func OnlyTested(code string, tested map[string]bool) bool {
+	found := false
+	for line := range strings.Lines(code) {
+		l := strings.TrimSpace(line)
+		if l == "" || strings.HasPrefix(l, "//") {
+			continue
+		}
+		if !tested[l] {
+			return false
+		}
+		found = true
+	}
+	return found
 }
