@@ -1,7 +1,6 @@
 package logging
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -22,9 +21,12 @@ var ErrLevel = errors.New("logging: invalid level (valid: debug, info, warn, err
 // Config configures New. Its zero value is useful: info level (or
 // $LOG_LEVEL), OpenTelemetry keys, no sampling, JSON on stdout.
 type Config struct {
-	Level   string    // default: $LOG_LEVEL, else "info"
-	Service string    // "service" field on every line, left out when empty
-	Version string    // "version" field on every line; default: the build's version (module version or VCS revision), else left out
+	Level   string // default: $LOG_LEVEL, else "info"
+	Service string // "service" field on every line, left out when empty
+	// Version is the "version" field on every line. Empty means the
+	// binary's version, the one metrics' build_info and the trace resource
+	// carry: set it once, at build time (see the package doc), not here.
+	Version string
 	Output  io.Writer // default os.Stdout; writes are serialised
 
 	// Fields chooses the key names; the zero value is OpenTelemetry().
@@ -114,8 +116,12 @@ func New(cfg Config) (*zap.Logger, zap.AtomicLevel, error) {
 	if cfg.Service != "" {
 		fields = append(fields, zap.String(k.service, cfg.Service))
 	}
-	if v := cmp.Or(cfg.Version, buildinfo.Version()); v != "" {
-		fields = append(fields, zap.String(k.version, v))
+	version := cfg.Version
+	if version == "" {
+		version = buildinfo.Version()
+	}
+	if version != "" {
+		fields = append(fields, zap.String(k.version, version))
 	}
 	for key, v := range k.static {
 		fields = append(fields, zap.String(key, v))

@@ -98,8 +98,9 @@ type middleware struct {
 // and warn when the client went away (client_gone) or the handler aborted
 // with http.ErrAbortHandler (aborted), so that alerting on error lines
 // catches server failures and not client mistakes or scanners. A panicking
-// handler's line has the panic value and the stack, then the panic goes on
-// to net/http.
+// handler's line has the panic value and the stack (the only place the
+// stack is logged); before anything was written the client gets a 500
+// whose JSON body carries the correlation ID (see the root package).
 //
 // The access line has no caller or stack trace of its own: both would
 // point into this package. A second logging middleware on the same
@@ -147,6 +148,9 @@ type reqLog struct {
 	span   trace.SpanContext // the span logger was built for
 }
 
+// CorrelationID is the request's ID, for the protocol's answer to a panic.
+func (rl *reqLog) CorrelationID() string { return rl.hdr[0] }
+
 // Begin gives the request its correlation ID and request logger, and
 // reports whether it gets an access line.
 func (m *middleware) Begin(st *request.State, w http.ResponseWriter, r *http.Request) bool {
@@ -158,7 +162,6 @@ func (m *middleware) Begin(st *request.State, w http.ResponseWriter, r *http.Req
 	rl.hdr[0] = id
 	w.Header()[m.headers[0]] = rl.hdr[:]
 	st.Logging = rl
-	st.CorrelationID = id
 	st.SetLogger(m.slog, true)
 	return m.access && !m.skip.Has(r.URL.Path)
 }
@@ -232,7 +235,7 @@ func (m *middleware) logAccess(st *request.State, r *http.Request, rl *reqLog, o
 		fs = append(fs, zap.String(k.panicKey, bounded(fmt.Sprint(pv), maxValueBytes)))
 		if stack := st.Stack(); stack != "" {
 			fs = append(fs, zap.String(k.stack, bounded(stack, maxStackBytes)))
-			st.PanicLogged = true
+			st.StackLogged()
 		}
 	}
 	ce.Write(fs...)

@@ -1,7 +1,6 @@
 package tracing
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -40,8 +39,8 @@ type Config struct {
 	// ServiceName is service.name unless OTEL_SERVICE_NAME or service.name
 	// in OTEL_RESOURCE_ATTRIBUTES is set; default "unknown_service:<binary>".
 	ServiceName string
-	// ServiceVersion is service.version; default: the build's version
-	// (module version or VCS revision), else none.
+	// ServiceVersion is service.version. Empty means the binary's
+	// version, the one the log lines and metrics' build_info carry.
 	ServiceVersion string
 	// Environment is deployment.environment.name ("production", "staging").
 	Environment string
@@ -228,8 +227,12 @@ func buildResource(ctx context.Context, cfg Config, s settings) *resource.Resour
 	if cfg.ServiceName != "" {
 		own = append(own, semconv.ServiceName(cfg.ServiceName))
 	}
-	if v := cmp.Or(cfg.ServiceVersion, buildinfo.Version()); v != "" {
-		own = append(own, semconv.ServiceVersion(v))
+	version := cfg.ServiceVersion
+	if version == "" {
+		version = buildinfo.Version()
+	}
+	if version != "" {
+		own = append(own, semconv.ServiceVersion(version))
 	}
 	if cfg.Environment != "" {
 		own = append(own, semconv.DeploymentEnvironmentNameKey.String(cfg.Environment))
