@@ -85,11 +85,6 @@ import (
 // name is the service's name on log lines, spans and metrics.
 const name = "catalog"
 
-// version and commit are stamped at build time, as the Dockerfile does:
-// go build -ldflags "-X main.version=1.4.2 -X main.commit=$(git rev-parse HEAD)".
-// Unstamped, logging, tracing and metrics read the build's own version.
-var version, commit string
-
 func main() {
 	if err := run(context.Background(), os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, name+":", err)
@@ -125,7 +120,7 @@ const traceFlushTimeout = 2 * time.Second
 // its error at once: nothing serves yet.
 func serve(ctx context.Context, cfg server.Config) error {
 	// The logger first, so that everything after it can report.
-	logger, level, err := logging.New(logging.Config{Service: name, Version: version})
+	logger, level, err := logging.New(logging.Config{Service: name}) // the binary's version on every line
 	if err != nil {
 		return err
 	}
@@ -137,19 +132,18 @@ func serve(ctx context.Context, cfg server.Config) error {
 		zap.Bool("admin_token", cfg.AdminTokenFile != ""), // whether one is configured, never its value
 		zap.Bool("pprof", cfg.Pprof), zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)),
 		zap.Int64("memory_limit", mem.Limit), zap.String("memory_limit_source", string(mem.Source)),
-		zap.Int64("memory_limit_cgroup", mem.Cgroup), zap.Int("max_conns", server.DefaultMaxConns()), // the traffic port's cap
-		zap.String("commit", commit))
+		zap.Int64("memory_limit_cgroup", mem.Cgroup), zap.Int("max_conns", server.DefaultMaxConns())) // the traffic port's cap
 
 	// The shutdown sequence, before anything it has to stop. Hooks run last
 	// added first: the log sync, added first, runs last.
 	sd := shutdown.New(shutdown.Timeout(cfg.ShutdownTimeout), shutdown.DrainDelay(cfg.DrainDelay), shutdown.Logger(slogger))
 	sd.Add("logger", func(context.Context) error { return logger.Sync() })
-	traces, err := tracing.Setup(ctx, tracing.Config{ServiceName: name, ServiceVersion: version,
+	traces, err := tracing.Setup(ctx, tracing.Config{ServiceName: name,
 		Logger: slogger, ShutdownTimeout: traceFlushTimeout}) // "trace export failed", at most once a minute
 	if err != nil {
 		return err
 	}
-	reg := metrics.NewRegistry(metrics.Version(version), metrics.Revision(commit)) // build_info
+	reg := metrics.NewRegistry() // build_info: the binary's version and revision
 	red, err := metrics.Middleware(reg)
 	if err != nil {
 		return err

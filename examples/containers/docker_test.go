@@ -418,7 +418,7 @@ func TestCatalogHardened(t *testing.T) {
 	t.Run("the stamped version is in the logs and build_info", func(t *testing.T) {
 		start := findLog(logLines(t, id), "starting")
 		if start == nil || start["version"] != testVersion {
-			t.Errorf("starting line %v: want version %q (stamped with -X main.version)", start, testVersion)
+			t.Errorf("starting line %v: want version %q (stamped with -X internal/buildinfo.version)", start, testVersion)
 		}
 		_, metrics := get(t, "http://"+hostPort(t, id, "9090")+"/metrics")
 		if !regexp.MustCompile(`build_info\{[^}]*version="` + regexp.QuoteMeta(testVersion) + `"`).MatchString(metrics) {

@@ -101,10 +101,6 @@ import (
 
 const name = "orders"
 
-// version and commit are stamped at build time, as the Dockerfile does:
-// go build -ldflags "-X main.version=1.4.2 -X main.commit=$(git rev-parse HEAD)"
-var version, commit string
-
 func main() {
 	if err := run(context.Background(), os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, name+":", err)
@@ -162,7 +158,7 @@ const traceFlushTimeout = 2 * time.Second
 // checks where catalog says "the service's own readiness checks and hooks
 // go here".
 func serve(ctx context.Context, edge server.Config, cfg config) error {
-	logger, level, err := logging.New(logging.Config{Service: name, Version: version})
+	logger, level, err := logging.New(logging.Config{Service: name})
 	if err != nil {
 		return err
 	}
@@ -172,17 +168,16 @@ func serve(ctx context.Context, edge server.Config, cfg config) error {
 		zap.Bool("admin_token", edge.AdminTokenFile != ""),
 		zap.Bool("pprof", edge.Pprof), zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)),
 		zap.Int64("memory_limit", mem.Limit), zap.String("memory_limit_source", string(mem.Source)),
-		zap.Int64("memory_limit_cgroup", mem.Cgroup), zap.Int("max_conns", server.DefaultMaxConns()),
-		zap.String("commit", commit))
+		zap.Int64("memory_limit_cgroup", mem.Cgroup), zap.Int("max_conns", server.DefaultMaxConns()))
 
 	sd := shutdown.New(shutdown.Timeout(edge.ShutdownTimeout), shutdown.DrainDelay(edge.DrainDelay), shutdown.Logger(slogger))
 	sd.Add("logger", func(context.Context) error { return logger.Sync() })
-	traces, err := tracing.Setup(ctx, tracing.Config{ServiceName: name, ServiceVersion: version,
+	traces, err := tracing.Setup(ctx, tracing.Config{ServiceName: name,
 		Logger: slogger, ShutdownTimeout: traceFlushTimeout})
 	if err != nil {
 		return err
 	}
-	reg := metrics.NewRegistry(metrics.Version(version), metrics.Revision(commit))
+	reg := metrics.NewRegistry()
 	red, err := metrics.Middleware(reg)
 	if err != nil {
 		return err
@@ -266,7 +261,7 @@ func serve(ctx context.Context, edge server.Config, cfg config) error {
 
 // migrate creates the schema and exits.
 func migrate(ctx context.Context, cfg config) error {
-	logger, _, err := logging.New(logging.Config{Service: name, Version: version})
+	logger, _, err := logging.New(logging.Config{Service: name})
 	if err != nil {
 		return err
 	}
