@@ -83,23 +83,27 @@ func run(ctx context.Context) error {
 `
 
 // tourBlock returns the first Go block after the README's tour heading.
-func tourBlock(t *testing.T) string {
+func tourBlock(t *testing.T) string { return readmeBlock(t, "## The 30-second tour", "go") }
+
+// readmeBlock returns the first block fenced as lang after heading in
+// README.md.
+func readmeBlock(t *testing.T, heading, lang string) string {
 	t.Helper()
 	readme, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, after, ok := strings.Cut(string(readme), "## The 30-second tour")
+	_, after, ok := strings.Cut(string(readme), heading)
 	if !ok {
-		t.Fatal("README.md has no tour heading")
+		t.Fatalf("README.md has no heading %q", heading)
 	}
-	_, after, ok = strings.Cut(after, "```go\n")
+	_, after, ok = strings.Cut(after, "```"+lang+"\n")
 	if !ok {
-		t.Fatal("the tour has no Go block")
+		t.Fatalf("%q has no %s block", heading, lang)
 	}
 	block, _, ok := strings.Cut(after, "```")
 	if !ok {
-		t.Fatal("the tour's Go block does not end")
+		t.Fatalf("the %s block under %q does not end", lang, heading)
 	}
 	return block
 }
@@ -275,29 +279,6 @@ func TestTour(t *testing.T) {
 	}
 }
 
-// runBlock returns the README's run block: the first sh block after "Two
-// commands".
-func runBlock(t *testing.T) string {
-	t.Helper()
-	readme, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, after, ok := strings.Cut(string(readme), "## Two commands")
-	if !ok {
-		t.Fatal("README.md has no run heading")
-	}
-	_, after, ok = strings.Cut(after, "```sh\n")
-	if !ok {
-		t.Fatal("the run section has no sh block")
-	}
-	block, _, ok := strings.Cut(after, "```")
-	if !ok {
-		t.Fatal("the run block does not end")
-	}
-	return block
-}
-
 // TestReadmeRunBlock runs the README's run block with bash, as a script:
 // it serves, answers, and stops the service with the exit status shown;
 // once it has ended, nothing it started runs or listens. Only the ports
@@ -313,7 +294,7 @@ func TestReadmeRunBlock(t *testing.T) {
 			testenv.Missing(t, tool, "install it (Debian: apt-get install "+tool+")")
 		}
 	}
-	block := runBlock(t)
+	block := readmeBlock(t, "## Two commands", "sh")
 	httpAddr, adminAddr := freeAddr(t), freeAddr(t)
 	bin := filepath.Join(t.TempDir(), "catalog")
 	script := strings.NewReplacer("/tmp/catalog", bin,
