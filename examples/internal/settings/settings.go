@@ -7,7 +7,7 @@
 //
 // A variable is found where it is read with a literal name: a call
 // r.String("NAME", default), r.Duration(...), r.Bool(...) or r.Int(...) on
-// any reader (examples/internal/env's, or catalog's own), and
+// any reader (internal/env's, which server.FromEnv and orders use), and
 // os.Getenv("NAME") or os.LookupEnv("NAME") in the library packages that
 // read one themselves (logging reads LOG_LEVEL). The edge's variables are
 // read by server.FromEnv, whose argument is the service's default
