@@ -309,13 +309,18 @@ func TestIdempotencyKeyKilledBackend(t *testing.T) {
 		t.Fatalf("warm-up: %d %s", w.Code, w.Body)
 	}
 	before := a.orders(t)
-	a.pg.Exec(t, `ALTER SYSTEM SET synchronous_standby_names = 'nobody'; SELECT pg_reload_conf();`)
+	// Every commit waits for a standby from the start of the server on: a
+	// reload would take effect whenever the checkpointer gets to it, and
+	// an order committed before that would not wait.
+	a.pg.Exec(t, `ALTER SYSTEM SET synchronous_standby_names = 'nobody'`)
+	a.pg.Stop(t)
+	a.pg.Start(t)
 
 	var first *httptest.ResponseRecorder
 	var wg sync.WaitGroup
 	wg.Go(func() { first = a.post("killed", orderBody) })
 	waiting := ""
-	for range 100 {
+	for range 200 {
 		if waiting = a.pg.Query(t, `SELECT pid FROM pg_stat_activity WHERE wait_event = 'SyncRep'`); waiting != "" {
 			break
 		}
