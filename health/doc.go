@@ -70,7 +70,8 @@
 // OnEvent hook, which sees every run and from which metrics are exported
 // without this package depending on a metrics library. ?exclude=name
 // leaves a check out, and /readyz/{name} reports one, as in the
-// Kubernetes API server.
+// Kubernetes API server. [Checker.Details] serves every check's last run
+// with its error, for a guarded admin endpoint (server.Admin's Details).
 //
 // # Images without a shell
 //

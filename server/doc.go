@@ -21,6 +21,17 @@
 // set; each default says in the source which fault it bounds. Change any
 // field before serving.
 //
+// # Settings and the two ports
+//
+// [FromEnv] reads a service's edge from its environment into a [Config]
+// (HTTP_ADDR, ADMIN_ADDR, HTTP_READ_HEADER_TIMEOUT, HTTP_REQUEST_TIMEOUT,
+// SHUTDOWN_TIMEOUT, SHUTDOWN_DRAIN_DELAY, ADMIN_TOKEN_FILE, PPROF), naming
+// every malformed variable in one error. [Config.Traffic] builds the
+// traffic port with the middlewares in the order that works (the body
+// limit outermost, yours, the request deadline innermost) and timeouts
+// that agree with the deadline; [Config.AdminServer] the admin port;
+// [Admin] its handler; [LocalURL] what a healthcheck subcommand probes.
+//
 // # Clients
 //
 // [NewClient](timeout) returns an *http.Client for service-to-service calls:
