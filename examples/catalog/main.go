@@ -44,6 +44,16 @@
 //   - OTEL_*: the standard OpenTelemetry variables, read by tracing.Setup;
 //     with none set, no span is exported.
 //
+// # Version
+//
+// The log lines, build_info and the trace resource carry the binary's
+// version and VCS revision as the go command records them; a build without
+// the checkout (a Docker context without .git) stamps them once, as
+// examples/Dockerfile does:
+//
+//	go build -ldflags "-X github.com/prodready/prodready/internal/buildinfo.version=1.4.2 \
+//	    -X github.com/prodready/prodready/internal/buildinfo.revision=$(git rev-parse HEAD)"
+//
 // # Shutdown
 //
 // SIGTERM, SIGINT and SIGHUP start the graceful shutdown (package shutdown):
