@@ -157,11 +157,11 @@ func orderUnknown(w http.ResponseWriter, r *http.Request, err error, key string)
 	if key == "" {
 		advice = "; only a request with an Idempotency-Key can be retried without the risk of a second order"
 	}
-	if timedOut(w, r, err, "request deadline exceeded: the order may have been created"+advice) {
+	outcome := []zap.Field{zap.String("outcome", "unknown: the order may exist"), zap.String("idempotency_key", key)}
+	if timedOut(w, r, err, "request deadline exceeded: the order may have been created"+advice, outcome...) {
 		return
 	}
-	logging.FromContext(r.Context()).Error("database", zap.Error(err),
-		zap.String("outcome", "unknown: the order may exist"), zap.String("idempotency_key", key))
+	logging.FromContext(r.Context()).Error("database", append(outcome, zap.Error(err))...)
 	httpjson.Error(w, r, http.StatusServiceUnavailable, "database unavailable: the order may have been created"+advice)
 }
 
@@ -222,12 +222,12 @@ func databaseError(w http.ResponseWriter, r *http.Request, err error) {
 // (HTTP_REQUEST_TIMEOUT, server.Deadline) is what ended the step that
 // failed with err, and reports whether it did: the client is told that
 // the request ran out of time, whichever step was waiting. The warning
-// names the step's error and msg; the access line says 504.
-func timedOut(w http.ResponseWriter, r *http.Request, err error, msg string) bool {
+// names the step's error, with fields; the access line says 504.
+func timedOut(w http.ResponseWriter, r *http.Request, err error, msg string, fields ...zap.Field) bool {
 	if !errors.Is(context.Cause(r.Context()), server.ErrDeadline) {
 		return false
 	}
-	logging.FromContext(r.Context()).Warn("request deadline exceeded", zap.Error(err), zap.String("answer", msg))
+	logging.FromContext(r.Context()).Warn("request deadline exceeded", append(fields, zap.Error(err))...)
 	httpjson.Error(w, r, http.StatusGatewayTimeout, msg)
 	return true
 }

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/prodready/prodready/internal/pgtest"
+	"github.com/prodready/prodready/server"
 )
 
 // pgAPI is orders' API on a private PostgreSQL server, with catalog
@@ -104,6 +105,34 @@ func (a *pgAPI) retryUntilSettled(t *testing.T, key, body string) *httptest.Resp
 	}
 	t.Fatalf("retry of %s never settled: %d %s", key, w.Code, w.Body)
 	return nil
+}
+
+// warm readies n connections of the pool as a busy service's are: open,
+// with the statements prepared (pgx caches them per connection), so that
+// an INSERT goes out in one write and a frozen server receives it.
+func (a *pgAPI) warm(t *testing.T, n int) {
+	t.Helper()
+	conns := make([]*sql.Conn, n)
+	for i := range conns {
+		c, err := a.db.Conn(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := fmt.Sprintf("warm-%d-%d", n, i)
+		var held bool
+		var id sql.NullInt64
+		var created sql.NullTime
+		if err := c.QueryRowContext(t.Context(), insertWithKeySQL, "p1", 1, 1, keyLock(key), key, []byte{1}).Scan(&held, &id, &created); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.ExecContext(t.Context(), findKeySQL, key, ttlSeconds); err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = c
+	}
+	for _, c := range conns {
+		_ = c.Close() // back to the pool
+	}
 }
 
 const orderBody = `{"product_id":"p1","quantity":2}`
@@ -226,30 +255,7 @@ func TestIdempotencyKeyInFlight(t *testing.T) {
 func TestIdempotencyKeyFrozenDatabase(t *testing.T) {
 	const requests = 6
 	a := startPGAPI(t, time.Second)
-	// Warm the pool, as a busy service's is: its connections are open and
-	// have the statements prepared (pgx caches them per connection), so
-	// an INSERT goes out in one write and the frozen server receives it.
-	conns := make([]*sql.Conn, requests)
-	for i := range conns {
-		c, err := a.db.Conn(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		key := fmt.Sprintf("warm-%d", i)
-		var held bool
-		var id sql.NullInt64
-		var created sql.NullTime
-		if err := c.QueryRowContext(t.Context(), insertWithKeySQL, "p1", 1, 1, keyLock(key), key, []byte{1}).Scan(&held, &id, &created); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.ExecContext(t.Context(), findKeySQL, key, ttlSeconds); err != nil {
-			t.Fatal(err)
-		}
-		conns[i] = c
-	}
-	for _, c := range conns {
-		_ = c.Close() // back to the pool
-	}
+	a.warm(t, requests)
 	before := a.orders(t)
 
 	// Freeze once every request has checked its key and asks catalog, so
@@ -390,5 +396,29 @@ func TestCreateWithPostgresStopped(t *testing.T) {
 		if w.Code != http.StatusServiceUnavailable || strings.Contains(w.Body.String(), "may have been created") {
 			t.Errorf("key %q, Postgres stopped: %d %s, want a plain 503", key, w.Code, w.Body)
 		}
+	}
+}
+
+// TestIdempotencyKeyRequestDeadline: the request's deadline
+// (server.Deadline) ends while the frozen server holds the INSERT: the
+// 504 says the order may exist and to retry with the same key, and the
+// retry after the thaw gets the one order.
+func TestIdempotencyKeyRequestDeadline(t *testing.T) {
+	a := startPGAPI(t, 5*time.Second)
+	a.handler = server.Deadline(time.Second)(a.handler)
+	a.warm(t, 1)
+	before := a.orders(t)
+	a.onLookup(func() { a.onLookup(nil); a.pg.Freeze(t) })
+	w := a.post("deadline", orderBody)
+	a.pg.Thaw(t)
+	if w.Code != http.StatusGatewayTimeout || !strings.Contains(w.Body.String(), "may have been created") ||
+		!strings.Contains(w.Body.String(), "same Idempotency-Key") {
+		t.Errorf("deadline while frozen: %d %s, want a 504 saying the order may exist and to retry with the same key", w.Code, w.Body)
+	}
+	if w := a.retryUntilSettled(t, "deadline", orderBody); w.Code != http.StatusCreated {
+		t.Errorf("retry: %d %s", w.Code, w.Body)
+	}
+	if n := a.orders(t) - before; n != 1 {
+		t.Errorf("%d orders stored for one key, want 1", n)
 	}
 }
