@@ -36,6 +36,10 @@ const (
 // "capped" serves the traffic port through Limit with the default cap,
 // "uncapped" without it.
 func child(mode string) int {
+	switch mode {
+	case "profiler", "profiler-unstopped":
+		return profilerChild(mode)
+	}
 	traffic := http.NewServeMux()
 	traffic.HandleFunc("GET /", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	traffic.HandleFunc("GET /block", func(w http.ResponseWriter, r *http.Request) {
