@@ -17,7 +17,7 @@
 // # Servers
 //
 // [New] returns an *http.Server with ReadHeaderTimeout (5s), ReadTimeout
-// (15s), WriteTimeout (45s), IdleTimeout (75s) and MaxHeaderBytes (64 KiB)
+// (15s), WriteTimeout (45s), IdleTimeout (75s) and MaxHeaderBytes (16 KiB)
 // set; each default says in the source which fault it bounds. Change any
 // field before serving.
 //

@@ -19,7 +19,7 @@ func ExampleNew() {
 	srv := server.New(":8080", http.MaxBytesHandler(mux, 1<<20)) // bodies: 1 MiB at most
 	srv.WriteTimeout = 60 * time.Second                          // a service with slower requests
 	fmt.Println(srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout, srv.MaxHeaderBytes)
-	// Output: 5s 15s 1m0s 1m15s 65536
+	// Output: 5s 15s 1m0s 1m15s 16384
 }
 
 // A redirect is the caller's to see, not followed.

@@ -39,6 +39,8 @@ func child(mode string) int {
 	switch mode {
 	case "profiler", "profiler-unstopped":
 		return profilerChild(mode)
+	case "admin-capped", "admin-uncapped":
+		return adminChild(mode)
 	}
 	traffic := http.NewServeMux()
 	traffic.HandleFunc("GET /", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
