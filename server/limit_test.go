@@ -392,7 +392,7 @@ func TestMemoryBudget(t *testing.T) {
 // unfinished headers is the first closed to make room, as an idle one is.
 func TestLimitByMemory(t *testing.T) {
 	c := serveCapped(t, 1000, false)
-	c.l.mu.Lock() // the server is serving: capNow reads these under l.mu
+	c.l.mu.Lock()                                                        // the server is serving: capNow reads these under l.mu
 	c.l.memoryLimit = func() int64 { return 2 * memoryShare * c.l.cost } // room for two
 	c.l.memAt = time.Time{}
 	c.l.mu.Unlock()
