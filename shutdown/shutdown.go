@@ -30,17 +30,18 @@ type Manager struct {
 	once sync.Once
 	cfg  config
 
-	ctx    context.Context
-	cancel context.CancelCauseFunc
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	sigs     chan os.Signal
+	notified bool
+	done     chan struct{} // closed when the shutdown has finished
+	err      error         // Wait's result, written before done closes
+	serving  sync.WaitGroup
+
 	// serveCtx is the base of every served request's context; it ends
 	// when the servers' share of the budget runs out (budget.go).
 	serveCtx    context.Context
 	serveCancel context.CancelCauseFunc
-	sigs        chan os.Signal
-	notified    bool
-	done        chan struct{} // closed when the shutdown has finished
-	err         error         // Wait's result, written before done closes
-	serving     sync.WaitGroup
 
 	// draining is set when shutdown begins: from then on every response
 	// carries "Connection: close".
