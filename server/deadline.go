@@ -63,23 +63,34 @@ func Deadline(d time.Duration) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx, cancel := context.WithTimeoutCause(r.Context(), d, ErrDeadline)
 			defer cancel()
-			s, w, r := request.Enter(ctx, w, r)
-			next.ServeHTTP(w, r)
-			s.CaptureRoute(r)
-			if s.Status() == 0 && !s.Hijacked() && ctx.Err() != nil {
-				switch cause := context.Cause(ctx); {
-				case errors.Is(cause, ErrDeadline):
-					http.Error(w, "request deadline exceeded", http.StatusGatewayTimeout)
-				case !errors.Is(cause, context.Canceled) && !errors.Is(cause, context.DeadlineExceeded):
-					// The server ended it with a cause of its own
-					// (shutdown.ErrBudget: the shutdown's budget left it no
-					// more time): the client may retry elsewhere.
-					// context.Canceled is a client that left,
-					// DeadlineExceeded a deadline of the caller's.
-					w.Header().Set("Retry-After", "1")
-					http.Error(w, "service unavailable: the server is stopping", http.StatusServiceUnavailable)
-				}
-			}
+			request.Serve(request.Deadline, ctx, w, r, next, deadline{})
 		})
+	}
+}
+
+// deadline is the request protocol's view of the middleware: it records
+// nothing, and answers 504 for a handler that returned after the deadline
+// without writing.
+type deadline struct{}
+
+func (deadline) Begin(*request.State, http.ResponseWriter, *http.Request) bool { return false }
+
+func (deadline) Record(*request.State, *http.Request, *request.Outcome) {}
+
+func (deadline) Answer(s *request.State, w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if s.Status() != 0 || s.Hijacked() || ctx.Err() == nil {
+		return
+	}
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, ErrDeadline):
+		http.Error(w, "request deadline exceeded", http.StatusGatewayTimeout)
+	case !errors.Is(cause, context.Canceled) && !errors.Is(cause, context.DeadlineExceeded):
+		// The server ended it with a cause of its own (shutdown.ErrBudget:
+		// the shutdown's budget left it no more time): the client may
+		// retry elsewhere. context.Canceled is a client that left,
+		// DeadlineExceeded a deadline of the caller's.
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "service unavailable: the server is stopping", http.StatusServiceUnavailable)
 	}
 }
