@@ -184,6 +184,11 @@ func Run(ctx context.Context, cfg Config, routes Routes) error {
 		shutdown.DrainDelay(cfg.DrainDelay),
 		shutdown.Logger(logging.Slog(logger)))
 	sd.Add("logger", func(context.Context) error { return logger.Sync() })
+	// GOMEMLIMIT follows a container resized while the service runs.
+	sd.Go("memory limit", func(ctx context.Context) error {
+		memlimit.Follow(ctx, memlimit.Logger(logging.Slog(logger)))
+		return nil
+	})
 
 	traces, err := tracing.Setup(ctx, tracing.Config{
 		ServiceName:     cfg.Name,
@@ -256,8 +261,13 @@ func Run(ctx context.Context, cfg Config, routes Routes) error {
 	// the descriptors its probes need.
 	sd.Serve(traffic, server.Limit(traffic, ln, 0))
 	admin := newServer(cfg.AdminAddr, cfg.ReadHeaderTimeout, errorLog)
-	admin.Handler = adminMux(cfg, token, checks, &last, metrics.Handler(reg), logging.LevelHandler(logger, level))
-	sd.Serve(admin, nil)
+	admin.Handler = adminMux(sd.Context(), cfg, token, checks, &last, metrics.Handler(reg), logging.LevelHandler(logger, level))
+	aln, err := net.Listen("tcp", cfg.AdminAddr)
+	if err != nil {
+		return err
+	}
+	// The admin port's own small cap, inside the traffic cap's headroom.
+	sd.Serve(admin, server.Limit(admin, aln, server.MaxAdminConns))
 	return sd.Wait()
 }
 
