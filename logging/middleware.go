@@ -148,6 +148,9 @@ type reqLog struct {
 	span   trace.SpanContext // the span logger was built for
 }
 
+// CorrelationID is the request's ID, for the protocol's answer to a panic.
+func (rl *reqLog) CorrelationID() string { return rl.hdr[0] }
+
 // Begin gives the request its correlation ID and request logger, and
 // reports whether it gets an access line.
 func (m *middleware) Begin(st *request.State, w http.ResponseWriter, r *http.Request) bool {
@@ -159,7 +162,6 @@ func (m *middleware) Begin(st *request.State, w http.ResponseWriter, r *http.Req
 	rl.hdr[0] = id
 	w.Header()[m.headers[0]] = rl.hdr[:]
 	st.Logging = rl
-	st.CorrelationID = id
 	st.SetLogger(m.slog, true)
 	return m.access && !m.skip.Has(r.URL.Path)
 }
@@ -233,7 +235,7 @@ func (m *middleware) logAccess(st *request.State, r *http.Request, rl *reqLog, o
 		fs = append(fs, zap.String(k.panicKey, bounded(fmt.Sprint(pv), maxValueBytes)))
 		if stack := st.Stack(); stack != "" {
 			fs = append(fs, zap.String(k.stack, bounded(stack, maxStackBytes)))
-			st.PanicLogged = true
+			st.StackLogged()
 		}
 	}
 	ce.Write(fs...)

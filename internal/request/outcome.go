@@ -96,7 +96,7 @@ func (s *State) classify(o *Outcome) {
 			status = http.StatusInternalServerError
 		}
 		o.ErrorType = FailPanic
-		if s.panicValue == http.ErrAbortHandler { //nolint:errorlint // net/http compares it the same way
+		if s.panic.value == http.ErrAbortHandler { //nolint:errorlint // net/http compares it the same way
 			o.ErrorType = FailAborted
 		}
 	default:

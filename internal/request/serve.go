@@ -108,15 +108,15 @@ func (s *State) Recover(v any) {
 	if s.panicked {
 		return
 	}
-	s.panicked, s.panicValue = true, v
-	s.begun = s.w.status != 0
+	s.panicked = true
+	s.panic = &panicState{value: v, begun: s.w.status != 0}
 	if v == nil {
 		return // runtime.Goexit: the goroutine is ending, nothing to answer
 	}
 	if v == http.ErrAbortHandler { //nolint:errorlint // net/http compares it the same way
 		return
 	}
-	s.stack = bounded(string(debug.Stack()), MaxStackBytes)
+	s.panic.stack = bounded(string(debug.Stack()), MaxStackBytes)
 	if s.w.status != 0 || s.w.hijacked {
 		return
 	}
@@ -127,7 +127,11 @@ func (s *State) Recover(v any) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	s.w.WriteHeader(http.StatusInternalServerError)
-	_, _ = s.w.Write(panicBody(s.CorrelationID))
+	id := ""
+	if c, ok := s.Logging.(interface{ CorrelationID() string }); ok {
+		id = c.CorrelationID()
+	}
+	_, _ = s.w.Write(panicBody(id))
 }
 
 // panicBody is the body of the 500 a panic is answered with.
@@ -147,29 +151,48 @@ func panicBody(id string) []byte {
 // line carried and aborts the connection when the response cannot be
 // whole.
 func (s *State) end(r *http.Request) {
-	if !s.panicked || s.panicValue == nil {
+	if !s.panicked || s.panic.value == nil {
 		return
 	}
-	abort := s.panicValue == http.ErrAbortHandler //nolint:errorlint // net/http compares it the same way
-	if !abort && !s.PanicLogged {
+	p := s.panic
+	abort := p.value == http.ErrAbortHandler //nolint:errorlint // net/http compares it the same way
+	if !abort && !p.logged {
 		s.logger().LogAttrs(s, slog.LevelError, "panic serving request",
 			slog.String("method", Method(r.Method)),
 			slog.String("route", s.Route()),
-			slog.String("panic", bounded(panicString(s.panicValue), MaxValueBytes)),
-			slog.String("stack", s.stack))
+			slog.String("panic", bounded(panicString(p.value), MaxValueBytes)),
+			slog.String("stack", p.stack))
 	}
-	if abort || s.begun || s.w.hijacked {
+	if abort || p.begun || s.w.hijacked {
 		panic(http.ErrAbortHandler)
 	}
 }
 
 // Panicked reports whether the handler panicked, with the value recovered
 // (nil for runtime.Goexit).
-func (s *State) Panicked() (bool, any) { return s.panicked, s.panicValue }
+func (s *State) Panicked() (bool, any) {
+	if !s.panicked {
+		return false, nil
+	}
+	return true, s.panic.value
+}
 
 // Stack returns the stack of the handler's panic, cut to MaxStackBytes, or
 // "" when it did not panic (or aborted with http.ErrAbortHandler).
-func (s *State) Stack() string { return s.stack }
+func (s *State) Stack() string {
+	if !s.panicked {
+		return ""
+	}
+	return s.panic.stack
+}
+
+// StackLogged records that a layer's line carried the panic's stack, so
+// that it is logged once.
+func (s *State) StackLogged() {
+	if s.panicked {
+		s.panic.logged = true
+	}
+}
 
 // SetLogger sets the logger the protocol's own lines (a panic that no
 // access line recorded, the lost-route warning) go to. The logging

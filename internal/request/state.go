@@ -70,23 +70,24 @@ type State struct {
 	done   bool  // out is decided
 	out    Outcome
 
-	panicked   bool   // the handler panicked (or called runtime.Goexit)
-	begun      bool   // its response had begun when it did
-	panicValue any    // what it panicked with
-	stack      string // where, cut to MaxStackBytes
-	log        *slog.Logger
-
-	// CorrelationID is the request's correlation ID, set by the logging
-	// middleware, for the answer to a panic.
-	CorrelationID string
-	// PanicLogged is set by the layer whose line carried the panic's
-	// stack, so that the stack is logged once.
-	PanicLogged bool
+	panicked bool        // the handler panicked (or called runtime.Goexit)
+	panic    *panicState // what with; allocated only when it did
+	log      *slog.Logger
 
 	// Logging is the logging middleware's slot, opaque to every other
 	// package: its per-request data lives here so that it needs no context
-	// value of its own.
+	// value of its own. When it has a CorrelationID() string method, the
+	// answer to a panic carries that ID.
 	Logging any
+}
+
+// panicState is what a panic of the handler left, apart from the State so
+// that a request that does not panic does not carry it.
+type panicState struct {
+	value  any    // what it panicked with
+	begun  bool   // its response had begun when it did
+	stack  string // where, cut to MaxStackBytes
+	logged bool   // a layer's line carried the stack
 }
 
 // Value returns the state itself for its own key and asks the parent
