@@ -46,7 +46,10 @@
 // readiness red, the drain delay, the servers stopped with their requests
 // finished, then the hooks, last added first: the trace flush, the admin
 // token file, the log sync. A reader of stdout that goes away does not
-// kill the process: log writes fail and the service serves on.
+// kill the process: log writes fail and the service serves on. A request
+// that would outlast the servers' share of the budget (a 30s /work under
+// the 25s budget) is ended with a JSON 503 in time for the hooks to run;
+// settings that cannot agree are named in one warning at start.
 //
 // The trace flush has a cap of its own, traceFlushTimeout (2s), below the
 // shutdown's cap for one hook (5s): a collector that accepts and never

@@ -11,7 +11,7 @@
 //
 // Both ports are the server package's: every timeout set
 // (HTTP_READ_HEADER_TIMEOUT tunes the one against slowloris), headers
-// capped at 64 KiB, bodies at 1 MiB on the traffic port and 4 KiB on the
+// capped at 16 KiB, bodies at 1 MiB on the traffic port and 4 KiB on the
 // admin port. Every request has a deadline (server.Deadline,
 // HTTP_REQUEST_TIMEOUT, 40s), the write timeout kept 5s above it, and the
 // traffic port's connections are capped below the descriptor limit
