@@ -141,26 +141,15 @@ func (p *profiler) timed(w http.ResponseWriter, r *http.Request, def float64, na
 	if srv != nil && srv.WriteTimeout > 0 {
 		limit = srv.WriteTimeout
 	}
-	sec := def
-	if v := r.FormValue("seconds"); v != "" {
-		var err error
-		sec, err = strconv.ParseFloat(v, 64)
-		if err != nil || math.IsNaN(sec) || math.IsInf(sec, 0) || sec <= 0 {
-			profileError(w, http.StatusBadRequest, fmt.Sprintf("seconds=%.40q: want a number of seconds above 0 and below %v", v, limit))
-			return
-		}
-	}
-	// Compared as floats, before any conversion: 1e300 or 9.3e9 seconds
-	// do not fit a time.Duration.
-	if sec >= limit.Seconds() {
-		profileError(w, http.StatusBadRequest, fmt.Sprintf("seconds=%g: a %s must end within the server's write timeout, %v: ask for less", sec, name, limit))
+	d, problem := profileDuration(r.FormValue("seconds"), def, limit, name)
+	if problem != "" {
+		profileError(w, http.StatusBadRequest, problem)
 		return
 	}
 	if err := p.stop.Err(); err != nil {
 		profileError(w, http.StatusServiceUnavailable, "shutting down: no new "+name)
 		return
 	}
-	d := time.Duration(sec * float64(time.Second))
 	if srv != nil && srv.WriteTimeout > 0 {
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(srv.WriteTimeout + d))
 	}
@@ -178,6 +167,26 @@ func (p *profiler) timed(w http.ResponseWriter, r *http.Request, def float64, na
 	case <-p.stop.Done():
 	}
 	stop()
+}
+
+// profileDuration parses ?seconds= (v; def when empty) for a profile that
+// must end within limit, and returns the duration, or what is wrong with
+// v for a 400.
+func profileDuration(v string, def float64, limit time.Duration, name string) (time.Duration, string) {
+	sec := def
+	if v != "" {
+		var err error
+		sec, err = strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(sec) || math.IsInf(sec, 0) || sec <= 0 {
+			return 0, fmt.Sprintf("seconds=%.40q: want a number of seconds above 0 and below %v", v, limit)
+		}
+	}
+	// Compared as floats, before any conversion: 1e300 or 9.3e9 seconds
+	// do not fit a time.Duration.
+	if sec >= limit.Seconds() {
+		return 0, fmt.Sprintf("seconds=%g: a %s must end within the server's write timeout, %v: ask for less", sec, name, limit)
+	}
+	return max(time.Duration(sec*float64(time.Second)), 1), ""
 }
 
 func profileError(w http.ResponseWriter, code int, msg string) {
