@@ -141,6 +141,49 @@ func ExampleProfiler() {
 	// Output: 200 text/plain; charset=utf-8
 }
 
+// A profile asked for longer than the server's write timeout is refused
+// with the limit; once the shutdown began (the context passed to
+// StopProfiles ended), no new profile starts.
+func ExampleStopProfiles() {
+	shuttingDown, begin := context.WithCancel(context.Background())
+	defer begin()
+	srv := httptest.NewUnstartedServer(server.Profiler(server.StopProfiles(shuttingDown)))
+	srv.Config.WriteTimeout = 10 * time.Second
+	srv.Start()
+	defer srv.Close()
+	for _, q := range []string{"profile?seconds=60", "trace?seconds=1"} {
+		if q == "trace?seconds=1" {
+			begin() // SIGTERM: the shutdown's Context ends
+		}
+		resp, err := srv.Client().Get(srv.URL + "/debug/pprof/" + q)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		fmt.Printf("%d %s", resp.StatusCode, body)
+	}
+	// Output:
+	// 400 seconds=60: a profile must end within the server's write timeout, 10s: ask for less
+	// 503 shutting down: no new trace
+}
+
+// The admin port's own cap, out of the descriptors the traffic port's cap
+// leaves.
+func ExampleMaxAdminConns() {
+	admin := server.New("127.0.0.1:0", http.NewServeMux())
+	ln, err := net.Listen("tcp", admin.Addr)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	capped := server.Limit(admin, ln, server.MaxAdminConns)
+	defer capped.Close()
+	fmt.Println(capped.Stats().Max)
+	// Output: 32
+}
+
 func ExampleValidToken() {
 	for _, tok := range []string{"hunter2", "9f86d081884c7d659a2feaa0c55ad015"} {
 		err := server.ValidToken([]byte(tok))
