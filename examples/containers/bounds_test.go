@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -93,6 +94,10 @@ func TestHeaderFloodInMemoryCgroup(t *testing.T) {
 	// timeout that ends each connection) conns new connections, the old
 	// ones closed.
 	const conns, wave = 5000, 4 * time.Second
+	var nofile syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &nofile); err != nil || nofile.Cur < conns+512 {
+		t.Fatalf("this test holds %d connections at once; RLIMIT_NOFILE is %d (%v)", conns, nofile.Cur, err)
+	}
 	stop := make(chan struct{})
 	attack := make(chan int, 1)
 	go func() {
