@@ -112,12 +112,7 @@ func TestProcessAdminCap(t *testing.T) {
 	if fails := afterAdminFlood(p); len(fails) > 0 {
 		t.Errorf("with %d idle admin connections held: %v", idleConns, fails)
 	}
-	pr.finish()
-	n, slowest, fails := pr.report()
-	t.Logf("/livez: %d probes, the slowest %v", n, slowest.Round(time.Millisecond))
-	if len(fails) > 0 || slowest >= probeBound {
-		t.Errorf("/livez failed %d of %d probes (slowest %v): %v", len(fails), n, slowest, fails)
-	}
+	pr.check(t)
 }
 
 // TestProcessAdminUncapped is the fault, reproduced by the same client:
