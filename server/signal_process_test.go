@@ -122,12 +122,13 @@ func sigtermDuringProfile(t *testing.T, mode string) (code int, took time.Durati
 }
 
 // TestProcessProfileAtSIGTERM: a CPU profile in progress ends when SIGTERM
-// begins the shutdown, and the server stops at once: exit 0.
+// begins the shutdown, and the server stops within its budget: exit 0
+// (12ms after SIGTERM without the race detector, about 1s with it).
 func TestProcessProfileAtSIGTERM(t *testing.T) {
 	code, took, stderr := sigtermDuringProfile(t, "profiler")
 	t.Logf("exit %d %v after SIGTERM", code, took.Round(time.Millisecond))
-	if code != 0 || took > 2*time.Second { // Shutdown polls for idle connections at up to 500ms
-		t.Errorf("exit %d after %v, want 0 within 2s (the budget is 3s); stderr:\n%s", code, took, stderr)
+	if code != 0 || took >= 3*time.Second { // exit 0 means Shutdown finished within its 3s budget
+		t.Errorf("exit %d after %v, want 0 within the 3s budget; stderr:\n%s", code, took, stderr)
 	}
 }
 
