@@ -82,6 +82,8 @@ func run() error {
 		}
 		select {
 		case <-time.After(d):
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			// #nosec G705 -- d is a parsed time.Duration in canonical form, sent as text/plain
 			_, _ = io.WriteString(w, "done after "+d.String())
 		case <-r.Context().Done():
 			if errors.Is(context.Cause(r.Context()), shutdown.ErrBudget) {
