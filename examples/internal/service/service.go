@@ -184,6 +184,9 @@ func Run(ctx context.Context, cfg Config, routes Routes) error {
 		shutdown.DrainDelay(cfg.DrainDelay),
 		shutdown.Logger(logging.Slog(logger)))
 	sd.Add("logger", func(context.Context) error { return logger.Sync() })
+	if cfg.DrainDelay >= cfg.ShutdownTimeout { // the one setting pair that cannot agree: see package shutdown
+		logger.Warn(fmt.Sprintf("SHUTDOWN_DRAIN_DELAY (%v) is not below SHUTDOWN_TIMEOUT (%v): the servers and hooks get no time at a shutdown; raise SHUTDOWN_TIMEOUT", cfg.DrainDelay, cfg.ShutdownTimeout))
+	}
 	// GOMEMLIMIT follows a container resized while the service runs.
 	sd.Go("memory limit", func(ctx context.Context) error {
 		memlimit.Follow(ctx, memlimit.Logger(logging.Slog(logger)))
