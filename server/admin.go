@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -104,6 +105,9 @@ type AdminConfig struct {
 	// Pprof serves the profiler (Profiler) on GET /debug/pprof/, behind
 	// the token.
 	Pprof bool
+	// Stop ends the profiles in progress when it is done (StopProfiles):
+	// the shutdown's Context. Nil: a profile runs for as long as it asked.
+	Stop context.Context
 }
 
 // Admin returns the admin port's handler: open to anyone who can reach
@@ -111,7 +115,8 @@ type AdminConfig struct {
 // (Prometheus) and reading the log level; behind the token (Guard),
 // changing the log level, the checks' failure reasons and, only when
 // switched on, the profiler. Serve it with Config.AdminServer, which caps
-// its bodies at 4 KiB, and keep the port inside the cluster all the same.
+// its bodies at 4 KiB, on a listener capped at MaxAdminConns, and keep the
+// port inside the cluster all the same.
 func Admin(cfg AdminConfig) http.Handler {
 	guard := Guard(cfg.Token)
 	mux := http.NewServeMux()
@@ -129,7 +134,7 @@ func Admin(cfg AdminConfig) http.Handler {
 		mux.Handle("GET /debug/health", guard(cfg.Details))
 	}
 	if cfg.Pprof {
-		mux.Handle("GET /debug/pprof/", guard(Profiler()))
+		mux.Handle("GET /debug/pprof/", guard(Profiler(StopProfiles(cfg.Stop))))
 	}
 	return mux
 }

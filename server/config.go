@@ -140,6 +140,35 @@ func (c Config) server(addr string, h http.Handler) *http.Server {
 	return srv
 }
 
+// Listen listens on both ports, Addr and AdminAddr, or on neither: a port
+// in use fails the start with its error before anything serves, and
+// leaves nothing half-started to shut down. Cap them with Limit (the
+// admin port at MaxAdminConns) as their servers are served.
+func (c Config) Listen() (traffic, admin net.Listener, err error) {
+	c = c.withDefaults()
+	if traffic, err = net.Listen("tcp", c.Addr); err != nil {
+		return nil, nil, err
+	}
+	if admin, err = net.Listen("tcp", c.AdminAddr); err != nil {
+		_ = traffic.Close()
+		return nil, nil, err
+	}
+	return traffic, admin, nil
+}
+
+// BudgetProblem names the setting to change, in one line, when the
+// budgets cannot agree, or returns "": a drain delay that is not below
+// the shutdown's timeout leaves the servers and the hooks no time. A
+// request longer than what the shutdown leaves the servers is no problem:
+// the shutdown package ends it with a 503 in time for the hooks. Log it
+// as a warning at start.
+func (c Config) BudgetProblem() string {
+	if c.ShutdownTimeout > 0 && c.DrainDelay >= c.ShutdownTimeout {
+		return fmt.Sprintf("SHUTDOWN_DRAIN_DELAY (%v) is not below SHUTDOWN_TIMEOUT (%v): the servers and hooks get no time at a shutdown; raise SHUTDOWN_TIMEOUT", c.DrainDelay, c.ShutdownTimeout)
+	}
+	return ""
+}
+
 // LocalURL returns the http URL of path on addr as seen from this host:
 // an address without a host, or with an unspecified one (":9090",
 // "0.0.0.0:9090", "[::]:9090"), is reached on the loopback. It is what a

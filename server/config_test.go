@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -191,6 +192,64 @@ func TestLocalURL(t *testing.T) {
 			got, err := LocalURL(tt.addr, "/readyz")
 			if got != tt.want || (err != nil) != tt.wantErr {
 				t.Errorf("LocalURL(%q) = %q, %v; want %q, error %v", tt.addr, got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestListen: both ports or neither; a port in use is the error, and the
+// other port is free again.
+func TestListen(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	free := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return ln.Addr().String()
+	}
+
+	traffic, admin, err := Config{Addr: free(), AdminAddr: free()}.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = traffic.Close()
+	_ = admin.Close()
+
+	addr := free()
+	for _, cfg := range []Config{{Addr: taken.Addr().String(), AdminAddr: addr}, {Addr: addr, AdminAddr: taken.Addr().String()}} {
+		if _, _, err := cfg.Listen(); err == nil || !strings.Contains(err.Error(), taken.Addr().String()) {
+			t.Errorf("Listen %+v: %v, want the taken port's error", cfg, err)
+		}
+		ln, err := net.Listen("tcp", addr) // not left open by the failed Listen
+		if err != nil {
+			t.Errorf("after a failed Listen, %s: %v", addr, err)
+			continue
+		}
+		_ = ln.Close()
+	}
+}
+
+func TestBudgetProblem(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"defaults", Config{ShutdownTimeout: 25 * time.Second, DrainDelay: 5 * time.Second}, ""},
+		{"no drain", Config{ShutdownTimeout: 25 * time.Second}, ""},
+		{"drain takes the budget", Config{ShutdownTimeout: 5 * time.Second, DrainDelay: 5 * time.Second}, "raise SHUTDOWN_TIMEOUT"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.cfg.BudgetProblem()
+			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) || strings.Contains(got, "\n") {
+				t.Errorf("BudgetProblem = %q, want one line with %q", got, tt.want)
 			}
 		})
 	}

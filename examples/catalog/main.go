@@ -60,7 +60,10 @@
 // readiness red, the drain delay, the servers stopped with their requests
 // finished, then the hooks, last added first: the trace flush, the admin
 // token file, the log sync. A reader of stdout that goes away does not
-// kill the process: log writes fail and the service serves on.
+// kill the process: log writes fail and the service serves on. A request
+// that would outlast the servers' share of the budget (a 30s /work under
+// the 25s budget) is ended with a JSON 503 in time for the hooks to run;
+// settings that cannot agree are named in one warning at start.
 //
 // The trace flush has a cap of its own, traceFlushTimeout (2s), below the
 // shutdown's cap for one hook (5s): a collector that accepts and never
@@ -75,7 +78,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"runtime"
 	"time"
@@ -148,6 +150,14 @@ func serve(ctx context.Context, cfg server.Config) error {
 	// added first: the log sync, added first, runs last.
 	sd := shutdown.New(shutdown.Timeout(cfg.ShutdownTimeout), shutdown.DrainDelay(cfg.DrainDelay), shutdown.Logger(slogger))
 	sd.Add("logger", func(context.Context) error { return logger.Sync() })
+	for _, problem := range []string{cfg.BudgetProblem(), workProblem(cfg.RequestTimeout)} {
+		if problem != "" {
+			logger.Warn(problem) // one line, naming the setting to change
+		}
+	}
+	// GOMEMLIMIT follows the container's limit when it is resized while
+	// the service runs (Kubernetes' in-place resize); it logs each change.
+	sd.Go("memory limit", func(ctx context.Context) error { memlimit.Follow(ctx, memlimit.Logger(slogger)); return nil })
 	traces, err := tracing.Setup(ctx, tracing.Config{ServiceName: name,
 		Logger: slogger, ShutdownTimeout: traceFlushTimeout}) // "trace export failed", at most once a minute
 	if err != nil {
@@ -194,15 +204,10 @@ func serve(ctx context.Context, cfg server.Config) error {
 	if cfg.ErrorLog, err = zap.NewStdLogAt(logger, zap.WarnLevel); err != nil { // net/http's own errors
 		return err
 	}
-	// Both listeners before either server starts: a port in use fails the
+	// Both ports before either server starts: a port in use fails the
 	// start with its error, and nothing serves half-started.
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, adminLn, err := cfg.Listen()
 	if err != nil {
-		return err
-	}
-	adminLn, err := net.Listen("tcp", cfg.AdminAddr)
-	if err != nil {
-		_ = ln.Close()
 		return err
 	}
 	checks.Start(sd.Context()) // the checks run from here: nothing is left to fail the start
@@ -212,9 +217,12 @@ func serve(ctx context.Context, cfg server.Config) error {
 	// idle keep-alives leaves the admin port the descriptors its probes need.
 	traffic := cfg.Traffic(routes, tracing.Middleware(), logging.Middleware(logger), red)
 	sd.Serve(traffic, server.Limit(traffic, ln, 0))
-	sd.Serve(cfg.AdminServer(server.Admin(server.AdminConfig{
+	// The admin port: a small cap of its own, inside the descriptors the
+	// traffic port's cap leaves; a profile in progress ends at the shutdown.
+	admin := cfg.AdminServer(server.Admin(server.AdminConfig{
 		Health: checks.Mount, Metrics: metrics.Handler(reg), LogLevel: logging.LevelHandler(logger, level),
-		Details: checks.Details(), Token: token, Pprof: cfg.Pprof,
-	})), adminLn)
+		Details: checks.Details(), Token: token, Pprof: cfg.Pprof, Stop: sd.Context(),
+	}))
+	sd.Serve(admin, server.Limit(admin, adminLn, server.MaxAdminConns))
 	return sd.Wait()
 }

@@ -81,7 +81,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"runtime"
 	"time"
@@ -172,6 +171,10 @@ func serve(ctx context.Context, edge server.Config, cfg config) error {
 
 	sd := shutdown.New(shutdown.Timeout(edge.ShutdownTimeout), shutdown.DrainDelay(edge.DrainDelay), shutdown.Logger(slogger))
 	sd.Add("logger", func(context.Context) error { return logger.Sync() })
+	if problem := edge.BudgetProblem(); problem != "" {
+		logger.Warn(problem) // one line, naming the setting to change
+	}
+	sd.Go("memory limit", func(ctx context.Context) error { memlimit.Follow(ctx, memlimit.Logger(slogger)); return nil })
 	traces, err := tracing.Setup(ctx, tracing.Config{ServiceName: name,
 		Logger: slogger, ShutdownTimeout: traceFlushTimeout})
 	if err != nil {
@@ -240,22 +243,18 @@ func serve(ctx context.Context, edge server.Config, cfg config) error {
 	if edge.ErrorLog, err = zap.NewStdLogAt(logger, zap.WarnLevel); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", edge.Addr)
+	ln, adminLn, err := edge.Listen()
 	if err != nil {
-		return err
-	}
-	adminLn, err := net.Listen("tcp", edge.AdminAddr)
-	if err != nil {
-		_ = ln.Close()
 		return err
 	}
 	checks.Start(sd.Context()) // the checks run from here: nothing is left to fail the start
 	traffic := edge.Traffic(routes, tracing.Middleware(), logging.Middleware(logger), red)
 	sd.Serve(traffic, server.Limit(traffic, ln, 0))
-	sd.Serve(edge.AdminServer(server.Admin(server.AdminConfig{
+	admin := edge.AdminServer(server.Admin(server.AdminConfig{
 		Health: checks.Mount, Metrics: metrics.Handler(reg), LogLevel: logging.LevelHandler(logger, level),
-		Details: checks.Details(), Token: token, Pprof: edge.Pprof,
-	})), adminLn)
+		Details: checks.Details(), Token: token, Pprof: edge.Pprof, Stop: sd.Context(),
+	}))
+	sd.Serve(admin, server.Limit(admin, adminLn, server.MaxAdminConns))
 	return sd.Wait()
 }
 
