@@ -53,7 +53,7 @@ func ValidToken(b []byte) error {
 //
 //	f, err := secrets.Watch(ctx, path, secrets.TrimNewline(true), secrets.Validate(server.ValidToken))
 //	guard := server.Guard(func() string { return f.Value().Reveal() })
-//	admin.Handle("PUT /loglevel", guard(level))
+//	admin.Handle("PUT /loglevel", guard(logging.LevelHandler(log, level)))
 func Guard(token func() string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

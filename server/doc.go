@@ -86,8 +86,9 @@
 //	admin := http.NewServeMux()
 //	checks.Mount(admin)                                // open: /livez /readyz /startupz
 //	admin.Handle("GET /metrics", metrics.Handler(reg)) // open
-//	admin.Handle("GET /loglevel", level)               // open: reading it
-//	admin.Handle("PUT /loglevel", guard(level))        // guarded: changing it
+//	levels := logging.LevelHandler(log, level)         // not the raw zap.AtomicLevel: see package logging
+//	admin.Handle("GET /loglevel", levels)              // open: reading it
+//	admin.Handle("PUT /loglevel", guard(levels))       // guarded: changing it
 //	admin.Handle("GET /debug/pprof/", guard(server.Profiler(server.StopProfiles(sd.Context()))))
 //	adminSrv := server.New(":9090", http.MaxBytesHandler(admin, 4<<10))
 //	aln, err := net.Listen("tcp", adminSrv.Addr)
