@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +56,28 @@ func FuzzProfileDuration(f *testing.F) {
 		}
 		if d <= 0 || d >= limit {
 			t.Fatalf("profileDuration(%q) = %v, outside (0, %v)", v, d, limit)
+		}
+	})
+}
+
+// FuzzLocalURL: LocalURL reads ADMIN_ADDR as the operator wrote it. It
+// never panics; what it accepts is an http URL on the address's port,
+// on the loopback when the address names no host or an unspecified one.
+func FuzzLocalURL(f *testing.F) {
+	for _, s := range []string{":9090", "0.0.0.0:9090", "[::]:9090", "10.0.0.7:9090", "localhost:9090", "9090", "", "[::1", "a:b:c", "host:"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, addr string) {
+		got, err := LocalURL(addr, "/readyz")
+		if err != nil {
+			return
+		}
+		_, port, _ := net.SplitHostPort(addr)
+		if !strings.HasPrefix(got, "http://") || !strings.HasSuffix(got, ":"+port+"/readyz") {
+			t.Errorf("LocalURL(%q) = %q", addr, got)
+		}
+		if host, _, _ := net.SplitHostPort(addr); host == "" && !strings.HasPrefix(got, "http://127.0.0.1:") {
+			t.Errorf("LocalURL(%q) = %q, want the loopback", addr, got)
 		}
 	})
 }

@@ -422,3 +422,39 @@ func TestIdempotencyKeyRequestDeadline(t *testing.T) {
 		t.Errorf("%d orders stored for one key, want 1", n)
 	}
 }
+
+// FuzzIdempotencyKey: the header is the client's text. The parser never
+// panics; a key it accepts is 1 to maxIdempotencyKey bytes of printable
+// ASCII without '"' or '\', and the same key quoted is the same key.
+func FuzzIdempotencyKey(f *testing.F) {
+	for _, s := range []string{"k-1", `"k-1"`, "", `""`, `"`, "ké", "k\x00", strings.Repeat("k", maxIdempotencyKey+1), "8e03978e-40d5-43e8-bc93-6894a57f9324"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		r := httptest.NewRequest(http.MethodPost, "/orders", nil)
+		r.Header["Idempotency-Key"] = []string{v}
+		key, ok, err := idempotencyKey(r)
+		if !ok {
+			t.Fatalf("a present header read as absent: %q", v)
+		}
+		if err != nil {
+			if !strings.Contains(err.Error(), "Idempotency-Key") {
+				t.Errorf("error %q does not name the header", err)
+			}
+			return
+		}
+		if key == "" || len(key) > maxIdempotencyKey || strings.ContainsAny(key, "\"\\") {
+			t.Errorf("accepted %q as key %q", v, key)
+		}
+		for i := range len(key) {
+			if key[i] < 0x20 || key[i] > 0x7e {
+				t.Errorf("accepted %q as key %q", v, key)
+				break
+			}
+		}
+		r.Header["Idempotency-Key"] = []string{`"` + key + `"`}
+		if quoted, _, err := idempotencyKey(r); err != nil || quoted != key {
+			t.Errorf("quoted %q: %q, %v; want the same key", key, quoted, err)
+		}
+	})
+}
