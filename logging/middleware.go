@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/prodready/prodready/internal/correlation"
 	"github.com/prodready/prodready/internal/request"
 )
 
@@ -158,7 +159,7 @@ func (m *middleware) serve(next http.Handler, w http.ResponseWriter, r *http.Req
 	}
 	id := m.incomingID(r.Header)
 	if id == "" {
-		id = newID(st.Start())
+		id = correlation.New(st.Start())
 	}
 	rl := &reqLog{m: m}
 	rl.hdr[0] = id
@@ -195,7 +196,7 @@ func (m *middleware) serve(next http.Handler, w http.ResponseWriter, r *http.Req
 // incomingID returns the first valid ID among the configured headers.
 func (m *middleware) incomingID(h http.Header) string {
 	for _, name := range m.headers {
-		if v := h[name]; len(v) > 0 && validID(v[0]) {
+		if v := h[name]; len(v) > 0 && correlation.Valid(v[0]) {
 			return v[0]
 		}
 	}
