@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,6 +33,8 @@ import (
 type testService struct {
 	testpb.UnimplementedTestServiceServer
 	streamOpen chan struct{} // receives once per held stream, when it holds
+	flooded    atomic.Int64  // messages a "flood" stream sent
+	floodDone  chan error    // what a "flood" stream's handler returned
 }
 
 func (s *testService) UnaryCall(ctx context.Context, req *testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
@@ -56,6 +59,16 @@ func (s *testService) StreamingOutputCall(req *testpb.StreamingOutputCallRequest
 	for _, p := range req.GetResponseParameters() {
 		if err := stream.Send(&testpb.StreamingOutputCallResponse{Payload: &testpb.Payload{Body: make([]byte, p.GetSize())}}); err != nil {
 			return err
+		}
+	}
+	if string(req.GetPayload().GetBody()) == "flood" {
+		msg := &testpb.StreamingOutputCallResponse{Payload: &testpb.Payload{Body: make([]byte, 64<<10)}}
+		for {
+			if err := stream.Send(msg); err != nil {
+				s.floodDone <- err
+				return err
+			}
+			s.flooded.Add(1)
 		}
 	}
 	if string(req.GetPayload().GetBody()) == "hold" {
@@ -88,7 +101,7 @@ var propagator = propagation.TraceContext{}
 func newEnv(t *testing.T, opts ...grpcx.ServerOption) *env {
 	t.Helper()
 	e := &env{log: &testenv.LogBuffer{}, reg: prometheus.NewRegistry(), spans: tracetest.NewSpanRecorder(),
-		svc: &testService{streamOpen: make(chan struct{}, 16)}, served: make(chan error, 1)}
+		svc: &testService{streamOpen: make(chan struct{}, 16), floodDone: make(chan error, 1)}, served: make(chan error, 1)}
 	e.tp = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(e.spans))
 	enc := zapcore.NewJSONEncoder(zapcore.EncoderConfig{TimeKey: "time", LevelKey: "level", MessageKey: "msg",
 		EncodeTime: zapcore.RFC3339NanoTimeEncoder, EncodeLevel: zapcore.LowercaseLevelEncoder, EncodeDuration: zapcore.SecondsDurationEncoder})
