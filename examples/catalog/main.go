@@ -20,6 +20,8 @@
 // names every bad variable:
 //
 //   - HTTP_ADDR (:8080): the traffic port.
+//   - GRPC_ADDR (:9000): catalog.v1.Catalog over gRPC, plaintext, with
+//     grpc.health.v1 and reflection (grpc.go).
 //   - ADMIN_ADDR (:9090): the admin port: /livez, /readyz, /startupz,
 //     /metrics, /loglevel and the guarded /debug/ endpoints.
 //   - SHUTDOWN_TIMEOUT (25s): the whole budget from SIGTERM to exit.
@@ -105,6 +107,7 @@ func main() {
 // config is every setting the service reads; see the package comment.
 type config struct {
 	httpAddr, adminAddr string
+	grpcAddr            string
 	shutdownTimeout     time.Duration
 	drainDelay          time.Duration
 	readHeaderTimeout   time.Duration
@@ -118,6 +121,7 @@ func run(ctx context.Context, args []string) error {
 	cfg := config{
 		httpAddr:          env.String("HTTP_ADDR", ":8080"),
 		adminAddr:         env.String("ADMIN_ADDR", ":9090"),
+		grpcAddr:          env.String("GRPC_ADDR", ":9000"),
 		shutdownTimeout:   env.Duration("SHUTDOWN_TIMEOUT", 25*time.Second),
 		drainDelay:        env.Duration("SHUTDOWN_DRAIN_DELAY", 5*time.Second),
 		readHeaderTimeout: env.Duration("HTTP_READ_HEADER_TIMEOUT", 5*time.Second),
@@ -252,6 +256,9 @@ func serve(ctx context.Context, cfg config) error {
 	// limit, so that a flood of idle keep-alives leaves the admin port the
 	// descriptors its probes need.
 	sd.Serve(traffic, server.Limit(traffic, ln, 0))
+	if err := serveGRPC(sd, cfg.grpcAddr, logger, reg, checks); err != nil {
+		return err
+	}
 
 	admin := newServer(cfg.adminAddr, cfg, errorLog)
 	// GET /loglevel reads the level, PUT changes it (guarded), and the

@@ -53,7 +53,7 @@ func TestStartupFailuresHideCredentials(t *testing.T) {
 			if tt.service == "catalog" {
 				binary = bin.checked.Catalog
 			}
-			env := append([]string{"HTTP_ADDR=127.0.0.1:0", "ADMIN_ADDR=127.0.0.1:0", "SHUTDOWN_DRAIN_DELAY=0s"}, tt.env...)
+			env := append([]string{"HTTP_ADDR=127.0.0.1:0", "ADMIN_ADDR=127.0.0.1:0", "GRPC_ADDR=127.0.0.1:0", "SHUTDOWN_DRAIN_DELAY=0s"}, tt.env...)
 			p := e2e.Start(t, tt.service, binary, env)
 			if code := p.Exit(30 * time.Second); code != 1 {
 				t.Errorf("exit %d, want 1", code)

@@ -48,6 +48,7 @@ type Stack struct {
 	// instance is started with it and its own addresses.
 	OrdersEnviron            []string
 	CatalogURL, CatalogAdmin string
+	CatalogGRPC              string // catalog's gRPC address, host:port
 	OrdersURL, OrdersAdmin   string
 	Client                   *http.Client
 }
@@ -62,6 +63,7 @@ func StartStack(t *testing.T, bin Binaries, o StackOptions) *Stack {
 	s.PasswordFile = WriteSecret(t, s.SecretDir, "password", DBFirstPassword+"\n")
 
 	catalogAddr, catalogAdmin := FreeAddr(t), FreeAddr(t)
+	s.CatalogGRPC = FreeAddr(t)
 	ordersAddr, ordersAdmin := FreeAddr(t), FreeAddr(t)
 	s.CatalogURL, s.CatalogAdmin = "http://"+catalogAddr, "http://"+catalogAdmin
 	s.OrdersURL, s.OrdersAdmin = "http://"+ordersAddr, "http://"+ordersAdmin
@@ -77,6 +79,7 @@ func StartStack(t *testing.T, bin Binaries, o StackOptions) *Stack {
 	catalogEnv := append([]string{
 		"HTTP_ADDR=" + catalogAddr,
 		"ADMIN_ADDR=" + catalogAdmin,
+		"GRPC_ADDR=" + s.CatalogGRPC,
 		"SHUTDOWN_DRAIN_DELAY=0s",
 	}, otel...)
 	catalogEnv = append(catalogEnv, o.CatalogEnv...)
