@@ -60,7 +60,7 @@ func (m *Manager) ServeGRPC(srv GRPCServer, ln net.Listener) {
 	if m.began {
 		m.mu.Unlock()
 		_ = ln.Close()
-		m.emit(Event{Kind: Refused, Name: s.name, Err: ErrShuttingDown})
+		m.emit(Event{Step: Refused, Name: s.name, Err: ErrShuttingDown})
 		return
 	}
 	for _, other := range m.servers {
