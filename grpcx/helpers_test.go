@@ -98,7 +98,7 @@ type env struct {
 
 var propagator = propagation.TraceContext{}
 
-func newEnv(t *testing.T, opts ...grpcx.ServerOption) *env {
+func newEnv(t *testing.T, opts ...grpcx.Option) *env {
 	t.Helper()
 	e := &env{log: &testenv.LogBuffer{}, reg: prometheus.NewRegistry(), spans: tracetest.NewSpanRecorder(),
 		svc: &testService{streamOpen: make(chan struct{}, 16), floodDone: make(chan error, 1)}, served: make(chan error, 1)}
@@ -106,7 +106,7 @@ func newEnv(t *testing.T, opts ...grpcx.ServerOption) *env {
 	enc := zapcore.NewJSONEncoder(zapcore.EncoderConfig{TimeKey: "time", LevelKey: "level", MessageKey: "msg",
 		EncodeTime: zapcore.RFC3339NanoTimeEncoder, EncodeLevel: zapcore.LowercaseLevelEncoder, EncodeDuration: zapcore.SecondsDurationEncoder})
 	logger := zap.New(zapcore.NewCore(enc, zapcore.AddSync(e.log), zapcore.DebugLevel))
-	all := append([]grpcx.ServerOption{grpcx.Logger(logger), grpcx.Metrics(e.reg), grpcx.TracerProvider(e.tp), grpcx.Propagators(propagator)}, opts...)
+	all := append([]grpcx.Option{grpcx.Logger(logger), grpcx.Metrics(e.reg), grpcx.TracerProvider(e.tp), grpcx.Propagator(propagator)}, opts...)
 	srv, err := grpcx.NewServer(all...)
 	if err != nil {
 		t.Fatal(err)

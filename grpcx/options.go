@@ -46,16 +46,16 @@ const (
 	ClientPingTimeout  = 10 * time.Second
 )
 
-// A ServerOption configures NewServer.
-type ServerOption interface{ applyServer(*serverConfig) }
+// An Option configures NewServer.
+type Option interface{ applyServer(*serverConfig) }
 
 // A ClientOption configures NewClient.
 type ClientOption interface{ applyClient(*clientConfig) }
 
-// An Option configures both NewServer and NewClient: the settings both
+// A SharedOption configures both NewServer and NewClient: the settings both
 // sides read.
-type Option interface {
-	ServerOption
+type SharedOption interface {
+	Option
 	ClientOption
 }
 
@@ -100,33 +100,33 @@ func (f clientFunc) applyClient(c *clientConfig) { f(c) }
 // Metrics registers the RPC series on reg (see the package doc for the
 // names); without it, or with nil, no metrics are recorded. A second
 // NewServer or NewClient on the same registerer shares the series.
-func Metrics(reg prometheus.Registerer) Option {
+func Metrics(reg prometheus.Registerer) SharedOption {
 	return bothFunc(func(c *common) { c.reg = reg })
 }
 
 // TracerProvider sets where spans go (otelgrpc's stats handler); without
 // it, or with nil, the global provider that tracing.Setup sets.
-func TracerProvider(tp trace.TracerProvider) Option {
+func TracerProvider(tp trace.TracerProvider) SharedOption {
 	return bothFunc(func(c *common) { c.tp = tp })
 }
 
 // Propagators sets how trace context is read from and written to the
 // metadata; without it, or with nil, the global propagator (W3C
 // traceparent once tracing.Setup ran).
-func Propagators(p propagation.TextMapPropagator) Option {
+func Propagator(p propagation.TextMapPropagator) SharedOption {
 	return bothFunc(func(c *common) { c.propagators = p })
 }
 
 // MaxRecvMsgSize sets the largest message accepted, in bytes (default
 // DefaultMaxRecvMsgSize); a larger one fails with ResourceExhausted.
-func MaxRecvMsgSize(n int) Option {
+func MaxRecvMsgSize(n int) SharedOption {
 	return bothFunc(func(c *common) { c.maxRecv = n })
 }
 
 // Logger sets the logger of the access lines (one per RPC, see the package
 // doc); without it, or with nil, no access lines are written. Panics are
 // recovered and counted either way.
-func Logger(l *zap.Logger) ServerOption {
+func Logger(l *zap.Logger) Option {
 	return serverFunc(func(c *serverConfig) { c.logger = l })
 }
 
@@ -134,20 +134,20 @@ func Logger(l *zap.Logger) ServerOption {
 // reports true, for the server ("") and for every service registered on
 // the server. A *health.Checker is a Readiness. Without it no health service
 // is registered.
-func Health(h Readiness) ServerOption {
+func Health(h Readiness) Option {
 	return serverFunc(func(c *serverConfig) { c.health = h })
 }
 
 // ObserveHealth writes access lines and spans for the health service's RPCs (by
 // default they are left out of access lines and spans, as probes are on
 // the HTTP side; they are still counted).
-func ObserveHealth(on bool) ServerOption {
+func ObserveHealth(on bool) Option {
 	return serverFunc(func(c *serverConfig) { c.obsHealth = on })
 }
 
 // Timeout sets the deadline of a unary RPC whose client sent none
 // (default DefaultTimeout); 0 leaves such RPCs without one.
-func Timeout(d time.Duration) ServerOption {
+func Timeout(d time.Duration) Option {
 	return serverFunc(func(c *serverConfig) { c.timeout = d })
 }
 
@@ -155,14 +155,14 @@ func Timeout(d time.Duration) ServerOption {
 // the client to reconnect, and the grace its RPCs get then (defaults
 // DefaultMaxConnectionAge and DefaultMaxConnectionAgeGrace). A stream that
 // must outlive age+grace is cut and must be re-opened by its client.
-func MaxConnectionAge(age, grace time.Duration) ServerOption {
+func MaxConnectionAge(age, grace time.Duration) Option {
 	return serverFunc(func(c *serverConfig) { c.maxAge, c.maxAgeGrace = age, grace })
 }
 
 // ServerOptions adds gRPC's own server options (credentials, more
 // interceptors), applied after prodready's: an interceptor given here runs
 // inside prodready's, so its panics are recovered and its time counted.
-func ServerOptions(opts ...grpc.ServerOption) ServerOption {
+func ServerOptions(opts ...grpc.ServerOption) Option {
 	return serverFunc(func(c *serverConfig) { c.extra = append(c.extra, opts...) })
 }
 

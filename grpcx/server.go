@@ -58,7 +58,7 @@ var errDraining = errors.New("grpcx: server is stopping")
 // constants), at most DefaultMaxConcurrentStreams streams each, and a
 // MaxRecvMsgSize limit. With Health it serves grpc.health.v1.Health.
 // Bad options are an error.
-func NewServer(opts ...ServerOption) (*Server, error) {
+func NewServer(opts ...Option) (*Server, error) {
 	cfg := serverConfig{
 		common:      common{maxRecv: DefaultMaxRecvMsgSize},
 		timeout:     DefaultTimeout,

@@ -23,7 +23,7 @@ const svc = "grpc.testing.TestService"
 // metric series, the exported spans and the correlation ID agree.
 func TestServerRecordsOneRPCEverywhere(t *testing.T) {
 	e := newEnv(t)
-	conn := e.dial(t, grpcx.TracerProvider(e.tp), grpcx.Propagators(propagator), grpcx.Metrics(e.reg),
+	conn := e.dial(t, grpcx.TracerProvider(e.tp), grpcx.Propagator(propagator), grpcx.Metrics(e.reg),
 		grpcx.CorrelationIDFrom(func(context.Context) string { return "order-42" }))
 	client := testpb.NewTestServiceClient(conn)
 
@@ -184,13 +184,13 @@ func TestServerRecoversPanic(t *testing.T) {
 func TestServerDefaultDeadline(t *testing.T) {
 	tests := []struct {
 		name   string
-		opts   []grpcx.ServerOption
+		opts   []grpcx.Option
 		ctx    func(context.Context) (context.Context, context.CancelFunc)
 		answer string
 	}{
 		{"none sent: the default", nil, noDeadline, "30s"},
-		{"none sent: Timeout", []grpcx.ServerOption{grpcx.Timeout(2 * time.Hour)}, noDeadline, "2h0m0s"},
-		{"none sent: Timeout(0)", []grpcx.ServerOption{grpcx.Timeout(0)}, noDeadline, "none"},
+		{"none sent: Timeout", []grpcx.Option{grpcx.Timeout(2 * time.Hour)}, noDeadline, "2h0m0s"},
+		{"none sent: Timeout(0)", []grpcx.Option{grpcx.Timeout(0)}, noDeadline, "none"},
 		{"the client's is kept", nil, func(ctx context.Context) (context.Context, context.CancelFunc) {
 			return context.WithTimeout(ctx, time.Hour)
 		}, "1h0m0s"},
@@ -213,7 +213,7 @@ func noDeadline(ctx context.Context) (context.Context, context.CancelFunc) { ret
 func TestNewServerRejectsBadOptions(t *testing.T) {
 	tests := []struct {
 		name string
-		opt  grpcx.ServerOption
+		opt  grpcx.Option
 	}{
 		{"negative timeout", grpcx.Timeout(-time.Second)},
 		{"zero message size", grpcx.MaxRecvMsgSize(0)},
