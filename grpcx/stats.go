@@ -58,10 +58,12 @@ func (r *rpc) panicked(v any, stack []byte) {
 	r.didPanic, r.panicValue, r.stack = true, v, stack
 }
 
-// incomingID returns the first valid correlation ID in md, or a new one.
-func incomingID(md metadata.MD, now time.Time) string {
+// incomingID returns the first valid correlation ID in the request's
+// metadata, or a new one. ValueFromIncomingContext copies only the values
+// of one key, where FromIncomingContext would copy the whole map.
+func incomingID(ctx context.Context, now time.Time) string {
 	for _, key := range [...]string{headerID, headerRequest} {
-		if v := md[key]; len(v) > 0 && correlation.Valid(v[0]) {
+		if v := metadata.ValueFromIncomingContext(ctx, key); len(v) > 0 && correlation.Valid(v[0]) {
 			return v[0]
 		}
 	}
@@ -73,12 +75,11 @@ type serverHandler struct{ s *Server }
 
 func (h *serverHandler) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context.Context {
 	now := time.Now()
-	md, _ := metadata.FromIncomingContext(ctx)
 	r := &rpc{
 		start:  now,
 		full:   info.FullMethodName,
 		series: h.s.seriesOf(info.FullMethodName),
-		id:     incomingID(md, now),
+		id:     incomingID(ctx, now),
 		log:    h.s.logger != nil && (h.s.cfg.obsHealth || !isHealth(info.FullMethodName)),
 	}
 	return context.WithValue(ctx, rpcKey{}, r)

@@ -34,7 +34,7 @@ func main() {
 
 // config is what the command line says.
 type config struct {
-	results  string // directory of bench.txt, benchstat.txt, stack.txt, load.json, startup.json
+	results  string // directory of bench.txt, benchstat.txt, stack.txt, grpcstack.txt, load.json, startup.json
 	out      string
 	benchDir string // the benchmarks package, for doc comments and profiles
 	command  string // how the benchmarks were run, to print
@@ -194,6 +194,9 @@ func run(ctx context.Context, args []string) error {
 	p("## benchstat\n\n")
 	if s := readFile(filepath.Join(c.results, "stack.txt")); s != "" {
 		p("The stack, `benchstat -filter .name:Stack -col /impl`:\n\n```\n%s```\n\n", s)
+	}
+	if s := readFile(filepath.Join(c.results, "grpcstack.txt")); s != "" {
+		p("The gRPC stack per unary RPC (grpcx against otelgrpc + go-grpc-middleware v2 logging, providers/prometheus and recovery), `benchstat -filter .name:GRPCStack -col /impl`:\n\n```\n%s```\n\n", s)
 	}
 	if s := readFile(filepath.Join(c.results, "benchstat.txt")); s != "" {
 		p("Every benchmark of the run:\n\n```\n%s```\n", s)
