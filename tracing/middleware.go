@@ -262,9 +262,7 @@ func (rec *recorder) Record(st *request.State, r *http.Request, o *request.Outco
 	attrs := requestAttrs(buf.a[:0], r)
 	if o.Route != request.Unmatched {
 		span.SetName(spanName(method, o.Route, r.Pattern))
-		if r.Pattern == "" || request.Route(r.Pattern) != o.Route {
-			attrs = append(attrs, semconv.HTTPRoute(o.Route))
-		}
+		attrs = append(attrs, semconv.HTTPRoute(o.Route))
 	}
 	if r.ContentLength > 0 {
 		attrs = append(attrs, semconv.HTTPRequestBodySize(int(r.ContentLength)))
@@ -383,9 +381,6 @@ func requestAttrs(attrs []attribute.KeyValue, r *http.Request) []attribute.KeyVa
 	}
 	if version != "" {
 		attrs = append(attrs, semconv.NetworkProtocolVersion(version))
-	}
-	if r.Pattern != "" {
-		attrs = append(attrs, semconv.HTTPRoute(request.Route(r.Pattern)))
 	}
 	return attrs
 }

@@ -27,6 +27,10 @@ type routes struct {
 
 type routeKey struct{ prefix, route string }
 
+// noRoute is recorded for a request a mux wrapped in Routes matched
+// nothing for: Finish reads it as Unmatched.
+var noRoute = ""
+
 // maxJoined bounds the prefixed routes cached per Routes: prefixes and
 // patterns are the program's, so a few dozen is usual.
 const maxJoined = 1024
@@ -42,9 +46,15 @@ func (h *routes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.next.ServeHTTP(w, r)
 }
 
-// capture records the pattern the mux wrote into r.
+// capture records the pattern the mux wrote into r. A mux that matched
+// nothing (its 404 or 405) decides that the request is unmatched: an outer
+// mux that handed it the subtree ("/api/v1/") must not name it.
 func (h *routes) capture(s *State, r *http.Request) {
-	if r.Pattern == "" || s.route.Load() != nil {
+	if s.route.Load() != nil {
+		return
+	}
+	if r.Pattern == "" {
+		s.route.CompareAndSwap(nil, &noRoute)
 		return
 	}
 	prefix := ""

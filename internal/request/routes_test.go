@@ -2,6 +2,7 @@ package request_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -108,13 +109,20 @@ func TestRouteBehindUserMiddleware(t *testing.T) {
 // outer pattern alone is "/api/"; Routes around the inner mux gives the
 // whole template.
 func TestNestedMux(t *testing.T) {
+	bare := func(h http.Handler) http.Handler { return h }
+	unmatched := func(status int) record { return record{request.Unmatched, fmt.Sprint(status), ""} }
 	tests := []struct {
-		name  string
-		inner func(http.Handler) http.Handler
-		route string
+		name         string
+		inner        func(http.Handler) http.Handler
+		method, path string
+		want         record
 	}{
-		{"inner mux bare", func(h http.Handler) http.Handler { return h }, "/api/"},
-		{"inner mux in Routes", prodready.Routes, "/api/v1/items/{id}"},
+		{"inner mux bare", bare, "GET", "/api/v1/items/7", ok("/api/", 200)},
+		{"inner mux in Routes", prodready.Routes, "GET", "/api/v1/items/7", ok("/api/v1/items/{id}", 200)},
+		// The innermost Routes decides a miss too: not the outer "/api/",
+		// which the outer mux wrote where tracing sees it.
+		{"inner mux in Routes, not found", prodready.Routes, "GET", "/api/v1/nope", unmatched(404)},
+		{"inner mux in Routes, method not allowed", prodready.Routes, "POST", "/api/v1/items/7", unmatched(405)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,8 +135,16 @@ func TestNestedMux(t *testing.T) {
 			outer.Handle("/api/", http.StripPrefix("/api", tt.inner(inner)))
 			srv := httptest.NewServer(s.standard(outer))
 			defer srv.Close()
-			get(t, srv, "/api/v1/items/7")
-			s.agree(t, ok(tt.route, 200), true)
+			req, err := http.NewRequest(tt.method, srv.URL+tt.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = res.Body.Close()
+			s.agree(t, tt.want, true)
 		})
 	}
 }
