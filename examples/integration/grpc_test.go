@@ -161,3 +161,36 @@ func TestGRPCCatalog(t *testing.T) {
 			l["correlation_id"] == "grpc-it-1" && l["msg_sent"] == float64(6)
 	}, 1, time.Second)
 }
+
+// TestOrdersOverGRPC: orders looks products up with
+// catalog.v1.Catalog/GetProduct (CATALOG_GRPC_ADDR): the order is created
+// with catalog's price, catalog's RPC line carries the client's
+// correlation ID and the trace of orders' request, and an unknown product
+// is still a 422 from orders.
+func TestOrdersOverGRPC(t *testing.T) {
+	s := e2e.StartStack(t, bin, e2e.StackOptions{CatalogOverGRPC: true})
+	const id = "e2e-grpc.lookup:1"
+	created := s.Send(t, http.MethodPost, "/orders", http.Header{"X-Correlation-Id": {id}}, `{"product_id":"p3","quantity":2}`)
+	if created.Status != http.StatusCreated {
+		t.Fatalf("POST /orders: status %d: %s", created.Status, created.Body)
+	}
+	var o e2e.Order
+	created.Decode(t, &o)
+	if o.UnitPriceCents != 12900 || o.TotalCents != 25800 {
+		t.Fatalf("created %+v, want catalog's price of p3", o)
+	}
+	rpc := s.Catalog.WaitLines(func(l map[string]any) bool {
+		return l["msg"] == "rpc" && l["method"] == "/catalog.v1.Catalog/GetProduct" && l["correlation_id"] == id
+	}, 1, 5*time.Second)[0]
+	access := s.Orders.WaitLines(func(l map[string]any) bool { return l["correlation_id"] == id && l["route"] == "/orders" }, 1, 5*time.Second)[0]
+	if rpc["code"] != "OK" || rpc["trace_id"] == nil || rpc["trace_id"] != access["trace_id"] {
+		t.Fatalf("catalog's RPC line %v and orders' access line %v: want code OK and one trace", rpc, access)
+	}
+	if http := s.Catalog.WaitLines(func(l map[string]any) bool { return l["correlation_id"] == id && l["route"] != nil }, 0, 0); len(http) != 0 {
+		t.Fatalf("catalog's HTTP port was used: %v", http)
+	}
+	unknown := s.Send(t, http.MethodPost, "/orders", nil, `{"product_id":"p99","quantity":1}`)
+	if unknown.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("POST /orders with an unknown product over gRPC: %d %s, want 422", unknown.Status, unknown.Body)
+	}
+}

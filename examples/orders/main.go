@@ -41,6 +41,9 @@
 //     wait for a pooled connection and the dial included; a database that
 //     hangs gets a JSON 503 then.
 //   - CATALOG_URL (http://localhost:8080): catalog's traffic port.
+//   - CATALOG_GRPC_ADDR (none): catalog's gRPC address (host:port); when
+//     set, products are looked up with catalog.v1.Catalog/GetProduct
+//     instead of GET CATALOG_URL/products/{id}.
 //   - CATALOG_READY_URL (http://localhost:9090/readyz): catalog's
 //     readiness, a warning check of orders: without catalog, POST /orders
 //     fails fast and the rest serves.
@@ -91,6 +94,7 @@ type config struct {
 	databaseURL     string
 	passwordFile    string
 	catalogURL      string
+	catalogGRPC     string
 	catalogReadyURL string
 	queryTimeout    time.Duration
 	checkInterval   time.Duration
@@ -104,6 +108,7 @@ func run(ctx context.Context, args []string) error {
 		databaseURL:     e.String("DATABASE_URL", "postgres://orders@localhost:5432/orders?sslmode=disable"),
 		passwordFile:    e.String("DATABASE_PASSWORD_FILE", ""),
 		catalogURL:      e.String("CATALOG_URL", "http://localhost:8080"),
+		catalogGRPC:     e.String("CATALOG_GRPC_ADDR", ""),
 		catalogReadyURL: e.String("CATALOG_READY_URL", "http://localhost:9090/readyz"),
 		queryTimeout:    e.Duration("DATABASE_QUERY_TIMEOUT", 5*time.Second),
 		checkInterval:   e.Duration("HEALTH_CHECK_INTERVAL", 5*time.Second),
@@ -143,6 +148,13 @@ func (cfg config) routes(ctx context.Context, s *service.Service) (http.Handler,
 	// blip into a total outage. So catalog only warns, and the lookups
 	// that need it fail fast while it is down (catalogClient).
 	catalog := newCatalogClient(cfg.catalogURL)
+	if cfg.catalogGRPC != "" {
+		closeConn, err := catalog.dialCatalog(cfg.catalogGRPC)
+		if err != nil {
+			return nil, err
+		}
+		s.Shutdown.Add("catalog gRPC connection", func(context.Context) error { return closeConn() })
+	}
 	catalogReady := health.HTTPGet(server.NewClient(cfg.checkTimeout), cfg.catalogReadyURL)
 	s.Health.AddReadiness("catalog", catalog.check(catalogReady), append(every, health.Critical(false))...)
 	if db.password != nil {

@@ -33,6 +33,9 @@ type StackOptions struct {
 	DrainDelay time.Duration      // orders' SHUTDOWN_DRAIN_DELAY
 	OrdersEnv  []string           // more variables for orders
 	CatalogEnv []string           // more variables for catalog
+	// CatalogOverGRPC: orders looks products up over gRPC
+	// (CATALOG_GRPC_ADDR) instead of catalog's HTTP port.
+	CatalogOverGRPC bool
 }
 
 // Stack is a private Postgres, catalog and orders, as real processes,
@@ -95,6 +98,9 @@ func StartStack(t *testing.T, bin Binaries, o StackOptions) *Stack {
 		"HEALTH_CHECK_INTERVAL=" + CheckInterval.String(),
 		"HEALTH_CHECK_TIMEOUT=" + CheckTimeout.String(),
 	}, otel...)
+	if o.CatalogOverGRPC {
+		ordersEnv = append(ordersEnv, "CATALOG_GRPC_ADDR="+s.CatalogGRPC)
+	}
 	ordersEnv = append(ordersEnv, o.OrdersEnv...)
 	s.OrdersEnviron = ordersEnv
 
