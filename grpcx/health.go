@@ -33,7 +33,7 @@ func (h *healthService) known(name string) bool {
 	if name == "" {
 		return true
 	}
-	_, ok := h.srv.GetServiceInfo()[name]
+	_, ok := h.srv.services()[name]
 	return ok
 }
 
@@ -57,7 +57,7 @@ func (h *healthService) Check(ctx context.Context, req *healthpb.HealthCheckRequ
 func (h *healthService) List(ctx context.Context, _ *healthpb.HealthListRequest) (*healthpb.HealthListResponse, error) {
 	st := h.status(ctx)
 	resp := &healthpb.HealthListResponse{Statuses: map[string]*healthpb.HealthCheckResponse{"": {Status: st}}}
-	for name := range h.srv.GetServiceInfo() {
+	for name := range h.srv.services() {
 		resp.Statuses[name] = &healthpb.HealthCheckResponse{Status: st}
 	}
 	return resp, nil

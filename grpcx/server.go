@@ -33,6 +33,7 @@ type Server struct {
 	drain   context.CancelFunc
 
 	methods     func() map[string]*series // known methods, read at the first RPC
+	services    func() map[string]bool    // registered services, likewise
 	unknownRPCs *series
 }
 
@@ -117,6 +118,13 @@ func NewServer(opts ...Option) (*Server, error) {
 	}
 	s.Server = grpc.NewServer(append(gopts, cfg.extra...)...)
 	s.methods = sync.OnceValue(s.knownMethods)
+	s.services = sync.OnceValue(func() map[string]bool {
+		m := make(map[string]bool)
+		for name := range s.GetServiceInfo() {
+			m[name] = true
+		}
+		return m
+	})
 	if cfg.health != nil {
 		healthpb.RegisterHealthServer(s.Server, &healthService{srv: s, r: cfg.health})
 	}
