@@ -204,6 +204,12 @@ func (s *Server) stream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo,
 	if r != nil {
 		_ = ss.SetHeader(r.header())
 	}
+	if s.drained.Err() != nil {
+		// A stream opened after GracefulStop began, on a connection its
+		// GOAWAY has not reached yet: refused before the handler runs, so
+		// the client re-opens it on a new connection.
+		return status.Error(codes.Unavailable, errDraining.Error())
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	stop := context.AfterFunc(s.drained, func() { cancel(errDraining) })
 	defer func() {
