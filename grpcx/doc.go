@@ -49,6 +49,14 @@
 //     stays in the log), logged once, on the access line, with its stack.
 //   - a deadline of DefaultTimeout for a unary RPC whose client sent none.
 //
+// The series and the access line are written here rather than taken from
+// go-grpc-middleware, which would add its modules to every user's build,
+// and in one stats handler and one interceptor per kind of RPC instead of
+// a chain of three: BenchmarkGRPCStack (benchmarks/) measures a unary RPC
+// through this server at 232 allocations and 16.6 KiB against 322 and
+// 21.0 KiB through otelgrpc with go-grpc-middleware's logging,
+// providers/prometheus and recovery (152 and 8.8 KiB with none).
+//
 // # Limits and connections
 //
 // Messages over MaxRecvMsgSize (DefaultMaxRecvMsgSize, 4 MiB) are refused
