@@ -252,13 +252,13 @@ func serve(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
+	if err := serveGRPC(sd, cfg.grpcAddr, logger, reg, checks); err != nil {
+		return err
+	}
 	// The traffic port's connections are capped below the descriptor
 	// limit, so that a flood of idle keep-alives leaves the admin port the
 	// descriptors its probes need.
 	sd.Serve(traffic, server.Limit(traffic, ln, 0))
-	if err := serveGRPC(sd, cfg.grpcAddr, logger, reg, checks); err != nil {
-		return err
-	}
 
 	admin := newServer(cfg.adminAddr, cfg, errorLog)
 	// GET /loglevel reads the level, PUT changes it (guarded), and the
