@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"time"
 
 	"github.com/prodready/prodready/logging"
+	"github.com/prodready/prodready/server"
+	"github.com/prodready/prodready/shutdown"
 )
 
 // maxWork bounds GET /work: a client must not be able to hold a request,
@@ -69,7 +73,8 @@ func (c *catalog) getProduct(w http.ResponseWriter, r *http.Request) {
 
 // work holds the request for ?duration= (at most maxWork): the slow
 // request a graceful shutdown has to let finish. A client that goes away
-// ends it early.
+// ends it early; so do the request deadline (504) and a shutdown whose
+// budget cannot wait for it (503).
 func work(w http.ResponseWriter, r *http.Request) {
 	d, err := time.ParseDuration(r.URL.Query().Get("duration"))
 	if err != nil || d < 0 || d > maxWork {
@@ -83,7 +88,15 @@ func work(w http.ResponseWriter, r *http.Request) {
 	case <-t.C:
 		writeJSON(w, http.StatusOK, map[string]string{"worked": d.String()})
 	case <-r.Context().Done():
-		// The client is gone: nobody reads an answer.
+		// Answered like every other error here, JSON with the correlation
+		// ID; a client that went away (context.Canceled) reads nothing.
+		switch cause := context.Cause(r.Context()); {
+		case errors.Is(cause, server.ErrDeadline):
+			writeError(w, r, http.StatusGatewayTimeout, "request deadline exceeded")
+		case errors.Is(cause, shutdown.ErrBudget):
+			w.Header().Set("Retry-After", "1")
+			writeError(w, r, http.StatusServiceUnavailable, "shutting down: retry")
+		}
 	}
 }
 
