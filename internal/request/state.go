@@ -62,8 +62,9 @@ type State struct {
 	hooked    atomic.Bool                // Routes saw the request the mux served
 	routeFunc func(*http.Request) string // metrics' RouteFunc, asked when no route was recorded
 
-	layers Layer // the kinds of layer that entered
-	done   bool  // out is decided
+	layers Layer  // the kinds of layer that entered
+	fail   string // the error type a layer answered with (Fail)
+	done   bool   // out is decided
 	out    Outcome
 
 	// Logging is the logging middleware's slot, opaque to every other
