@@ -10,13 +10,14 @@
 // Window (once at least minSamples requests completed in it) the limit is
 // revised from the window's completions:
 //
-//   - The goal G is max(Target, Tolerance × baseline), where baseline is a
-//     moving average of the mean latency of windows in which nothing was
-//     refused: the service's own latency when it is not held back, so a
-//     service that is slow by nature (a 200 ms report) is not taken for an
-//     overloaded one. Windows with refusals never move the baseline, so a
-//     sustained overload cannot raise its own goal (the minRTT drift of
-//     gradient limiters).
+//   - The goal G is max(Target, Tolerance × baseline), where baseline is
+//     the lowest mean latency of the windows of the last minute in which
+//     nothing was refused: the service's own latency when it is not held
+//     back, so a service that is slow by nature (a 200 ms report) is not
+//     taken for an overloaded one. Windows with refusals never count, and
+//     the lowest of a minute includes the time before a spike, so an
+//     overload cannot raise its own goal (the minRTT drift of gradient
+//     limiters).
 //   - Mean latency above G: the service is queueing. Little's law gives the
 //     in-flight count that finishes in G at the rate it completes work:
 //     completions per second × G. The limit drops to that, but by half at
@@ -69,8 +70,9 @@ const (
 	staleWindows = 10
 	// maxSample caps one latency sample.
 	maxSample = int64(time.Hour)
-	// baselineWeight is the weight of a new window in the baseline.
-	baselineWeight = 0.1
+	// baselineSlots × baselineSlot is how far back the baseline looks.
+	baselineSlots = 60
+	baselineSlot  = int64(time.Second)
 )
 
 // WithDefaults returns c with its zero fields set to the defaults.
@@ -133,7 +135,34 @@ type Limiter struct {
 	start                     atomic.Int64 // when the window began, caller's nanoseconds
 
 	mu       sync.Mutex // one revision at a time
-	baseline float64    // ns; 0 until the first unrefused window
+	baseline minimum    // of the means of unrefused windows, ns
+}
+
+// minimum is the lowest value added within the last baselineSlots slots:
+// the lowest of each slot, in a ring.
+type minimum struct {
+	slot [baselineSlots]int64 // the slot number each value is of; 0: none
+	val  [baselineSlots]float64
+}
+
+func (m *minimum) add(now int64, v float64) {
+	n := now/baselineSlot + 1 // never 0
+	i := n % baselineSlots
+	if m.slot[i] != n || v < m.val[i] {
+		m.slot[i], m.val[i] = n, v
+	}
+}
+
+// get returns the minimum, 0 when nothing was added in the horizon.
+func (m *minimum) get(now int64) float64 {
+	n := now/baselineSlot + 1
+	var low float64
+	for i, s := range m.slot {
+		if s != 0 && s <= n && n-s < baselineSlots && (low == 0 || m.val[i] < low) {
+			low = m.val[i]
+		}
+	}
+	return low
 }
 
 // New returns a Limiter with cfg (zero fields: the defaults) whose first
@@ -162,7 +191,7 @@ func (l *Limiter) InFlight() int { return int(l.inflight.Load()) }
 func (l *Limiter) Baseline() time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return time.Duration(l.baseline)
+	return time.Duration(l.baseline.get(l.start.Load()))
 }
 
 // Acquire admits a request unless the limit is reached. An admitted
@@ -224,7 +253,7 @@ func (l *Limiter) revise(now int64) {
 	refused := l.refused.Swap(0)
 	peak := l.peak.Swap(l.inflight.Load())
 	l.start.Store(now)
-	l.limit.Store(int64(l.next(Window{
+	l.limit.Store(int64(l.next(now, Window{
 		Completed: n, Refused: refused, Peak: peak,
 		Mean: time.Duration(sum / n), Elapsed: time.Duration(elapsed),
 	})))
@@ -248,18 +277,15 @@ type Window struct {
 	Elapsed   time.Duration // how long the window lasted
 }
 
-// next returns the limit after window w; l.mu is held.
-func (l *Limiter) next(w Window) int {
+// next returns the limit after window w, which ended at now; l.mu is
+// held.
+func (l *Limiter) next(now int64, w Window) int {
 	limit := float64(l.limit.Load())
 	mean := float64(w.Mean)
 	if w.Refused == 0 {
-		if l.baseline == 0 {
-			l.baseline = mean
-		} else {
-			l.baseline += baselineWeight * (mean - l.baseline)
-		}
+		l.baseline.add(now, mean)
 	}
-	goal := max(float64(l.cfg.Target), l.cfg.Tolerance*l.baseline)
+	goal := max(float64(l.cfg.Target), l.cfg.Tolerance*l.baseline.get(now))
 	reached := w.Refused > 0 || float64(w.Peak) >= limit
 	switch {
 	case mean > goal:

@@ -1,0 +1,369 @@
+// Command overload measures goodput under overload: the catalog example's
+// stack with prodready's server.Admission, with go-zero's adaptive shedder
+// (core/load) in its place, and with no shedder, each built from the same
+// catalog.go routes (catalog_overload.go replaces main.go), driven with
+// open-loop arrivals (a spike does not slow down because the server does)
+// at multiples of the capacity C, with a client deadline.
+//
+//	go run ./benchmarks/cmd/overload                     # CPU-bound: GET /work?cpu=2ms
+//	go run ./benchmarks/cmd/overload -path '/db?ms=10'   # I/O-bound: 8 slots of 10 ms
+//	go run ./benchmarks/cmd/overload -json out.json
+//
+// C is measured first: the 200s per second of the target without a
+// shedder under a closed loop of -c connections. Then, level after level
+// (-levels, multiples of C; Poisson arrivals), each target in turn gets
+// -d of traffic after a pause that lets the one before drain. Each request
+// is given up -deadline after it was due; goodput is the 200s within it
+// per second. /livez on the admin port is probed every 100 ms throughout.
+// With two CPUs or more and taskset, the servers run on -server-cpu alone
+// (GOMAXPROCS 1) and the generator and log drains on -generator-cpu.
+package main
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prodready/prodready/benchmarks/cmd/internal/bin"
+	"github.com/prodready/prodready/benchmarks/cmd/internal/results"
+)
+
+const catalogPkg = "github.com/prodready/prodready/examples/catalog"
+
+//go:embed catalog_overload.go
+var twinMain []byte
+
+// Result is the whole run, as written with -json.
+type Result struct {
+	Path        string   `json:"path"`
+	DeadlineMs  float64  `json:"deadline_ms"`
+	Capacity    float64  `json:"capacity"` // C, 200s per second without shedding, closed loop
+	Pinned      bool     `json:"pinned"`
+	ServerCPU   int      `json:"server_cpu"`
+	LoadAverage string   `json:"load_average"` // /proc/loadavg before the run
+	Command     string   `json:"command"`
+	Levels      []Level  `json:"levels"`
+	Targets     []string `json:"targets"`
+}
+
+func main() {
+	var err error
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == "drive":
+		err = driveCmd(os.Args[2:], os.Stdout)
+	default:
+		err = run(context.Background(), os.Args[1:], os.Stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "overload:", err)
+		os.Exit(1)
+	}
+}
+
+type settings struct {
+	path              string
+	dur, pause, dl    time.Duration
+	levels            []float64
+	targets           []string
+	conns, maxConns   int
+	pin               bool
+	serverCPU, genCPU int
+	capacity          float64
+	self              string
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("overload", flag.ContinueOnError)
+	var s settings
+	fs.StringVar(&s.path, "path", "/work?cpu=2ms", "URL path to request")
+	fs.DurationVar(&s.dur, "d", 4*time.Second, "traffic per target and level")
+	fs.DurationVar(&s.pause, "pause", 2*time.Second, "pause before each target's level, to drain the last")
+	fs.DurationVar(&s.dl, "deadline", time.Second, "client deadline of each request")
+	levels := fs.String("levels", "0.8,1,2,5", "arrival rates, multiples of the capacity")
+	targets := fs.String("targets", "prodready,gozero,none", "shedders to compare")
+	fs.IntVar(&s.conns, "c", 16, "connections of the closed loop that measures the capacity")
+	fs.IntVar(&s.maxConns, "max-conns", 4000, "connections the open-loop generator may open")
+	fs.Float64Var(&s.capacity, "capacity", 0, "the capacity in requests per second (0: measure it)")
+	fs.IntVar(&s.serverCPU, "server-cpu", 0, "the CPU the servers run on")
+	fs.IntVar(&s.genCPU, "generator-cpu", 1, "the CPU the generator and log drains run on")
+	pin := fs.String("pin", "auto", "pin with taskset: auto, true, false")
+	jsonOut := fs.String("json", "", "write the figures to this file as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	for _, f := range strings.Split(*levels, ",") {
+		m, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || m <= 0 || m > 20 {
+			return fmt.Errorf("-levels: %q is not a multiple between 0 and 20", f)
+		}
+		s.levels = append(s.levels, m)
+	}
+	for _, t := range strings.Split(*targets, ",") {
+		switch t = strings.TrimSpace(t); t {
+		case "prodready", "gozero", "none":
+			s.targets = append(s.targets, t)
+		default:
+			return fmt.Errorf("-targets: unknown %q (want prodready, gozero, none)", t)
+		}
+	}
+	if s.dur <= 0 || s.dur > time.Minute || s.dl <= 0 || s.dl > 10*time.Second || s.conns < 1 || s.maxConns < 1 {
+		return errors.New("need 0 < -d <= 1m, 0 < -deadline <= 10s, -c >= 1, -max-conns >= 1")
+	}
+	_, tasksetErr := exec.LookPath("taskset")
+	switch *pin {
+	case "auto":
+		s.pin = tasksetErr == nil && runtime.NumCPU() >= 2 && s.serverCPU != s.genCPU
+	case "true":
+		if tasksetErr != nil {
+			return tasksetErr
+		}
+		s.pin = true
+	case "false":
+	default:
+		return fmt.Errorf("-pin %q: want auto, true or false", *pin)
+	}
+	var err error
+	if s.self, err = os.Executable(); err != nil {
+		return err
+	}
+
+	res := Result{Path: s.path, DeadlineMs: float64(s.dl) / 1e6, Pinned: s.pin, ServerCPU: s.serverCPU,
+		LoadAverage: loadAverage(), Targets: s.targets,
+		Command: "go run ./benchmarks/cmd/overload " + strings.Join(args, " ")}
+	fmt.Fprintf(os.Stderr, "overload: load average %s\n", res.LoadAverage)
+
+	dir, err := os.MkdirTemp("", "prodready-overload-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	binary, err := build(ctx, dir)
+	if err != nil {
+		return err
+	}
+	servers := map[string]*server{}
+	for _, t := range uniq(append([]string{"none"}, s.targets...)) {
+		srv, err := s.start(t, binary)
+		if err != nil {
+			return err
+		}
+		defer srv.stop()
+		servers[t] = srv
+	}
+
+	res.Capacity = s.capacity
+	if res.Capacity == 0 {
+		// A warm-up, then the measurement, on the target without a shedder.
+		if _, err := closedLoop(servers["none"].addr, s.path, s.conns, time.Second); err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+		if res.Capacity, err = closedLoop(servers["none"].addr, s.path, s.conns, 2*s.dur); err != nil {
+			return fmt.Errorf("capacity: %w", err)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "overload: capacity C = %.0f req/s (%s, closed loop, %d connections)\n", res.Capacity, s.path, s.conns)
+
+	for _, m := range s.levels {
+		for _, t := range s.targets {
+			time.Sleep(s.pause)
+			srv := servers[t]
+			lv, err := s.drive(srv, m*res.Capacity)
+			if err != nil {
+				return fmt.Errorf("%s at %.1fx: %w", t, m, err)
+			}
+			lv.Target, lv.Multiple = t, m
+			if t == "prodready" {
+				lv.Limit = scrapeLimit(srv.admin)
+			}
+			fmt.Fprintf(os.Stderr, "overload: %-9s %.1fxC  goodput %6.0f/s (%.2f C)  ok p99 %6.1f ms  refused %5d (p99 %5.1f ms)  timeouts %5d  errors %d  livez max %.0f ms  limit %d\n",
+				t, m, lv.Goodput, lv.Goodput/res.Capacity, lv.OKP99ms, lv.Refused, lv.RefP99ms, lv.Timeouts, lv.Errors, lv.LivezMax, lv.Limit)
+			res.Levels = append(res.Levels, lv)
+		}
+	}
+	report(out, res)
+	if *jsonOut != "" {
+		return results.Write(*jsonOut, res)
+	}
+	return nil
+}
+
+func uniq(xs []string) []string {
+	var out []string
+	for _, x := range xs {
+		if !strings.Contains(","+strings.Join(out, ",")+",", ","+x+",") {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// report prints the table.
+func report(w io.Writer, r Result) {
+	fmt.Fprintf(w, "GET %s, C = %.0f req/s, client deadline %.0f ms, pinned %v, load average %s\n",
+		r.Path, r.Capacity, r.DeadlineMs, r.Pinned, r.LoadAverage)
+	fmt.Fprintf(w, "%-10s %5s %8s %8s %8s %8s %8s %8s %8s %8s %6s\n",
+		"target", "xC", "goodput", "/C", "ok p99", "refused", "ref p99", "timeouts", "errors", "livez", "limit")
+	for _, l := range r.Levels {
+		fmt.Fprintf(w, "%-10s %5.1f %8.0f %8.2f %8.1f %8d %8.1f %8d %8d %8.0f %6d\n",
+			l.Target, l.Multiple, l.Goodput, l.Goodput/r.Capacity, l.OKP99ms, l.Refused, l.RefP99ms, l.Timeouts, l.Errors, l.LivezMax, l.Limit)
+	}
+}
+
+// loadAverage is the first three fields of /proc/loadavg.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
+}
+
+// build compiles the catalog package with catalog_overload.go as its main.
+func build(ctx context.Context, dir string) (string, error) {
+	src, err := bin.PackageDir(ctx, catalogPkg)
+	if err != nil {
+		return "", err
+	}
+	file := filepath.Join(dir, "catalog_overload.go")
+	if err := os.WriteFile(file, bytes.TrimPrefix(twinMain, []byte("//go:build ignore\n")), 0o600); err != nil {
+		return "", err
+	}
+	return bin.Build(ctx, dir, "catalog-overload", catalogPkg, map[string]string{filepath.Join(src, "main.go"): file})
+}
+
+// server is one running target.
+type server struct {
+	name, addr, admin string
+	stop              func()
+}
+
+// onCPU runs cmd under taskset on cpu, when pinning.
+func (s settings) onCPU(cpu int, cmd *exec.Cmd) *exec.Cmd {
+	if !s.pin {
+		return cmd
+	}
+	taskset, err := exec.LookPath("taskset")
+	if err != nil {
+		return cmd
+	}
+	cmd.Args = append([]string{"taskset", "-c", strconv.Itoa(cpu)}, cmd.Args...)
+	cmd.Path = taskset
+	return cmd
+}
+
+// start runs the target with its stdout a pipe drained by a cat, as a
+// container runtime reads it, and waits for its /livez.
+func (s settings) start(name, path string) (*server, error) {
+	addr, err := bin.FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	admin, err := bin.FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cmd := s.onCPU(s.serverCPU, bin.Command(path, bin.Env("HTTP_ADDR="+addr, "ADMIN_ADDR="+admin, "SHEDDER="+name)))
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	drain := s.onCPU(s.genCPU, exec.Command("cat")) // #nosec G204 -- fixed tool
+	drain.Stdin = pr
+	cmd.Stdout = pw
+	cmd.Stderr = pw // go-zero logs every drop there
+	if err := drain.Start(); err != nil {
+		pr.Close()
+		pw.Close()
+		return nil, err
+	}
+	err = cmd.Start()
+	pr.Close()
+	pw.Close()
+	if err != nil {
+		bin.Stop(drain)
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	srv := &server{name: name, addr: addr, admin: admin, stop: func() {
+		bin.Stop(cmd)
+		bin.StopWith(drain, os.Interrupt, 5*time.Second)
+	}}
+	if _, err := bin.WaitOK("http://"+admin+"/livez", 10*time.Millisecond, 10*time.Second); err != nil {
+		srv.stop()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return srv, nil
+}
+
+// drive runs one level against srv in a generator process of its own, on
+// the generator's CPU.
+func (s settings) drive(srv *server, rate float64) (Level, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.dur+30*time.Second)
+	defer cancel()
+	cmd := s.onCPU(s.genCPU, exec.CommandContext(ctx, s.self, "drive", "-addr", srv.addr, "-admin", srv.admin, // #nosec G204 -- this binary
+		"-path", s.path, "-rate", strconv.FormatFloat(rate, 'f', 1, 64), "-d", s.dur.String(),
+		"-deadline", s.dl.String(), "-max-conns", strconv.Itoa(s.maxConns)))
+	cmd.Stderr = os.Stderr
+	b, err := cmd.Output()
+	if err != nil {
+		return Level{}, fmt.Errorf("drive: %w", err)
+	}
+	var lv Level
+	return lv, json.Unmarshal(b, &lv)
+}
+
+// driveCmd is "overload drive": one open-loop level, its figures as JSON.
+func driveCmd(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("overload drive", flag.ContinueOnError)
+	addr := fs.String("addr", "", "host:port of the traffic port")
+	admin := fs.String("admin", "", "host:port of the admin port")
+	path := fs.String("path", "/", "URL path")
+	rate := fs.Float64("rate", 100, "arrivals per second")
+	d := fs.Duration("d", time.Second, "how long")
+	dl := fs.Duration("deadline", time.Second, "client deadline")
+	maxConns := fs.Int("max-conns", 4000, "connections at most")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *addr == "" || *admin == "" || *rate <= 0 || *d <= 0 || *d > time.Minute {
+		return errors.New("drive: need -addr, -admin, -rate > 0, 0 < -d <= 1m")
+	}
+	lv, err := openLoop(*addr, *admin, *path, *rate, *d, *dl, *maxConns)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(out).Encode(lv)
+}
+
+var limitLine = regexp.MustCompile(`(?m)^server_admission_limit ([0-9.e+]+)$`)
+
+// scrapeLimit reads server_admission_limit from the admin port, 0 if it
+// cannot.
+func scrapeLimit(admin string) int {
+	res, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	m := limitLine.FindSubmatch(b)
+	if m == nil {
+		return 0
+	}
+	f, _ := strconv.ParseFloat(string(m[1]), 64)
+	return int(f)
+}
