@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"runtime"
 	"runtime/metrics"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,7 +60,8 @@ type Admission struct {
 	log    *slog.Logger
 	exempt map[string]struct{}
 
-	mem memorySampler
+	rt runtimeSampler
+	q  runQueue
 
 	refusals [numReasons]atomic.Uint64
 	// The refusal log: the time of the last line (since base) and the
@@ -77,6 +80,10 @@ type Reason uint8
 const (
 	// ReasonLimit: the in-flight limit was reached.
 	ReasonLimit Reason = iota
+	// ReasonQueue: goroutines wait for a CPU longer than the latency goal:
+	// the service is CPU-bound and has more work queued than it can start
+	// in time.
+	ReasonQueue
 	// ReasonMemory: the live heap was above the memory threshold of
 	// GOMEMLIMIT.
 	ReasonMemory
@@ -86,7 +93,7 @@ const (
 	numReasons
 )
 
-var reasonNames = [numReasons]string{"limit", "memory", "expired"}
+var reasonNames = [numReasons]string{"limit", "queue", "memory", "expired"}
 
 func (r Reason) String() string {
 	if r < numReasons {
@@ -114,7 +121,7 @@ func (r *Refusal) Is(target error) bool { return target == ErrRefused } //nolint
 // refusalErrs are the errors Acquire returns, made once: refusing
 // allocates nothing.
 var refusalErrs = [numReasons]*Refusal{
-	{ReasonLimit, retryAfter}, {ReasonMemory, retryAfter}, {ReasonExpired, retryAfter},
+	{ReasonLimit, retryAfter}, {ReasonQueue, retryAfter}, {ReasonMemory, retryAfter}, {ReasonExpired, retryAfter},
 }
 
 // retryAfter is the Retry-After of every refusal: a limit that moved
@@ -127,9 +134,11 @@ const (
 	// defaultMemoryThreshold: refuse when the live heap passes 90% of
 	// GOMEMLIMIT, where the garbage collector starts to run back to back.
 	defaultMemoryThreshold = 0.9
-	// memoryInterval is how often the heap is read, at most: reading
-	// runtime/metrics costs about a microsecond, too much per request.
-	memoryInterval = 5 * time.Millisecond
+	// sampleInterval is how often runtime/metrics is read, at most:
+	// reading it costs about 1.5 µs, too much per request.
+	sampleInterval = 5 * time.Millisecond
+	// decideInterval is how often the run queue is revised, at most.
+	decideInterval = 20 * time.Millisecond
 	// logPeriod: at most one refusal line this often.
 	defaultLogPeriod = 5 * time.Second
 )
@@ -257,7 +266,8 @@ func NewAdmission(reg prometheus.Registerer, opts ...AdmitOption) (*Admission, e
 	for _, p := range cfg.exempt {
 		a.exempt[p] = struct{}{}
 	}
-	a.mem.init(cfg.memory)
+	a.rt.init(cfg.memory)
+	a.q.init(lim.Config().Target, lim.Config().Max)
 	if reg != nil {
 		if err := a.register(reg); err != nil {
 			return nil, err
@@ -280,7 +290,7 @@ func (a *Admission) register(reg prometheus.Registerer) error {
 	for r := range numReasons {
 		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name:        "server_admission_refusals_total",
-			Help:        "Requests refused before any handler work, by reason: limit (too much in flight to finish in time), memory (heap near GOMEMLIMIT), expired (its context ended while it waited).",
+			Help:        "Requests refused before any handler work, by reason: limit (too much in flight to finish in time), queue (goroutines wait for a CPU longer than the latency goal), memory (heap near GOMEMLIMIT), expired (its context ended while it waited).",
 			ConstLabels: prometheus.Labels{"reason": r.String()},
 		}, func() float64 { return float64(a.refusals[r].Load()) }))
 	}
@@ -304,8 +314,8 @@ func (a *Admission) InFlight() int { return a.lim.InFlight() }
 // Permit is an admitted request; Release it exactly once when its work is
 // done. The zero Permit releases nothing.
 type Permit struct {
-	a     *Admission
-	start time.Duration // since a.base
+	a          *Admission
+	start, run time.Duration // admitted and started to run, since a.base
 }
 
 // Acquire admits a request whose context is ctx, or refuses it with a
@@ -321,13 +331,23 @@ func (a *Admission) Acquire(ctx context.Context) (Permit, error) {
 	if ctx.Err() != nil {
 		return Permit{}, a.refused(ReasonExpired, now)
 	}
-	if a.mem.over(now) {
+	a.rt.sample(now, &a.q)
+	if a.rt.memOver.Load() {
 		return Permit{}, a.refused(ReasonMemory, now)
 	}
 	if !a.lim.Acquire() {
 		return Permit{}, a.refused(ReasonLimit, now)
 	}
-	return Permit{a: a, start: now}, nil
+	if r, ok := a.q.acquire(ctx); !ok {
+		a.lim.Drop()
+		return Permit{}, a.refused(r, time.Since(a.base))
+	}
+	if a.q.saturated() {
+		// Let the requests the scheduler holds reach the queue (or a
+		// refusal) before this one takes the CPU: see runQueue.
+		runtime.Gosched()
+	}
+	return Permit{a: a, start: now, run: time.Since(a.base)}, nil
 }
 
 // Release ends the admitted request, its latency a sample for the limit.
@@ -336,7 +356,11 @@ func (p Permit) Release() {
 		return
 	}
 	now := time.Since(p.a.base)
-	p.a.lim.Release(now-p.start, int64(now))
+	p.a.q.observe(now - p.run)
+	p.a.q.release()
+	// The sample is the run, not the wait before it: the run queue bounds
+	// its own wait, and a limit that counted it would shrink to fight it.
+	p.a.lim.Release(now-p.run, int64(now))
 }
 
 // refused counts a refusal, logs when a line is due, and returns its
@@ -413,47 +437,108 @@ var (
 	overloaded      = []byte("server overloaded, retry later\n")
 )
 
-// memorySampler tells whether the live heap is above the threshold of
-// GOMEMLIMIT, reading runtime/metrics at most once per memoryInterval.
-type memorySampler struct {
-	threshold float64 // 0: off
-	next      atomic.Int64
-	isOver    atomic.Bool
-	mu        sync.Mutex
-	samples   []metrics.Sample
-	read      func([]metrics.Sample) // metrics.Read; tests replace it
+// runtimeSampler reads from runtime/metrics, at most once per
+// sampleInterval, whether the live heap is above the threshold of
+// GOMEMLIMIT and how long goroutines wait for a CPU; the latter drives
+// runQueue.
+type runtimeSampler struct {
+	memory float64 // fraction of GOMEMLIMIT; 0: no memory check
+
+	next     atomic.Int64
+	memOver  atomic.Bool
+	decided  time.Duration // when the run queue was last revised
+
+	mu      sync.Mutex
+	samples []metrics.Sample
+	prev    []uint64 // the scheduling latency counts at the last decision
+	delta   []uint64
+	// read fills samples; tests replace it.
+	read func([]metrics.Sample)
 }
 
-func (m *memorySampler) init(threshold float64) {
-	m.threshold = threshold
-	m.samples = []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/gomemlimit:bytes"}}
+// The samples, by index.
+const (
+	sampleLive = iota
+	sampleLimit
+	sampleSched
+)
+
+func (m *runtimeSampler) init(memory float64) {
+	m.memory = memory
+	m.samples = []metrics.Sample{
+		sampleLive:  {Name: "/gc/heap/live:bytes"},
+		sampleLimit: {Name: "/gc/gomemlimit:bytes"},
+		sampleSched: {Name: "/sched/latencies:seconds"},
+	}
 	m.read = metrics.Read
 }
 
-// over reports whether the heap was over the threshold at the last read,
-// reading again first when memoryInterval has passed.
-func (m *memorySampler) over(now time.Duration) bool {
-	if m.threshold == 0 {
-		return false
-	}
-	if n := m.next.Load(); int64(now) >= n || int64(now) < n-int64(memoryInterval) {
-		m.sample(now)
-	}
-	return m.isOver.Load()
-}
-
-func (m *memorySampler) sample(now time.Duration) {
-	if !m.mu.TryLock() {
-		return // another request is reading
-	}
-	defer m.mu.Unlock()
-	m.next.Store(int64(now + memoryInterval))
-	m.read(m.samples)
-	live, limit := m.samples[0].Value, m.samples[1].Value
-	if live.Kind() != metrics.KindUint64 || limit.Kind() != metrics.KindUint64 {
-		m.isOver.Store(false) // a runtime without them: no memory check
+// sample reads again when sampleInterval has passed (or the clock went
+// back) and another request is not reading, and revises q's run from
+// the scheduler's latency every decideInterval at most.
+func (m *runtimeSampler) sample(now time.Duration, q *runQueue) {
+	if n := m.next.Load(); int64(now) < n && int64(now) >= n-int64(sampleInterval) {
 		return
 	}
-	l := limit.Uint64()
-	m.isOver.Store(l != math.MaxInt64 && float64(live.Uint64()) >= m.threshold*float64(l))
+	if !m.mu.TryLock() {
+		return
+	}
+	defer m.mu.Unlock()
+	m.next.Store(int64(now + sampleInterval))
+	m.read(m.samples)
+	m.memOver.Store(m.memory > 0 && m.overMemory())
+	if now-m.decided < decideInterval && now >= m.decided {
+		return
+	}
+	if p90, ok := m.schedP90(); ok {
+		m.decided = now
+		q.decide(p90)
+	}
 }
+
+func (m *runtimeSampler) overMemory() bool {
+	live, limit := m.samples[sampleLive].Value, m.samples[sampleLimit].Value
+	if live.Kind() != metrics.KindUint64 || limit.Kind() != metrics.KindUint64 {
+		return false // a runtime without them: no memory check
+	}
+	l := limit.Uint64()
+	return l != math.MaxInt64 && float64(live.Uint64()) >= m.memory*float64(l)
+}
+
+// schedP90 returns the 90th percentile of the scheduling latencies since
+// the last call that returned ok, in nanoseconds (the lower bound of its
+// bucket). With too few goroutines scheduled since to say (the runtime
+// records one scheduling in eight), it returns false and lets them add up.
+func (m *runtimeSampler) schedP90() (float64, bool) {
+	v := m.samples[sampleSched].Value
+	if v.Kind() != metrics.KindFloat64Histogram {
+		return 0, false
+	}
+	h := v.Float64Histogram()
+	if len(m.prev) != len(h.Counts) { // the first read
+		m.prev = slices.Clone(h.Counts)
+		m.delta = make([]uint64, len(h.Counts))
+		return 0, false
+	}
+	var total uint64
+	for i, c := range h.Counts {
+		m.delta[i] = c - m.prev[i]
+		total += m.delta[i]
+	}
+	if total < minScheduled {
+		return 0, false
+	}
+	copy(m.prev, h.Counts)
+	rank := total - total/10
+	var seen uint64
+	for i, d := range m.delta {
+		if seen += d; seen >= rank {
+			return max(h.Buckets[i], 0) * 1e9, true
+		}
+	}
+	return 0, true
+}
+
+// minScheduled is how many goroutines must have been scheduled since the
+// last read for its latencies to decide anything.
+const minScheduled = 8

@@ -38,6 +38,9 @@ type Level struct {
 	LivezFail int     `json:"livez_failures"`
 	Limit     int     `json:"limit,omitempty"` // prodready's limit at the end
 	DialError string  `json:"dial_error,omitempty"`
+	// ServerRefusals are prodready's refusals by reason since its start,
+	// read from its /metrics after the level.
+	ServerRefusals map[string]int `json:"server_refusals,omitempty"`
 }
 
 // openLoop sends GET path to addr at rate requests per second, Poisson

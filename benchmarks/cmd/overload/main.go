@@ -36,6 +36,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prodready/prodready/benchmarks/cmd/internal/bin"
@@ -53,6 +54,7 @@ type Result struct {
 	DeadlineMs  float64  `json:"deadline_ms"`
 	Capacity    float64  `json:"capacity"` // C, 200s per second without shedding, closed loop
 	Pinned      bool     `json:"pinned"`
+	Priority    int      `json:"priority"` // the servers' autogroup niceness, 0: not set
 	ServerCPU   int      `json:"server_cpu"`
 	LoadAverage string   `json:"load_average"` // /proc/loadavg before the run
 	Command     string   `json:"command"`
@@ -81,6 +83,7 @@ type settings struct {
 	targets           []string
 	conns, maxConns   int
 	pin               bool
+	nice              int
 	serverCPU, genCPU int
 	capacity          float64
 	self              string
@@ -101,6 +104,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&s.serverCPU, "server-cpu", 0, "the CPU the servers run on")
 	fs.IntVar(&s.genCPU, "generator-cpu", 1, "the CPU the generator and log drains run on")
 	pin := fs.String("pin", "auto", "pin with taskset: auto, true, false")
+	fs.IntVar(&s.nice, "priority", 0, "run the servers, generator and log drains each in a session of its own whose autogroup has this niceness (-10: ahead of the machine's other sessions, so the server has its core; needs CAP_SYS_NICE); 0: leave them in this session")
 	jsonOut := fs.String("json", "", "write the figures to this file as JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -141,7 +145,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 
-	res := Result{Path: s.path, DeadlineMs: float64(s.dl) / 1e6, Pinned: s.pin, ServerCPU: s.serverCPU,
+	res := Result{Path: s.path, DeadlineMs: float64(s.dl) / 1e6, Pinned: s.pin, Priority: s.nice, ServerCPU: s.serverCPU,
 		LoadAverage: loadAverage(), Targets: s.targets,
 		Command: "go run ./benchmarks/cmd/overload " + strings.Join(args, " ")}
 	fmt.Fprintf(os.Stderr, "overload: load average %s\n", res.LoadAverage)
@@ -175,6 +179,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return fmt.Errorf("capacity: %w", err)
 		}
 	}
+	for _, t := range s.targets { // warm each up: the first requests pay for start-up
+		if _, err := closedLoop(servers[t].addr, s.path, s.conns, time.Second); err != nil {
+			return fmt.Errorf("warm-up of %s: %w", t, err)
+		}
+	}
 	fmt.Fprintf(os.Stderr, "overload: capacity C = %.0f req/s (%s, closed loop, %d connections)\n", res.Capacity, s.path, s.conns)
 
 	for _, m := range s.levels {
@@ -187,10 +196,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			}
 			lv.Target, lv.Multiple = t, m
 			if t == "prodready" {
-				lv.Limit = scrapeLimit(srv.admin)
+				lv.Limit, lv.ServerRefusals = scrape(srv.admin)
 			}
-			fmt.Fprintf(os.Stderr, "overload: %-9s %.1fxC  goodput %6.0f/s (%.2f C)  ok p99 %6.1f ms  refused %5d (p99 %5.1f ms)  timeouts %5d  errors %d  livez max %.0f ms  limit %d\n",
-				t, m, lv.Goodput, lv.Goodput/res.Capacity, lv.OKP99ms, lv.Refused, lv.RefP99ms, lv.Timeouts, lv.Errors, lv.LivezMax, lv.Limit)
+			fmt.Fprintf(os.Stderr, "overload: %-9s %.1fxC  goodput %6.0f/s (%.2f C)  ok p99 %6.1f ms  refused %5d (p99 %5.1f ms)  timeouts %5d  errors %d  livez max %.0f ms  limit %d  server refusals so far %v\n",
+				t, m, lv.Goodput, lv.Goodput/res.Capacity, lv.OKP99ms, lv.Refused, lv.RefP99ms, lv.Timeouts, lv.Errors, lv.LivezMax, lv.Limit, lv.ServerRefusals)
 			res.Levels = append(res.Levels, lv)
 		}
 	}
@@ -252,8 +261,12 @@ type server struct {
 	stop              func()
 }
 
-// onCPU runs cmd under taskset on cpu, when pinning.
+// onCPU runs cmd under taskset on cpu, when pinning, and in a session
+// of its own with -priority.
 func (s settings) onCPU(cpu int, cmd *exec.Cmd) *exec.Cmd {
+	if s.nice != 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	}
 	if !s.pin {
 		return cmd
 	}
@@ -264,6 +277,26 @@ func (s settings) onCPU(cpu int, cmd *exec.Cmd) *exec.Cmd {
 	cmd.Args = append([]string{"taskset", "-c", strconv.Itoa(cpu)}, cmd.Args...)
 	cmd.Path = taskset
 	return cmd
+}
+
+// startCmd starts cmd and, with -priority, sets the niceness of its
+// session's autogroup: Linux shares a CPU between sessions (autogroups)
+// first and between processes by niceness only within one, so on a
+// machine shared with other sessions a process's own niceness does not
+// give it its core, and the autogroup's does.
+func (s settings) startCmd(cmd *exec.Cmd) error {
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	if s.nice == 0 {
+		return nil
+	}
+	err := os.WriteFile(fmt.Sprintf("/proc/%d/autogroup", cmd.Process.Pid), []byte(strconv.Itoa(s.nice)), 0)
+	if err != nil {
+		bin.Stop(cmd)
+		return fmt.Errorf("-priority: %w", err)
+	}
+	return nil
 }
 
 // start runs the target with its stdout a pipe drained by a cat, as a
@@ -286,12 +319,12 @@ func (s settings) start(name, path string) (*server, error) {
 	drain.Stdin = pr
 	cmd.Stdout = pw
 	cmd.Stderr = pw // go-zero logs every drop there
-	if err := drain.Start(); err != nil {
+	if err := s.startCmd(drain); err != nil {
 		pr.Close()
 		pw.Close()
 		return nil, err
 	}
-	err = cmd.Start()
+	err = s.startCmd(cmd)
 	pr.Close()
 	pw.Close()
 	if err != nil {
@@ -318,12 +351,16 @@ func (s settings) drive(srv *server, rate float64) (Level, error) {
 		"-path", s.path, "-rate", strconv.FormatFloat(rate, 'f', 1, 64), "-d", s.dur.String(),
 		"-deadline", s.dl.String(), "-max-conns", strconv.Itoa(s.maxConns)))
 	cmd.Stderr = os.Stderr
-	b, err := cmd.Output()
-	if err != nil {
+	var b bytes.Buffer
+	cmd.Stdout = &b
+	if err := s.startCmd(cmd); err != nil {
+		return Level{}, fmt.Errorf("drive: %w", err)
+	}
+	if err := cmd.Wait(); err != nil {
 		return Level{}, fmt.Errorf("drive: %w", err)
 	}
 	var lv Level
-	return lv, json.Unmarshal(b, &lv)
+	return lv, json.Unmarshal(b.Bytes(), &lv)
 }
 
 // driveCmd is "overload drive": one open-loop level, its figures as JSON.
@@ -349,21 +386,29 @@ func driveCmd(args []string, out io.Writer) error {
 	return json.NewEncoder(out).Encode(lv)
 }
 
-var limitLine = regexp.MustCompile(`(?m)^server_admission_limit ([0-9.e+]+)$`)
+var (
+	limitLine   = regexp.MustCompile(`(?m)^server_admission_limit ([0-9.e+]+)$`)
+	refusalLine = regexp.MustCompile(`(?m)^server_admission_refusals_total\{reason="(\w+)"\} ([0-9.e+]+)$`)
+)
 
-// scrapeLimit reads server_admission_limit from the admin port, 0 if it
-// cannot.
-func scrapeLimit(admin string) int {
+// scrape reads server_admission_limit and the refusals by reason so far
+// from the admin port; zero values if it cannot.
+func scrape(admin string) (int, map[string]int) {
 	res, err := http.Get("http://" + admin + "/metrics")
 	if err != nil {
-		return 0
+		return 0, nil
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	m := limitLine.FindSubmatch(b)
-	if m == nil {
-		return 0
+	limit := 0
+	if m := limitLine.FindSubmatch(b); m != nil {
+		f, _ := strconv.ParseFloat(string(m[1]), 64)
+		limit = int(f)
 	}
-	f, _ := strconv.ParseFloat(string(m[1]), 64)
-	return int(f)
+	refusals := map[string]int{}
+	for _, m := range refusalLine.FindAllSubmatch(b, -1) {
+		f, _ := strconv.ParseFloat(string(m[2]), 64)
+		refusals[string(m[1])] = int(f)
+	}
+	return limit, refusals
 }
