@@ -2,8 +2,9 @@
 // Go HTTP services: the parts every team writes before a service may take
 // real traffic in a container. Each package stands alone and imports none
 // of the others; a service's main wires them together with plain values.
-// This package itself holds one function, Routes, for the one case where
-// the three HTTP middlewares cannot see the route on their own.
+// This package itself holds the route vocabulary the three HTTP
+// middlewares share: Routes for an http.ServeMux, RouteFunc for any other
+// router (chi, gorilla/mux), Route for a single handler.
 //
 // # Which package for which concern
 //
@@ -61,10 +62,19 @@
 // They share one per-request state, so each sees the route of the matched
 // pattern ("/orders/{id}") whatever else sits between them, records the same
 // status and error type, and a request is wrapped by one response writer,
-// not three. The one rule: if a middleware of yours that calls
-// r.WithContext sits between the innermost of them and the mux, wrap the
-// mux in Routes; otherwise every route is "unmatched" and the first
-// response that shows it logs a warning. Client transports wrap the
+// not three. The one rule: name the routes with the one line for your
+// router, so the route reaches them whatever of yours (auth, tenancy)
+// sits in between: Routes(mux) for an http.ServeMux, and inside chi or
+// gorilla/mux, with the router's own Use,
+//
+//	r.Use(prodready.RouteFunc(func(r *http.Request) string { return chi.RouteContext(r.Context()).RoutePattern() }))
+//	r.Use(prodready.RouteFunc(func(r *http.Request) string { t, _ := mux.CurrentRoute(r).GetPathTemplate(); return t }))
+//
+// Otherwise every route is "unmatched" and the first response that shows
+// it logs a warning through the service's logger. The first of them to
+// see a handler's panic answers it (a 500 with a JSON body and the
+// correlation ID) and the stack is logged once; a recoverer of your own
+// goes inside them. Client transports wrap the
 // same way, for the same reason: tracing outermost, then logging, then
 // metrics, around base, so that the client span is current when logging
 // forwards the correlation ID and when metrics records an exemplar.

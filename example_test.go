@@ -73,3 +73,64 @@ func ExampleRoutes_nested() {
 	// Output:
 	// http_requests_total{code="200",error_type="",method="GET",route="/api/v1/items/{id}"} 1
 }
+
+// printRequests prints the http_requests_total series of reg.
+func printRequests(reg *prometheus.Registry) {
+	rec := httptest.NewRecorder()
+	metrics.Handler(reg).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for line := range strings.Lines(rec.Body.String()) {
+		if strings.HasPrefix(line, "http_requests_total{") {
+			fmt.Print(line)
+		}
+	}
+}
+
+type routeKey struct{}
+
+// ExampleRouteFunc names the routes of a router that keeps its route
+// template in a context value of its own, as chi does (with chi the
+// function is chi.RouteContext(r.Context()).RoutePattern(); with
+// gorilla/mux, mux.CurrentRoute(r).GetPathTemplate()). The middleware goes
+// inside the router, with the router's own Use; here the "router" is a
+// function that records its match in the context the way chi does.
+func ExampleRouteFunc() {
+	route := prodready.RouteFunc(func(r *http.Request) string { return *r.Context().Value(routeKey{}).(*string) })
+	endpoint := route(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/users/") {
+			*r.Context().Value(routeKey{}).(*string) = "/users/{id}" // the router's match
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	router := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		endpoint.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), routeKey{}, new(string))))
+	})
+
+	reg := prometheus.NewRegistry()
+	red, err := metrics.Middleware(reg)
+	if err != nil {
+		panic(err)
+	}
+	handler := red(tenant(router))
+	handler.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/users/1", nil))
+	handler.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/users/2", nil))
+	handler.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/nowhere", nil))
+	printRequests(reg)
+	// Output:
+	// http_requests_total{code="200",error_type="",method="GET",route="/users/{id}"} 2
+	// http_requests_total{code="404",error_type="",method="GET",route="unmatched"} 1
+}
+
+// ExampleRoute names a handler that no router names.
+func ExampleRoute() {
+	reg := prometheus.NewRegistry()
+	red, err := metrics.Middleware(reg)
+	if err != nil {
+		panic(err)
+	}
+	catchAll := prodready.Route("/files/{path...}", http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	red(catchAll).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/files/a/b", nil))
+	printRequests(reg)
+	// Output:
+	// http_requests_total{code="200",error_type="",method="GET",route="/files/{path...}"} 1
+}

@@ -46,9 +46,7 @@ func BenchmarkMetricsMiddleware(b *testing.B) {
 	// state as this one does.
 	another := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			st, w, r := request.Enter(r.Context(), w, r)
-			next.ServeHTTP(w, r)
-			st.CaptureRoute(r)
+			request.Serve(request.Logging, r.Context(), w, r, next, nil)
 		})
 	}
 	beneath, err := metrics.Middleware(prometheus.NewRegistry())

@@ -13,6 +13,13 @@ const (
 	DefaultFlushInterval = 100 * time.Millisecond
 )
 
+// Why not zapcore.BufferedWriteSyncer: it buffers bytes below the core,
+// so it cannot tell a warn or error line from an access line and holds
+// the line that explains a failure (or shutdown's "exiting now") for up
+// to its flush interval, where this Buffer writes it at once with
+// everything before it (TestBufferWritesWarningsAtOnce); the two batch
+// write(2) calls alike otherwise.
+//
 // Buffer, set in Config.Buffer, makes the logger gather lines in memory
 // and write them to Output many at a time, instead of one write(2) per
 // line: under load the system call is most of a line's cost (the access

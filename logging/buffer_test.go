@@ -167,7 +167,9 @@ func TestBufferWritesWarningsAtOnce(t *testing.T) {
 			t.Fatalf("after a 503: %s", got)
 		}
 		// A request that went well is held.
-		h = logging.Middleware(l)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /", func(http.ResponseWriter, *http.Request) {})
+		h = logging.Middleware(l)(mux)
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
 		if got := out.got(t); len(got) != 4 {
 			t.Fatalf("a 200's access line was written at once: %v", got)

@@ -57,8 +57,9 @@
 //	handler := tracing.Middleware()(logging.Middleware(logger, logging.SkipPaths("/readyz"))(mux))
 //
 // A middleware of yours that calls r.WithContext between this one (the
-// innermost of prodready's) and the mux hides the route: wrap the mux in
-// prodready.Routes.
+// innermost of prodready's) and the router hides the route: wrap a
+// ServeMux in prodready.Routes, or add prodready.RouteFunc inside chi or
+// gorilla/mux (the root package shows the one line for each).
 //
 // A middleware that buffers the response (http.TimeoutHandler, a
 // compressor that buffers) belongs outside all of prodready's: they share

@@ -11,6 +11,8 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/prodready/prodready/internal/buildinfo"
 )
 
 // ErrLevel is returned by New for a level name zap does not know.
@@ -19,9 +21,12 @@ var ErrLevel = errors.New("logging: invalid level (valid: debug, info, warn, err
 // Config configures New. Its zero value is useful: info level (or
 // $LOG_LEVEL), OpenTelemetry keys, no sampling, JSON on stdout.
 type Config struct {
-	Level   string    // default: $LOG_LEVEL, else "info"
-	Service string    // "service" field on every line, left out when empty
-	Version string    // "version" field on every line, left out when empty
+	Level   string // default: $LOG_LEVEL, else "info"
+	Service string // "service" field on every line, left out when empty
+	// Version is the "version" field on every line. Empty means the
+	// binary's version, the one metrics' build_info and the trace resource
+	// carry: set it once, at build time (see the package doc), not here.
+	Version string
 	Output  io.Writer // default os.Stdout; writes are serialised
 
 	// Fields chooses the key names; the zero value is OpenTelemetry().
@@ -111,8 +116,12 @@ func New(cfg Config) (*zap.Logger, zap.AtomicLevel, error) {
 	if cfg.Service != "" {
 		fields = append(fields, zap.String(k.service, cfg.Service))
 	}
-	if cfg.Version != "" {
-		fields = append(fields, zap.String(k.version, cfg.Version))
+	version := cfg.Version
+	if version == "" {
+		version = buildinfo.Version()
+	}
+	if version != "" {
+		fields = append(fields, zap.String(k.version, version))
 	}
 	for key, v := range k.static {
 		fields = append(fields, zap.String(key, v))

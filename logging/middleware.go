@@ -2,6 +2,7 @@ package logging
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/textproto"
 	"os"
@@ -14,7 +15,7 @@ import (
 	"github.com/prodready/prodready/internal/request"
 )
 
-// An Option configures Middleware and Transport.
+// An Option configures Middleware. Transport takes TransportOption.
 type Option interface{ apply(*middleware) }
 
 type optionFunc func(*middleware)
@@ -23,8 +24,8 @@ func (f optionFunc) apply(m *middleware) { f(m) }
 
 // Headers sets the request headers a correlation ID is taken from, tried
 // in order; the first is also the response header the ID is echoed in and
-// the header Transport forwards it in (given to Transport itself, it names
-// that header). The default is X-Correlation-ID, then X-Request-ID.
+// the header Transport forwards it in (unless Transport is given ForwardAs).
+// The default is X-Correlation-ID, then X-Request-ID.
 func Headers(names ...string) Option {
 	return optionFunc(func(m *middleware) {
 		m.headers = m.headers[:0]
@@ -40,9 +41,7 @@ func Headers(names ...string) Option {
 // the access log. They still get a correlation ID and a request logger.
 func SkipPaths(paths ...string) Option {
 	return optionFunc(func(m *middleware) {
-		for _, p := range paths {
-			m.skip[p] = struct{}{}
-		}
+		m.skip = m.skip.Add(paths...)
 	})
 }
 
@@ -73,7 +72,8 @@ type middleware struct {
 	k       *keys
 	errOut  zapcore.WriteSyncer // for request loggers' write errors
 	headers []string            // canonical form, so lookups do not allocate
-	skip    map[string]struct{}
+	skip    request.Paths
+	slog    *slog.Logger // the same logger, for the protocol's own lines
 	access  bool
 	path    bool
 }
@@ -98,8 +98,9 @@ type middleware struct {
 // and warn when the client went away (client_gone) or the handler aborted
 // with http.ErrAbortHandler (aborted), so that alerting on error lines
 // catches server failures and not client mistakes or scanners. A panicking
-// handler's line has the panic value and the stack, then the panic goes on
-// to net/http.
+// handler's line has the panic value and the stack (the only place the
+// stack is logged); before anything was written the client gets a 500
+// whose JSON body carries the correlation ID (see the root package).
 //
 // The access line has no caller or stack trace of its own: both would
 // point into this package. A second logging middleware on the same
@@ -115,7 +116,6 @@ func Middleware(logger *zap.Logger, opts ...Option) func(http.Handler) http.Hand
 		base:    logger,
 		k:       keysOf(logger),
 		headers: []string{"X-Correlation-Id", "X-Request-Id"},
-		skip:    make(map[string]struct{}),
 		access:  true,
 		path:    true,
 		errOut:  zapcore.Lock(os.Stderr),
@@ -127,9 +127,10 @@ func Middleware(logger *zap.Logger, opts ...Option) func(http.Handler) http.Hand
 		m.headers = []string{"X-Correlation-Id"}
 	}
 	m.core, m.name = logger.Core(), logger.Name()
+	m.slog = Slog(logger)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			m.serve(next, w, r)
+			request.Serve(request.Logging, r.Context(), w, r, next, m)
 		})
 	}
 }
@@ -147,15 +148,12 @@ type reqLog struct {
 	span   trace.SpanContext // the span logger was built for
 }
 
-func (m *middleware) serve(next http.Handler, w http.ResponseWriter, r *http.Request) {
-	st, w, r := request.Enter(r.Context(), w, r)
-	if !st.Claim(request.Logging) {
-		// An outer instance of this middleware has done the work; the
-		// pattern still goes up if the mux is right beneath.
-		defer st.CaptureRoute(r)
-		next.ServeHTTP(w, r)
-		return
-	}
+// CorrelationID is the request's ID, for the protocol's answer to a panic.
+func (rl *reqLog) CorrelationID() string { return rl.hdr[0] }
+
+// Begin gives the request its correlation ID and request logger, and
+// reports whether it gets an access line.
+func (m *middleware) Begin(st *request.State, w http.ResponseWriter, r *http.Request) bool {
 	id := m.incomingID(r.Header)
 	if id == "" {
 		id = newID(st.Start())
@@ -164,32 +162,13 @@ func (m *middleware) serve(next http.Handler, w http.ResponseWriter, r *http.Req
 	rl.hdr[0] = id
 	w.Header()[m.headers[0]] = rl.hdr[:]
 	st.Logging = rl
-	if !m.access {
-		defer st.CaptureRoute(r)
-		next.ServeHTTP(w, r)
-		return
-	}
-	if _, skip := m.skip[r.URL.Path]; skip {
-		defer st.CaptureRoute(r)
-		next.ServeHTTP(w, r)
-		return
-	}
-	returned := false
-	defer func() {
-		if returned {
-			return
-		}
-		// A panic, or runtime.Goexit (t.FailNow in a test handler), for
-		// which recover returns nil and there is nothing to re-raise.
-		v := recover()
-		m.logAccess(st, r, rl, true, v)
-		if v != nil {
-			panic(v) // on to net/http, which aborts the response
-		}
-	}()
-	next.ServeHTTP(w, r)
-	returned = true
-	m.logAccess(st, r, rl, false, nil)
+	st.SetLogger(m.slog, true)
+	return m.access && !m.skip.Has(r.URL.Path)
+}
+
+// Record writes the access line.
+func (m *middleware) Record(st *request.State, r *http.Request, o *request.Outcome) {
+	m.logAccess(st, r, st.Logging.(*reqLog), o)
 }
 
 // incomingID returns the first valid ID among the configured headers.
@@ -206,8 +185,7 @@ func (m *middleware) incomingID(h http.Header) string {
 // fields through an interface, so a local slice would escape every time.
 var accessFields = sync.Pool{New: func() any { s := make([]zap.Field, 0, 16); return &s }}
 
-func (m *middleware) logAccess(st *request.State, r *http.Request, rl *reqLog, panicked bool, pv any) {
-	o := st.Finish(r, panicked, pv)
+func (m *middleware) logAccess(st *request.State, r *http.Request, rl *reqLog, o *request.Outcome) {
 	lvl := zapcore.InfoLevel
 	switch o.ErrorType {
 	case "":
@@ -242,7 +220,7 @@ func (m *middleware) logAccess(st *request.State, r *http.Request, rl *reqLog, p
 	}
 	fs = append(fs,
 		zap.String(k.remote, bounded(r.RemoteAddr, maxValueBytes)),
-		zap.String(k.userAgent, bounded(firstValue(r.Header, "User-Agent"), maxValueBytes)),
+		zap.String(k.userAgent, bounded(request.FirstValue(r.Header, "User-Agent"), maxValueBytes)),
 		zap.String(k.correlation, rl.hdr[0]),
 	)
 	sc := trace.SpanContextFromContext(r.Context())
@@ -253,27 +231,17 @@ func (m *middleware) logAccess(st *request.State, r *http.Request, rl *reqLog, p
 	if o.ErrorType != "" {
 		fs = append(fs, zap.String(k.errorType, o.ErrorType))
 	}
-	if pv != nil {
+	if panicked, pv := st.Panicked(); panicked && pv != nil {
 		fs = append(fs, zap.String(k.panicKey, bounded(fmt.Sprint(pv), maxValueBytes)))
-		if o.ErrorType == request.FailPanic {
-			stack := zap.StackSkip(k.stack, 2)
-			stack.String = bounded(stack.String, maxStackBytes)
-			fs = append(fs, stack)
+		if stack := st.Stack(); stack != "" {
+			fs = append(fs, zap.String(k.stack, bounded(stack, maxStackBytes)))
+			st.StackLogged()
 		}
 	}
 	ce.Write(fs...)
 	clear(fs)
 	*fp = fs[:0]
 	accessFields.Put(fp)
-}
-
-// firstValue is h.Get for a key already in canonical form, without
-// Get's per-call check of the key's spelling.
-func firstValue(h http.Header, key string) string {
-	if v := h[key]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
 }
 
 // appendTrace adds the trace and span IDs of sc, if valid, in one

@@ -11,6 +11,12 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
+// Why not go.uber.org/zap/exp/zapslog: it is a module of its own outside
+// the dependencies this library allows itself, still v0, and its handler
+// takes nothing from the context, where the correlation ID and the span
+// are: health, shutdown and secrets log through slog with the request's
+// context, and their lines must carry the same IDs as the access line.
+//
 // Slog returns a *slog.Logger that writes through logger's core (same
 // output, level, sampling, service and version), for code that speaks
 // log/slog. Each line gets correlation_id, trace_id and span_id from the

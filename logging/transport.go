@@ -1,29 +1,41 @@
 package logging
 
-import "net/http"
+import (
+	"net/http"
+	"net/textproto"
+
+	"github.com/prodready/prodready/internal/request"
+)
+
+// A TransportOption configures Transport.
+type TransportOption interface{ applyTransport(*transport) }
+
+type transportOptionFunc func(*transport)
+
+func (f transportOptionFunc) applyTransport(t *transport) { f(t) }
+
+// ForwardAs names the header Transport sends the correlation ID in; by
+// default it is the first of the Middleware's Headers.
+func ForwardAs(header string) TransportOption {
+	return transportOptionFunc(func(t *transport) {
+		if header != "" {
+			t.header = textproto.CanonicalMIMEHeaderKey(header)
+		}
+	})
+}
 
 // Transport forwards the correlation ID of the request in the outgoing
 // request's context, in the first of the Middleware's Headers (default
-// X-Correlation-ID), so that the next service logs the same ID. A request
-// that already has the header, or a context with no ID, goes out as it is.
-// A nil base means http.DefaultTransport.
-//
-// Of the options Transport heeds Headers: its first name is the header the
-// ID goes out in, whatever the Middleware's. The others configure only
-// Middleware.
-func Transport(base http.RoundTripper, opts ...Option) http.RoundTripper {
+// X-Correlation-ID) or the header ForwardAs names, so that the next service
+// logs the same ID. A request that already has the header, or a context
+// with no ID, goes out as it is. A nil base means http.DefaultTransport.
+func Transport(base http.RoundTripper, opts ...TransportOption) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
 	}
 	t := &transport{base: base}
-	if len(opts) > 0 {
-		m := middleware{skip: make(map[string]struct{})}
-		for _, o := range opts {
-			o.apply(&m)
-		}
-		if len(m.headers) > 0 {
-			t.header = m.headers[0]
-		}
+	for _, o := range opts {
+		o.applyTransport(t)
 	}
 	return t
 }
@@ -58,8 +70,4 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // CloseIdleConnections passes http.Client.CloseIdleConnections through.
-func (t *transport) CloseIdleConnections() {
-	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
-	}
-}
+func (t *transport) CloseIdleConnections() { request.CloseIdle(t.base) }

@@ -136,14 +136,14 @@ func TestHeadersOption(t *testing.T) {
 	}
 }
 
-// TestTransportHeadersOption: Headers given to Transport names the header
-// the ID goes out in, whatever the Middleware's.
-func TestTransportHeadersOption(t *testing.T) {
+// TestTransportForwardAs: ForwardAs names the header the ID goes out in,
+// whatever the Middleware's.
+func TestTransportForwardAs(t *testing.T) {
 	l, _, _ := newLogger(t, logging.Config{})
 	var got http.Header
 	b := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got = r.Header.Clone() }))
 	defer b.Close()
-	c := &http.Client{Transport: logging.Transport(b.Client().Transport, logging.Headers("X-Request-ID"))}
+	c := &http.Client{Transport: logging.Transport(b.Client().Transport, logging.ForwardAs("X-Request-ID"))}
 	defer c.CloseIdleConnections()
 	req := httptest.NewRequest("GET", "/", nil)
 	req.Header.Set("X-Correlation-ID", "id-7")

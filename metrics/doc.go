@@ -30,8 +30,9 @@
 // r.WithContext between the innermost of prodready's middlewares and the
 // mux keeps the pattern from all of them; wrap the mux in prodready.Routes
 // (the first 2xx or 3xx response without a route logs a warning saying
-// so, once per process). Routers that do not set r.Pattern name the route
-// with Route or RouteFunc. Past MaxRoutes distinct routes (default 100) the
+// so, once per process, through the service's logger). Other routers (chi,
+// gorilla/mux) name the route with prodready.RouteFunc inside the router,
+// a single handler with prodready.Route. Past MaxRoutes distinct routes (default 100) the
 // rest count as "other", so ten thousand random paths add at most that
 // many series. Methods outside the standard nine are "OTHER"; codes
 // outside 100-599 are "other".
@@ -65,8 +66,9 @@
 // # Panics and hijacked connections
 //
 // A handler that panics is counted with the status it had sent, or 500,
-// and error_type panic; the panic goes on with the handler's frames on its
-// stack. A connection taken over with Hijack is counted with the status
+// and error_type panic: a panic before anything was written is answered
+// with that 500 by the first of prodready's middlewares to see it (see the
+// root package), one after the response began aborts the connection. A connection taken over with Hijack is counted with the status
 // written through the ResponseWriter, or 101 if none: the 101 of a
 // WebSocket upgrade travels over the raw connection, where no middleware
 // can see it. The access log and the span report the same status. A second

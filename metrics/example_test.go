@@ -66,28 +66,6 @@ func ExampleMaxRoutes() {
 	// http_requests_total{code="405",error_type="",method="OTHER",route="unmatched"} 1
 }
 
-func ExampleRoute() {
-	reg := prometheus.NewRegistry()
-	mw, err := metrics.Middleware(reg)
-	if err != nil {
-		panic(err)
-	}
-	// A router that does not set r.Pattern: name each route's template.
-	router := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/users/") {
-			metrics.Route("/users/{id}", http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(w, r)
-			return
-		}
-		http.NotFound(w, r)
-	})
-	h := mw(router)
-	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/users/1", nil))
-	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/users/2", nil))
-	printSeries(reg, "http_requests_total")
-	// Output:
-	// http_requests_total{code="200",error_type="",method="GET",route="/users/{id}"} 2
-}
-
 func ExampleTransport() {
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusAccepted)

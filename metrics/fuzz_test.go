@@ -23,16 +23,20 @@ func FuzzLabels(f *testing.F) {
 	f.Add("get", "other", 100)
 	const limit = 4
 	reg := prometheus.NewRegistry()
-	m, err := build(reg, serverSide, []Option{MaxRoutes(limit), RouteFunc(func(r *http.Request) string { return r.Header.Get("Route") })})
+	cfg := defaults()
+	MaxRoutes(limit).applyServer(&cfg)
+	sm, err := newServerMetrics(reg, cfg)
 	if err != nil {
 		f.Fatal(err)
 	}
+	m := &testHTTP{serverMetrics: sm}
+	routeFunc := request.RouteFunc(func(r *http.Request) string { return r.Header.Get("Route") })
 	f.Fuzz(func(t *testing.T, method, route string, code int) {
-		h := m.middleware(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		h := m.middleware(routeFunc(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			if code >= 100 && code <= 999 { // net/http panics outside this range
 				w.WriteHeader(code)
 			}
-		}))
+		})))
 		req := httptest.NewRequest("GET", "/", nil)
 		req.Method = method
 		req.Header["Route"] = []string{route}

@@ -20,136 +20,98 @@ import (
 // nowhere to register.
 var ErrNilRegisterer = errors.New("metrics: nil prometheus.Registerer")
 
-// httpMetrics holds the collectors of one side (server or client) and the
-// series resolved from them. It is safe for concurrent use.
-type httpMetrics struct {
-	cfg config
-
+// serverMetrics holds the server series of one registry and the children
+// resolved from them. It is safe for concurrent use.
+type serverMetrics struct {
+	cfg      config
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight *prometheus.GaugeVec
 	size     *prometheus.HistogramVec
-	server   *table
+	table    *table
 	gauges   [request.NumMethods]atomic.Pointer[gaugeRef]
-
-	clientRequests *prometheus.CounterVec
-	clientDuration *prometheus.HistogramVec
-	client         *table
 }
 
 type gaugeRef struct{ g prometheus.Gauge }
 
-// The sides newHTTP builds.
-const (
-	serverSide = 1 << iota
-	clientSide
-)
-
 // Middleware returns middleware that counts and times every request the
 // next handler serves, with the server series registered on reg; it never
 // touches prometheus.DefaultRegisterer unless reg is it. Put it anywhere
-// around a ServeMux (before or after other middlewares, ours or not; see
-// prodready.Routes for one of yours between it and the mux): the route
-// label is the matched pattern's template, "unmatched" when none matched.
-// For exemplars, the tracing middleware must run outside this one, so that
-// the span is in the request context it sees.
+// around the router (before or after other middlewares, ours or not; see
+// prodready.Routes and prodready.RouteFunc for one of yours between it and
+// the router): the route label is the matched route's template,
+// "unmatched" when none matched. For exemplars, the tracing middleware
+// must run outside this one, so that the span is in the request context it
+// sees.
 //
 // A request that failed is labelled with its error_type (see the package
 // documentation); a handler that panics is counted with the status it
-// sent, or 500, and the panic goes on with its stack intact. Requests for
-// SkipPaths pass through untouched. Applied twice to one request, it
-// counts it once.
+// sent, or 500 (the answer prodready's middlewares give it). Requests for
+// SkipPaths are not counted. Applied twice to one request, it counts it
+// once.
 //
 // Called again on the same registerer (two servers sharing one registry),
 // it reuses the collectors already registered there. It returns an error,
 // and registers nothing, when an option is invalid or a collector clashes
 // with a different one of the same name.
 func Middleware(reg prometheus.Registerer, opts ...Option) (func(http.Handler) http.Handler, error) {
-	m, err := build(reg, serverSide, opts)
+	cfg := defaults()
+	for _, o := range opts {
+		o.applyServer(&cfg)
+	}
+	m, err := newServerMetrics(reg, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return m.middleware, nil
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			request.Serve(request.Metrics, r.Context(), w, r, next, m)
+		})
+	}, nil
 }
 
-// build creates the collectors of the given sides and registers them on
-// reg, reusing those already registered there.
-func build(reg prometheus.Registerer, sides int, opts []Option) (*httpMetrics, error) {
+func newServerMetrics(reg prometheus.Registerer, cfg config) (*serverMetrics, error) {
 	if reg == nil {
 		return nil, ErrNilRegisterer
-	}
-	cfg := defaults()
-	for _, o := range opts {
-		o.apply(&cfg)
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	m := &httpMetrics{cfg: cfg}
-	var cs []*prometheus.Collector
-	add := func(p *prometheus.Collector) { cs = append(cs, p) }
-	var requests, duration, inFlight, size, clientRequests, clientDuration prometheus.Collector
-	if sides&serverSide != 0 {
-		labels := []string{"method", "route", "code", "error_type"}
-		requests = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: cfg.namespace, Name: "http_requests_total", ConstLabels: cfg.constLabels,
-			Help: "Number of HTTP requests served, by method, route template, status code and error type (empty for a success).",
-		}, labels)
-		duration = prometheus.NewHistogramVec(cfg.histogram("http_request_duration_seconds",
-			"Time from receiving an HTTP request to the handler's return, in seconds."), labels)
-		inFlight = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: cfg.namespace, Name: "http_requests_in_flight", ConstLabels: cfg.constLabels,
-			Help: "Number of HTTP requests being served, by method.",
-		}, []string{"method"})
-		size = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: cfg.namespace, Name: "http_response_size_bytes", ConstLabels: cfg.constLabels,
-			Help:    "Size of HTTP response bodies, in bytes.",
-			Buckets: sizeBuckets(),
-		}, labels)
-		add(&requests)
-		add(&duration)
-		add(&inFlight)
-		add(&size)
-	}
-	if sides&clientSide != 0 {
-		clientLabels := []string{"method", "host", "code"}
-		clientRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: cfg.namespace, Name: "http_client_requests_total", ConstLabels: cfg.constLabels,
-			Help: `Number of outgoing HTTP requests, by method, host and status code ("error" when no response came).`,
-		}, clientLabels)
-		clientDuration = prometheus.NewHistogramVec(cfg.histogram("http_client_request_duration_seconds",
-			"Time from sending an outgoing HTTP request to receiving the response headers, in seconds."), clientLabels)
-		add(&clientRequests)
-		add(&clientDuration)
-	}
-	if err := register(reg, cs); err != nil {
+	labels := []string{"method", "route", "code", "error_type"}
+	var requests, duration, inFlight, size prometheus.Collector
+	requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: cfg.namespace, Name: "http_requests_total", ConstLabels: cfg.constLabels,
+		Help: "Number of HTTP requests served, by method, route template, status code and error type (empty for a success).",
+	}, labels)
+	duration = prometheus.NewHistogramVec(cfg.histogram("http_request_duration_seconds",
+		"Time from receiving an HTTP request to the handler's return, in seconds."), labels)
+	inFlight = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: cfg.namespace, Name: "http_requests_in_flight", ConstLabels: cfg.constLabels,
+		Help: "Number of HTTP requests being served, by method.",
+	}, []string{"method"})
+	size = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: cfg.namespace, Name: "http_response_size_bytes", ConstLabels: cfg.constLabels,
+		Help:    "Size of HTTP response bodies, in bytes.",
+		Buckets: sizeBuckets(),
+	}, labels)
+	if err := register(reg, []*prometheus.Collector{&requests, &duration, &inFlight, &size}); err != nil {
 		return nil, err
 	}
-	if sides&serverSide != 0 {
-		m.requests = requests.(*prometheus.CounterVec)
-		m.duration = duration.(*prometheus.HistogramVec)
-		m.inFlight = inFlight.(*prometheus.GaugeVec)
-		m.size = size.(*prometheus.HistogramVec)
-		m.server = newTable(cfg.maxRoutes, func(method, route, code, errType string) *series {
-			return &series{
-				requests:   m.requests.WithLabelValues(method, route, code, errType),
-				duration:   m.duration.WithLabelValues(method, route, code, errType).(observer),
-				size:       m.size.WithLabelValues(method, route, code, errType),
-				exemplarAt: make([]atomic.Int64, len(cfg.buckets)+1),
-			}
-		}, request.Unmatched)
+	m := &serverMetrics{
+		cfg:      cfg,
+		requests: requests.(*prometheus.CounterVec),
+		duration: duration.(*prometheus.HistogramVec),
+		inFlight: inFlight.(*prometheus.GaugeVec),
+		size:     size.(*prometheus.HistogramVec),
 	}
-	if sides&clientSide != 0 {
-		m.clientRequests = clientRequests.(*prometheus.CounterVec)
-		m.clientDuration = clientDuration.(*prometheus.HistogramVec)
-		m.client = newTable(cfg.maxHosts, func(method, host, code, _ string) *series {
-			return &series{
-				requests:   m.clientRequests.WithLabelValues(method, host, code),
-				duration:   m.clientDuration.WithLabelValues(method, host, code).(observer),
-				exemplarAt: make([]atomic.Int64, len(cfg.buckets)+1),
-			}
-		})
-	}
+	m.table = newTable(cfg.maxRoutes, func(method, route, code, errType string) *series {
+		return &series{
+			requests:   m.requests.WithLabelValues(method, route, code, errType),
+			duration:   m.duration.WithLabelValues(method, route, code, errType).(observer),
+			size:       m.size.WithLabelValues(method, route, code, errType),
+			exemplarAt: make([]atomic.Int64, len(cfg.buckets)+1),
+		}
+	}, request.Unmatched, request.Invalid)
 	return m, nil
 }
 
@@ -217,55 +179,27 @@ func (c *config) histogram(name, help string) prometheus.HistogramOpts {
 	return o
 }
 
-// middleware counts and times every request that next serves.
-func (m *httpMetrics) middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if m.cfg.skip != nil {
-			if _, ok := m.cfg.skip[r.URL.Path]; ok {
-				defer request.From(r.Context()).CaptureRoute(r)
-				next.ServeHTTP(w, r)
-				return
-			}
-		}
-		st, w, r := request.Enter(r.Context(), w, r)
-		if !st.Claim(request.Metrics) {
-			// Another metrics middleware outside counts this request; the
-			// pattern still goes up if the mux is right beneath.
-			defer st.CaptureRoute(r)
-			next.ServeHTTP(w, r)
-			return
-		}
-		if m.cfg.routeFunc != nil {
-			st.SetRouteFunc(m.cfg.routeFunc)
-		}
-		method := request.MethodIndex(r.Method)
-		gauge := m.gauge(method)
-		gauge.Inc()
-		returned := false
-		defer func() {
-			// A panic is recovered only to tell an abort from a crash, and
-			// raised again from here, where the handler's frames are still
-			// on the stack that net/http prints.
-			var v any
-			if !returned {
-				v = recover()
-			}
-			gauge.Dec()
-			o := st.Finish(r, !returned, v)
-			s := m.server.get(method, o.Route, foldCode(o.Status), o.ErrorType)
-			s.requests.Inc()
-			m.observe(r.Context(), s, o.Duration.Seconds(), o.End.UnixNano())
-			s.size.Observe(float64(o.Bytes))
-			if v != nil {
-				panic(v)
-			}
-		}()
-		next.ServeHTTP(w, r)
-		returned = true
-	})
+// Begin counts the request in flight, unless its path is skipped.
+func (m *serverMetrics) Begin(st *request.State, _ http.ResponseWriter, r *http.Request) bool {
+	st.SetLogger(m.cfg.log, false)
+	if m.cfg.skip.Has(r.URL.Path) {
+		return false
+	}
+	m.gauge(request.MethodIndex(r.Method)).Inc()
+	return true
 }
 
-func (m *httpMetrics) gauge(method int) prometheus.Gauge {
+// Record counts and times the request.
+func (m *serverMetrics) Record(_ *request.State, r *http.Request, o *request.Outcome) {
+	method := request.MethodIndex(r.Method)
+	m.gauge(method).Dec()
+	s := m.table.get(method, o.Route, foldCode(o.Status), o.ErrorType)
+	s.requests.Inc()
+	observe(m.cfg.exemplars, m.cfg.buckets, r.Context(), s, o.Duration.Seconds(), o.End.UnixNano())
+	s.size.Observe(float64(o.Bytes))
+}
+
+func (m *serverMetrics) gauge(method int) prometheus.Gauge {
 	if p := m.gauges[method].Load(); p != nil {
 		return p.g
 	}
@@ -287,10 +221,10 @@ const exemplarEvery = int64(time.Second)
 // observe records d, which ended at now (Unix nanoseconds), with the trace
 // and span IDs as an exemplar when the span in ctx is sampled and the
 // bucket has had no exemplar for exemplarEvery.
-func (m *httpMetrics) observe(ctx context.Context, s *series, d float64, now int64) {
-	if m.cfg.exemplars {
+func observe(exemplars bool, buckets []float64, ctx context.Context, s *series, d float64, now int64) {
+	if exemplars {
 		if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {
-			last := &s.exemplarAt[sort.SearchFloat64s(m.cfg.buckets, d)]
+			last := &s.exemplarAt[sort.SearchFloat64s(buckets, d)]
 			if prev := last.Load(); now-prev >= exemplarEvery && last.CompareAndSwap(prev, now) {
 				s.duration.ObserveWithExemplar(d, prometheus.Labels{
 					"trace_id": sc.TraceID().String(),
@@ -301,20 +235,4 @@ func (m *httpMetrics) observe(ctx context.Context, s *series, d float64, now int
 		}
 	}
 	s.duration.Observe(d)
-}
-
-// Route gives the requests h serves the route label pattern, for routers
-// that do not set r.Pattern (chi, gorilla/mux, hand-written ones): wrap
-// each route's handler. A ServeMux-style pattern loses its method and host
-// ("GET /items/{id}" labels as "/items/{id}"). The other prodready
-// middlewares see the route too. For a ServeMux that a middleware of yours
-// hides from prodready's, wrap the mux in prodready.Routes instead.
-func Route(pattern string, h http.Handler) http.Handler {
-	route := request.Route(pattern)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if st := request.From(r.Context()); st != nil {
-			st.SetRoute(&route)
-		}
-		h.ServeHTTP(w, r)
-	})
 }

@@ -28,15 +28,52 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// newHTTP builds both sides, server and client, on a fresh registry.
-func newHTTP(t testing.TB, opts ...Option) (*httpMetrics, *prometheus.Registry) {
+// testHTTP is both sides, server and client, on one registry, for tests.
+type testHTTP struct {
+	*serverMetrics
+	client         *clientMetrics
+	clientRequests *prometheus.CounterVec
+	clientDuration *prometheus.HistogramVec
+}
+
+// newHTTP builds both sides on a fresh registry. Each option goes to the
+// side or sides it configures.
+func newHTTP(t testing.TB, opts ...any) (*testHTTP, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	m, err := build(reg, serverSide|clientSide, opts)
+	server, client := defaults(), defaults()
+	for _, o := range opts {
+		if so, ok := o.(Option); ok {
+			so.applyServer(&server)
+		}
+		if co, ok := o.(TransportOption); ok {
+			co.applyClient(&client)
+		}
+	}
+	sm, err := newServerMetrics(reg, server)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m, reg
+	cm, err := newClientMetrics(reg, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testHTTP{sm, cm, cm.requests, cm.duration}, reg
+}
+
+// middleware is what Middleware returns.
+func (m *testHTTP) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		request.Serve(request.Metrics, r.Context(), w, r, next, m.serverMetrics)
+	})
+}
+
+// transport is what Transport returns.
+func (m *testHTTP) transport(base http.RoundTripper) http.RoundTripper {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return &transport{m: m.client, base: base}
 }
 
 // serve sends one request through h and returns the recorder.
@@ -194,9 +231,7 @@ func TestNativeHistogram(t *testing.T) {
 // this package may not import: they share the request state the same way.
 func layer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st, w, r := request.Enter(r.Context(), w, r)
-		defer st.CaptureRoute(r)
-		next.ServeHTTP(w, r)
+		request.Serve(request.Logging, r.Context(), w, r, next, nil)
 	})
 }
 
@@ -244,7 +279,7 @@ func TestRouteTable(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle("GET example.com/items/{id}", ok)
 	mux.Handle("/files/{path...}", ok)
-	mux.Handle("GET /chi-like/", Route("/chi-like/{id}", ok))
+	mux.Handle("GET /chi-like/", request.Fixed("/chi-like/{id}", ok))
 	mux.Handle("GET /teapot", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) }))
 	mux.Handle("GET /weird", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(999) }))
 	tests := []struct {
@@ -273,50 +308,11 @@ func TestRouteTable(t *testing.T) {
 	}
 }
 
-func TestRouteFunc(t *testing.T) {
-	// A router that keeps its template in a context value of its own, as chi does.
-	type tmplKey struct{}
-	router := func(w http.ResponseWriter, r *http.Request) {
-		if tmpl, ok := r.Context().Value(tmplKey{}).(*string); ok && strings.HasPrefix(r.URL.Path, "/users/") {
-			*tmpl = "/users/{id}"
-		}
-	}
-	tmplOf := func(r *http.Request) string { return *r.Context().Value(tmplKey{}).(*string) }
-	m, _ := newHTTP(t, RouteFunc(tmplOf))
-	routes := map[string]string{}
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tmpl := new(string)
-		r = r.WithContext(context.WithValue(r.Context(), tmplKey{}, tmpl))
-		// An outer prodready layer sees what RouteFunc found.
-		layerSaw := func(next http.Handler) http.Handler {
-			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				st, w, r := request.Enter(r.Context(), w, r)
-				next.ServeHTTP(w, r)
-				routes[r.URL.Path] = st.Route()
-			})
-		}
-		layerSaw(m.middleware(http.HandlerFunc(router))).ServeHTTP(w, r)
-	})
-	serve(h, "GET", "/users/1")
-	serve(h, "GET", "/users/2")
-	serve(h, "GET", "/elsewhere")
-	want := requestsHelp + `
-http_requests_total{code="200",error_type="",method="GET",route="/users/{id}"} 2
-http_requests_total{code="200",error_type="",method="GET",route="unmatched"} 1
-`
-	if err := testutil.CollectAndCompare(m.requests, strings.NewReader(want)); err != nil {
-		t.Error(err)
-	}
-	if routes["/users/1"] != "/users/{id}" || routes["/elsewhere"] != request.Unmatched {
-		t.Errorf("outer layer saw routes %v", routes)
-	}
-}
-
 func TestRandomPathsStayBounded(t *testing.T) {
 	const limit = 20
 	// The worst router: it reports the raw path as the route.
-	m, _ := newHTTP(t, MaxRoutes(limit), RouteFunc(func(r *http.Request) string { return r.URL.Path }))
-	h := m.middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	m, _ := newHTTP(t, MaxRoutes(limit))
+	h := m.middleware(request.RouteFunc(func(r *http.Request) string { return r.URL.Path })(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
 	methods := []string{"GET", "POST", "PROPFIND", "BREW", "get"}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range 10000 {
@@ -345,13 +341,14 @@ func TestPanicIsCounted(t *testing.T) {
 		handler http.HandlerFunc
 		code    string
 		errType string
+		reached any // what reaches the caller: nil when the panic was answered
 	}{
-		{"before writing", func(http.ResponseWriter, *http.Request) { panic("boom") }, "500", "panic"},
+		{"before writing", func(http.ResponseWriter, *http.Request) { panic("boom") }, "500", "panic", nil},
 		{"after writing", func(w http.ResponseWriter, _ *http.Request) {
 			w.WriteHeader(http.StatusAccepted)
 			panic("boom")
-		}, "202", "panic"},
-		{"abort", func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) }, "500", "aborted"},
+		}, "202", "panic", http.ErrAbortHandler},
+		{"abort", func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) }, "500", "aborted", http.ErrAbortHandler},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -363,8 +360,8 @@ func TestPanicIsCounted(t *testing.T) {
 				defer func() { got = recover() }()
 				serve(m.middleware(mux), "GET", "/p")
 			}()
-			if got == nil {
-				t.Fatal("the panic did not reach the caller")
+			if got != tt.reached {
+				t.Fatalf("the caller recovered %v, want %v", got, tt.reached)
 			}
 			want := requestsHelp + `http_requests_total{code="` + tt.code + `",error_type="` + tt.errType + `",method="GET",route="/p"} 1` + "\n"
 			if err := testutil.CollectAndCompare(m.requests, strings.NewReader(want)); err != nil {
@@ -405,34 +402,45 @@ func TestInFlight(t *testing.T) {
 }
 
 func TestConstructorErrors(t *testing.T) {
-	constructors := map[string]func(prometheus.Registerer, ...Option) (any, error){
-		"Middleware": func(reg prometheus.Registerer, opts ...Option) (any, error) { return Middleware(reg, opts...) },
-		"Transport": func(reg prometheus.Registerer, opts ...Option) (any, error) {
-			return Transport(nil, reg, opts...)
+	// Each constructor gets the options of its own side; an option of the
+	// other side does not compile.
+	constructors := map[string]func(prometheus.Registerer, ...any) (any, error){
+		"Middleware": func(reg prometheus.Registerer, opts ...any) (any, error) {
+			var so []Option
+			for _, o := range opts {
+				so = append(so, o.(Option))
+			}
+			return Middleware(reg, so...)
+		},
+		"Transport": func(reg prometheus.Registerer, opts ...any) (any, error) {
+			var co []TransportOption
+			for _, o := range opts {
+				co = append(co, o.(TransportOption))
+			}
+			return Transport(nil, reg, co...)
 		},
 	}
-	tests := []struct {
+	type tcase struct {
 		name string
 		pre  prometheus.Collector // registered first
-		opts []Option
-	}{
-		{"MaxRoutes zero", nil, []Option{MaxRoutes(0)}},
-		{"MaxHosts negative", nil, []Option{MaxHosts(-1)}},
-		{"bad namespace", nil, []Option{Namespace("my-app")}},
-		{"const label clashes with a label", nil, []Option{ConstLabels(prometheus.Labels{"route": "x"})}},
-		{"buckets not increasing", nil, []Option{Buckets(1, 0.5)}},
-		{"no buckets", nil, []Option{Buckets()}},
+		opts []any
+	}
+	shared := []tcase{
+		{"bad namespace", nil, []any{Namespace("my-app")}},
+		{"const label clashes with a label", nil, []any{ConstLabels(prometheus.Labels{"route": "x"})}},
+		{"buckets not increasing", nil, []any{Buckets(1, 0.5)}},
+		{"no buckets", nil, []any{Buckets()}},
+	}
+	own := map[string]tcase{
+		"Middleware": {"MaxRoutes zero", nil, []any{MaxRoutes(0)}},
+		"Transport":  {"MaxHosts negative", nil, []any{MaxHosts(-1)}},
 	}
 	clashes := map[string]prometheus.Collector{
 		"Middleware": prometheus.NewCounter(prometheus.CounterOpts{Name: "http_response_size_bytes", Help: "x"}),
 		"Transport":  prometheus.NewCounter(prometheus.CounterOpts{Name: "http_client_request_duration_seconds", Help: "x"}),
 	}
 	for name, newFn := range constructors {
-		cases := append(tests, struct {
-			name string
-			pre  prometheus.Collector
-			opts []Option
-		}{"clash with an existing collector", clashes[name], nil})
+		cases := append(append([]tcase{}, shared...), own[name], tcase{"clash with an existing collector", clashes[name], nil})
 		for _, tt := range cases {
 			t.Run(name+"/"+tt.name, func(t *testing.T) {
 				reg := prometheus.NewRegistry()

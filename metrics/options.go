@@ -1,11 +1,13 @@
 package metrics
 
 import (
-	"net/http"
+	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/prodready/prodready/internal/request"
 )
 
 // The defaults, in one place.
@@ -43,8 +45,8 @@ type config struct {
 	constLabels prometheus.Labels
 	maxRoutes   int
 	maxHosts    int
-	skip        map[string]struct{}
-	routeFunc   func(*http.Request) string
+	skip        request.Paths
+	log         *slog.Logger
 	buckets     []float64
 	nativeBF    float64
 	exemplars   bool
@@ -60,23 +62,41 @@ func defaults() config {
 	}
 }
 
-// Option configures Middleware and Transport.
-type Option interface{ apply(*config) }
+// An Option configures Middleware.
+type Option interface{ applyServer(*config) }
 
-type optionFunc func(*config)
+// A TransportOption configures Transport.
+type TransportOption interface{ applyClient(*config) }
 
-func (f optionFunc) apply(c *config) { f(c) }
+// A SharedOption configures Middleware and Transport alike.
+type SharedOption interface {
+	Option
+	TransportOption
+}
+
+type serverOption func(*config)
+
+func (f serverOption) applyServer(c *config) { f(c) }
+
+type clientOption func(*config)
+
+func (f clientOption) applyClient(c *config) { f(c) }
+
+type sharedOption func(*config)
+
+func (f sharedOption) applyServer(c *config) { f(c) }
+func (f sharedOption) applyClient(c *config) { f(c) }
 
 // Namespace prefixes every metric name: Namespace("shop") gives
 // shop_http_requests_total.
-func Namespace(ns string) Option {
-	return optionFunc(func(c *config) { c.namespace = ns })
+func Namespace(ns string) SharedOption {
+	return sharedOption(func(c *config) { c.namespace = ns })
 }
 
 // ConstLabels adds labels with fixed values to every series. They must not
 // be method, route, code, error_type or host.
-func ConstLabels(l prometheus.Labels) Option {
-	return optionFunc(func(c *config) {
+func ConstLabels(l prometheus.Labels) SharedOption {
+	return sharedOption(func(c *config) {
 		c.constLabels = make(prometheus.Labels, len(l))
 		for k, v := range l {
 			c.constLabels[k] = v
@@ -88,58 +108,46 @@ func ConstLabels(l prometheus.Labels) Option {
 // ones are counted under the route "other". "unmatched" and "other" do not
 // count towards n. n must be at least 1.
 func MaxRoutes(n int) Option {
-	return optionFunc(func(c *config) { c.maxRoutes = n })
+	return serverOption(func(c *config) { c.maxRoutes = n })
 }
 
-// MaxHosts sets how many distinct hosts the client Transport labels; later
-// ones are counted under the host "other". n must be at least 1.
-func MaxHosts(n int) Option {
-	return optionFunc(func(c *config) { c.maxHosts = n })
+// MaxHosts sets how many distinct hosts Transport labels; later ones are
+// counted under the host "other". n must be at least 1.
+func MaxHosts(n int) TransportOption {
+	return clientOption(func(c *config) { c.maxHosts = n })
 }
 
 // SkipPaths leaves requests for these exact URL paths uncounted: probes and
 // the /metrics endpoint itself, typically.
 func SkipPaths(paths ...string) Option {
-	return optionFunc(func(c *config) {
-		if c.skip == nil {
-			c.skip = make(map[string]struct{}, len(paths))
-		}
-		for _, p := range paths {
-			c.skip[p] = struct{}{}
-		}
-	})
+	return serverOption(func(c *config) { c.skip = c.skip.Add(paths...) })
 }
 
-// RouteFunc names the route of a request that reached no ServeMux pattern
-// and no Route wrapper, for routers that keep the template elsewhere. It
-// runs after the handler returns, when the first of prodready's
-// middlewares finishes, so the access log and the span get its route too;
-// an empty result means unmatched. For chi:
-//
-//	metrics.RouteFunc(func(r *http.Request) string {
-//		return chi.RouteContext(r.Context()).RoutePattern()
-//	})
-func RouteFunc(fn func(*http.Request) string) Option {
-	return optionFunc(func(c *config) { c.routeFunc = fn })
+// Logger sets where the middleware's own lines go (the warning about a
+// route that did not reach it, a panic no access line recorded) when
+// prodready's logging middleware is not in the stack; with it, they go
+// to the logging middleware's logger. nil means slog.Default().
+func Logger(l *slog.Logger) Option {
+	return serverOption(func(c *config) { c.log = l })
 }
 
 // Buckets replaces the classic buckets of http_request_duration_seconds and
 // http_client_request_duration_seconds (seconds, increasing).
-func Buckets(b ...float64) Option {
-	return optionFunc(func(c *config) { c.buckets = append([]float64(nil), b...) })
+func Buckets(b ...float64) SharedOption {
+	return sharedOption(func(c *config) { c.buckets = append([]float64(nil), b...) })
 }
 
 // NativeHistogramFactor sets the growth factor between neighbouring buckets
 // of the native histograms (default 1.1). A factor of 1 or less turns the
 // native histograms off and leaves only the classic buckets.
-func NativeHistogramFactor(f float64) Option {
-	return optionFunc(func(c *config) { c.nativeBF = f })
+func NativeHistogramFactor(f float64) SharedOption {
+	return sharedOption(func(c *config) { c.nativeBF = f })
 }
 
 // Exemplars sets whether duration observations of sampled requests carry
 // trace_id and span_id exemplars (default true).
-func Exemplars(on bool) Option {
-	return optionFunc(func(c *config) { c.exemplars = on })
+func Exemplars(on bool) SharedOption {
+	return sharedOption(func(c *config) { c.exemplars = on })
 }
 
 type registryConfig struct {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/prodready/prodready/internal/buildinfo"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -63,6 +65,10 @@ func buildInfo(version, revision string) prometheus.Collector {
 			}
 		}
 	}
+	// The same version and revision the log lines and the trace resource
+	// carry, unless the options say otherwise.
+	setIf(l, "version", buildinfo.Version())
+	setIf(l, "revision", buildinfo.Revision())
 	setIf(l, "version", version)
 	setIf(l, "revision", revision)
 	g := prometheus.NewGauge(prometheus.GaugeOpts{

@@ -60,12 +60,22 @@ func Deadline(d time.Duration) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx, cancel := context.WithTimeoutCause(r.Context(), d, ErrDeadline)
 			defer cancel()
-			s, w, r := request.Enter(ctx, w, r)
-			next.ServeHTTP(w, r)
-			s.CaptureRoute(r)
-			if s.Status() == 0 && !s.Hijacked() && errors.Is(context.Cause(ctx), ErrDeadline) {
-				http.Error(w, "request deadline exceeded", http.StatusGatewayTimeout)
-			}
+			request.Serve(request.Deadline, ctx, w, r, next, deadline{})
 		})
+	}
+}
+
+// deadline is the request protocol's view of the middleware: it records
+// nothing, and answers 504 for a handler that returned after the deadline
+// without writing.
+type deadline struct{}
+
+func (deadline) Begin(*request.State, http.ResponseWriter, *http.Request) bool { return false }
+
+func (deadline) Record(*request.State, *http.Request, *request.Outcome) {}
+
+func (deadline) Answer(s *request.State, w http.ResponseWriter, r *http.Request) {
+	if s.Status() == 0 && !s.Hijacked() && errors.Is(context.Cause(r.Context()), ErrDeadline) {
+		http.Error(w, "request deadline exceeded", http.StatusGatewayTimeout)
 	}
 }

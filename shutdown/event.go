@@ -8,14 +8,15 @@ import (
 	"time"
 )
 
-// Kind says which step of a shutdown an Event reports.
-type Kind uint8
+// Step says which step of a shutdown an Event reports. (health.Kind, a
+// different idea, says which question a health check answers.)
+type Step uint8
 
 // The steps, in the order they happen.
 const (
 	// Began: shutdown began; Cause says why (a *SignalError, the cause
 	// given to Trigger, or a server's error).
-	Began Kind = iota + 1
+	Began Step = iota + 1
 	// Draining: the OnDrain callbacks ran and the drain delay (Duration)
 	// begins. Not sent when the delay is skipped or zero.
 	Draining
@@ -57,35 +58,42 @@ const (
 	Finished
 )
 
-var kindNames = [...]string{
-	Began:          "began",
-	Draining:       "draining",
-	Stopping:       "stopping",
-	Stopped:        "stopped",
-	WorkerStuck:    "worker stuck",
-	WorkersStopped: "workers stopped",
-	HookDone:       "hook done",
-	HookFailed:     "hook failed",
-	HookStuck:      "hook stuck",
-	HookNotRun:     "hook not run",
-	ServeFailed:    "serve failed",
-	WorkerFailed:   "worker failed",
-	Refused:        "refused",
-	SecondSignal:   "second signal",
-	Finished:       "finished",
+// stepLog is how each step is logged: its name (String), the message,
+// the key its Name goes under, whether its Duration is logged (under
+// durationKey) and the level when it carries no error. Began and
+// SecondSignal add attributes of their own (log).
+var stepLog = [...]struct {
+	name, msg, nameKey, durationKey string
+	level                           slog.Level
+}{
+	Began:          {"began", "shutdown began", "", "", slog.LevelInfo},
+	Draining:       {"draining", "draining: readiness is red, servers still serve", "", "delay", slog.LevelInfo},
+	Stopping:       {"stopping", "stopping servers", "servers", "", slog.LevelInfo},
+	Stopped:        {"stopped", "servers stopped", "", "duration", slog.LevelInfo},
+	WorkerStuck:    {"worker stuck", "worker still running when its time ran out; abandoned", "worker", "duration", slog.LevelInfo},
+	WorkersStopped: {"workers stopped", "workers stopped", "", "duration", slog.LevelInfo},
+	HookDone:       {"hook done", "hook done", "hook", "duration", slog.LevelInfo},
+	HookFailed:     {"hook failed", "hook failed", "hook", "duration", slog.LevelInfo},
+	HookStuck:      {"hook stuck", "hook still running when its time ran out; abandoned", "hook", "duration", slog.LevelInfo},
+	HookNotRun:     {"hook not run", "hook not run: the budget ran out first", "hook", "", slog.LevelInfo},
+	ServeFailed:    {"serve failed", "server failed", "server", "", slog.LevelInfo},
+	WorkerFailed:   {"worker failed", "worker failed", "worker", "", slog.LevelInfo},
+	Refused:        {"refused", "too late: shutdown is under way", "name", "", slog.LevelWarn},
+	SecondSignal:   {"second signal", "", "", "", slog.LevelWarn},
+	Finished:       {"finished", "shutdown done", "", "duration", slog.LevelInfo},
 }
 
-func (k Kind) String() string {
-	if int(k) < len(kindNames) && kindNames[k] != "" {
-		return kindNames[k]
+func (k Step) String() string {
+	if int(k) < len(stepLog) && stepLog[k].name != "" {
+		return stepLog[k].name
 	}
-	return "Kind(" + strconv.Itoa(int(k)) + ")"
+	return "Step(" + strconv.Itoa(int(k)) + ")"
 }
 
 // Event reports one step of a shutdown to the observers given with
-// OnEvent. Which fields are set depends on Kind.
+// OnEvent. Which fields are set depends on Step.
 type Event struct {
-	Kind     Kind
+	Step     Step
 	Name     string        // the hook or server the event is about
 	Cause    error         // Began and SecondSignal: why
 	Duration time.Duration // how long the step took (Draining: will take)
@@ -105,50 +113,16 @@ func (m *Manager) log(ev Event) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	level := slog.LevelInfo
-	var msg string
+	if int(ev.Step) >= len(stepLog) || stepLog[ev.Step].name == "" {
+		logger.LogAttrs(context.Background(), slog.LevelInfo, ev.Step.String())
+		return
+	}
+	l := stepLog[ev.Step]
+	msg, level := l.msg, l.level
 	var attrs []slog.Attr
-	switch ev.Kind {
+	switch ev.Step {
 	case Began:
-		msg = "shutdown began"
 		attrs = append(attrs, slog.String("cause", errText(ev.Cause)), slog.Duration("timeout", m.cfg.timeout))
-	case Draining:
-		msg = "draining: readiness is red, servers still serve"
-		attrs = append(attrs, slog.Duration("delay", ev.Duration))
-	case Stopping:
-		msg = "stopping servers"
-		attrs = append(attrs, slog.String("servers", ev.Name))
-	case Stopped:
-		msg = "servers stopped"
-		attrs = append(attrs, slog.Duration("duration", ev.Duration))
-	case WorkerStuck:
-		msg = "worker still running when its time ran out; abandoned"
-		attrs = append(attrs, slog.String("worker", ev.Name), slog.Duration("duration", ev.Duration))
-	case WorkersStopped:
-		msg = "workers stopped"
-		attrs = append(attrs, slog.Duration("duration", ev.Duration))
-	case WorkerFailed:
-		msg = "worker failed"
-		attrs = append(attrs, slog.String("worker", ev.Name))
-	case HookDone:
-		msg = "hook done"
-		attrs = append(attrs, slog.String("hook", ev.Name), slog.Duration("duration", ev.Duration))
-	case HookFailed:
-		msg = "hook failed"
-		attrs = append(attrs, slog.String("hook", ev.Name), slog.Duration("duration", ev.Duration))
-	case HookStuck:
-		msg = "hook still running when its time ran out; abandoned"
-		attrs = append(attrs, slog.String("hook", ev.Name), slog.Duration("duration", ev.Duration))
-	case HookNotRun:
-		msg = "hook not run: the budget ran out first"
-		attrs = append(attrs, slog.String("hook", ev.Name))
-	case ServeFailed:
-		msg = "server failed"
-		attrs = append(attrs, slog.String("server", ev.Name))
-	case Refused:
-		msg = "too late: shutdown is under way"
-		attrs = append(attrs, slog.String("name", ev.Name))
-		level = slog.LevelWarn
 	case SecondSignal:
 		attrs = append(attrs, slog.String("signal", errText(ev.Cause)))
 		var se *SignalError
@@ -158,15 +132,15 @@ func (m *Manager) log(ev Event) {
 		} else {
 			msg = "second signal: default signal handling restored; a third one ends the process"
 		}
-		level = slog.LevelWarn
-	case Finished:
-		msg = "shutdown done"
-		attrs = append(attrs, slog.Duration("duration", ev.Duration))
-	default:
-		msg = ev.Kind.String()
+	}
+	if l.nameKey != "" {
+		attrs = append(attrs, slog.String(l.nameKey, ev.Name))
+	}
+	if l.durationKey != "" {
+		attrs = append(attrs, slog.Duration(l.durationKey, ev.Duration))
 	}
 	if ev.Err != nil {
-		if ev.Kind != Refused {
+		if ev.Step != Refused {
 			level = slog.LevelError
 		}
 		attrs = append(attrs, slog.String("error", ev.Err.Error()))

@@ -61,16 +61,16 @@ func TestLogLines(t *testing.T) {
 	})
 }
 
-func TestKindString(t *testing.T) {
+func TestStepString(t *testing.T) {
 	tests := []struct {
-		kind Kind
+		kind Step
 		want string
 	}{
 		{Began, "began"},
 		{HookStuck, "hook stuck"},
 		{Finished, "finished"},
-		{0, "Kind(0)"},
-		{200, "Kind(200)"},
+		{0, "Step(0)"},
+		{200, "Step(200)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

@@ -182,7 +182,7 @@ func ExampleOnEvent() {
 		shutdown.DrainDelay(0),
 		shutdown.Logger(slog.New(slog.DiscardHandler)),
 		shutdown.OnEvent(func(ev shutdown.Event) {
-			fmt.Println(strings.TrimSpace(ev.Kind.String() + " " + ev.Name))
+			fmt.Println(strings.TrimSpace(ev.Step.String() + " " + ev.Name))
 		}),
 	)
 	sd.Add("database", func(context.Context) error { return nil })

@@ -131,13 +131,13 @@ func (r *recorder) add(format string, args ...any) {
 }
 
 func (r *recorder) event(ev Event) {
-	switch ev.Kind {
+	switch ev.Step {
 	case Began, SecondSignal:
-		r.add("%v: %v", ev.Kind, ev.Cause)
+		r.add("%v: %v", ev.Step, ev.Cause)
 	case Draining, Stopped, WorkersStopped, Finished:
-		r.add("%v %v err=%v", ev.Kind, ev.Duration, ev.Err != nil)
+		r.add("%v %v err=%v", ev.Step, ev.Duration, ev.Err != nil)
 	default:
-		r.add("%v %s", ev.Kind, ev.Name)
+		r.add("%v %s", ev.Step, ev.Name)
 	}
 }
 

@@ -23,9 +23,17 @@ type Hook func(ctx context.Context) error
 
 // Manager owns the life of a service: the servers it serves, the workers
 // it supervises, the hooks it runs, the signals it listens to and a
-// Context that ends when shutdown begins. Create it with New; the zero Manager is also usable and has the
-// defaults (it starts listening to signals on first use). A Manager must
-// not be copied after first use.
+// Context that ends when shutdown begins. Create it with New.
+//
+// The zero Manager is usable too, with the defaults, and it keeps lazy
+// signal capture on purpose: a Manager's job is to own the process's
+// termination signals, and one that never took them would let SIGTERM
+// kill the process mid-request while Wait waited for a signal it would
+// never see. So its first method call, whichever it is (Context included),
+// installs the signal handlers, as New does at once. A library that only
+// needs a context that ends at shutdown should take a context.Context
+// from main, not a *Manager. A Manager must not be copied after first
+// use.
 type Manager struct {
 	once sync.Once
 	cfg  config
@@ -182,7 +190,7 @@ func (m *Manager) Serve(srv *http.Server, ln net.Listener) {
 	if m.began {
 		m.mu.Unlock()
 		_ = ln.Close() // refused: nothing to report beyond the event
-		m.emit(Event{Kind: Refused, Name: s.name, Err: ErrShuttingDown})
+		m.emit(Event{Step: Refused, Name: s.name, Err: ErrShuttingDown})
 		return
 	}
 	m.servers = append(m.servers, s)
@@ -238,7 +246,7 @@ func (m *Manager) serveFailed(name string, err error) {
 		m.failures = append(m.failures, err)
 	}
 	m.mu.Unlock()
-	m.emit(Event{Kind: ServeFailed, Name: name, Err: err})
+	m.emit(Event{Step: ServeFailed, Name: name, Err: err})
 	// A failed listener has nothing to drain for: skip the delay.
 	m.begin(err, false, false)
 }
@@ -269,7 +277,7 @@ func (m *Manager) Go(name string, fn func(ctx context.Context) error) {
 	m.mu.Lock()
 	if m.began {
 		m.mu.Unlock()
-		m.emit(Event{Kind: Refused, Name: name, Err: ErrShuttingDown})
+		m.emit(Event{Step: Refused, Name: name, Err: ErrShuttingDown})
 		return
 	}
 	w := &worker{name: name, done: make(chan struct{})}
@@ -291,7 +299,7 @@ func (m *Manager) work(w *worker, fn func(context.Context) error) {
 		return // stopped as asked
 	}
 	werr := &WorkerError{Name: w.name, Err: err}
-	m.emit(Event{Kind: WorkerFailed, Name: w.name, Err: werr})
+	m.emit(Event{Step: WorkerFailed, Name: w.name, Err: werr})
 	if !m.begin(werr, true, true) {
 		w.err = werr // shutdown was under way: reported with the workers
 	}
@@ -312,7 +320,7 @@ func (m *Manager) Add(name string, hook Hook) {
 	m.mu.Lock()
 	if m.finished {
 		m.mu.Unlock()
-		m.emit(Event{Kind: Refused, Name: name, Err: ErrShuttingDown})
+		m.emit(Event{Step: Refused, Name: name, Err: ErrShuttingDown})
 		return
 	}
 	m.hooks = append(m.hooks, namedHook{name: name, fn: hook})
@@ -361,7 +369,7 @@ func (m *Manager) watch() {
 				m.begin(cause, sig != os.Interrupt, false)
 				continue
 			}
-			m.emit(Event{Kind: SecondSignal, Cause: cause})
+			m.emit(Event{Step: SecondSignal, Cause: cause})
 			if m.cfg.exitOnSecond {
 				m.cfg.exit(cause.ExitCode())
 			}
@@ -395,7 +403,7 @@ func (m *Manager) run(cause error, drain bool) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.timeout)
 	defer cancel()
-	m.emit(Event{Kind: Began, Cause: cause})
+	m.emit(Event{Step: Began, Cause: cause})
 
 	var errs []error
 	errs = append(errs, m.drain(ctx, drain)...)
@@ -408,7 +416,7 @@ func (m *Manager) run(cause error, drain bool) {
 	errs = append(append([]error{m.reported}, m.failures...), errs...)
 	m.mu.Unlock()
 	m.err = errors.Join(errs...)
-	m.emit(Event{Kind: Finished, Duration: time.Since(start), Err: m.err})
+	m.emit(Event{Step: Finished, Duration: time.Since(start), Err: m.err})
 	if m.notified {
 		m.cfg.stop(m.sigs)
 	}
@@ -451,7 +459,7 @@ func (m *Manager) drain(ctx context.Context, delay bool) []error {
 	if !delay || m.cfg.drainDelay <= 0 || ctx.Err() != nil {
 		return errs
 	}
-	m.emit(Event{Kind: Draining, Duration: m.cfg.drainDelay})
+	m.emit(Event{Step: Draining, Duration: m.cfg.drainDelay})
 	t := time.NewTimer(m.cfg.drainDelay)
 	defer t.Stop()
 	select {
@@ -474,7 +482,7 @@ func (m *Manager) stopServers(ctx context.Context) []error {
 	for i, s := range servers {
 		names[i] = s.name
 	}
-	m.emit(Event{Kind: Stopping, Name: strings.Join(names, ", ")})
+	m.emit(Event{Step: Stopping, Name: strings.Join(names, ", ")})
 	start := time.Now()
 	errs := make([]error, len(servers))
 	var wg sync.WaitGroup
@@ -483,7 +491,7 @@ func (m *Manager) stopServers(ctx context.Context) []error {
 	}
 	wg.Wait()
 	err := errors.Join(errs...)
-	m.emit(Event{Kind: Stopped, Duration: time.Since(start), Err: err})
+	m.emit(Event{Step: Stopped, Duration: time.Since(start), Err: err})
 	return errs
 }
 
@@ -537,10 +545,10 @@ func (m *Manager) stopWorkers(ctx context.Context, began time.Time) []error {
 		default:
 			took := time.Since(began)
 			errs = append(errs, &WorkerError{Name: w.name, Duration: took, Err: ErrStuck})
-			m.emit(Event{Kind: WorkerStuck, Name: w.name, Duration: took, Err: ErrStuck})
+			m.emit(Event{Step: WorkerStuck, Name: w.name, Duration: took, Err: ErrStuck})
 		}
 	}
-	m.emit(Event{Kind: WorkersStopped, Duration: time.Since(start), Err: errors.Join(errs...)})
+	m.emit(Event{Step: WorkersStopped, Duration: time.Since(start), Err: errors.Join(errs...)})
 	return errs
 }
 
@@ -561,7 +569,7 @@ func (m *Manager) runHooks(ctx context.Context) []error {
 
 		if ctx.Err() != nil {
 			errs = append(errs, &HookError{Name: h.name, Err: ErrNotRun})
-			m.emit(Event{Kind: HookNotRun, Name: h.name, Err: ErrNotRun})
+			m.emit(Event{Step: HookNotRun, Name: h.name, Err: ErrNotRun})
 			continue
 		}
 		hctx, cancel := m.share(ctx, n)
@@ -570,12 +578,12 @@ func (m *Manager) runHooks(ctx context.Context) []error {
 		switch {
 		case err == ErrStuck:
 			errs = append(errs, &HookError{Name: h.name, Duration: took, Err: ErrStuck})
-			m.emit(Event{Kind: HookStuck, Name: h.name, Duration: took, Err: ErrStuck})
+			m.emit(Event{Step: HookStuck, Name: h.name, Duration: took, Err: ErrStuck})
 		case err != nil:
 			errs = append(errs, &HookError{Name: h.name, Duration: took, Err: err})
-			m.emit(Event{Kind: HookFailed, Name: h.name, Duration: took, Err: err})
+			m.emit(Event{Step: HookFailed, Name: h.name, Duration: took, Err: err})
 		default:
-			m.emit(Event{Kind: HookDone, Name: h.name, Duration: took})
+			m.emit(Event{Step: HookDone, Name: h.name, Duration: took})
 		}
 	}
 }

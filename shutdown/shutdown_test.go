@@ -114,7 +114,7 @@ func TestDrainDelay(t *testing.T) {
 				start := time.Now()
 				m := New(fake.option(), quiet(), Signals(tt.signals...), DrainDelay(delay),
 					OnEvent(func(ev Event) {
-						if ev.Kind == Stopping {
+						if ev.Step == Stopping {
 							stoppedAt = time.Since(start)
 						}
 					}))
@@ -379,7 +379,7 @@ func TestTriggerConcurrentWithSignal(t *testing.T) {
 			var mu sync.Mutex
 			var began []error
 			m := New(fake.option(), quiet(), DrainDelay(time.Second), OnEvent(func(ev Event) {
-				if ev.Kind == Began {
+				if ev.Step == Began {
 					mu.Lock()
 					began = append(began, ev.Cause)
 					mu.Unlock()

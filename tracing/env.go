@@ -13,6 +13,15 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
+// Why not go.opentelemetry.io/contrib/exporters/autoexport: it follows
+// the specification's default (OTLP when OTEL_TRACES_EXPORTER is unset),
+// so a service started without a collector logs an export error every few
+// seconds, where Setup exports nothing until an endpoint or exporter is
+// configured; its errors repeat the offending values, header values
+// included, where these never show one; and it brings the metric and log
+// exporters of every protocol into the build. The parsing here is the
+// specification's, held to it by env_test.go and the fuzz targets of fuzz_env_test.go.
+//
 // ErrInvalidEnv is wrapped by every error about an OTEL_* variable; the
 // message names the variable and shows its value, except where the value
 // can hold a credential: no header value (OTEL_EXPORTER_OTLP_HEADERS

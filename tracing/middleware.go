@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"reflect"
@@ -24,52 +25,67 @@ import (
 // ScopeName is the instrumentation scope of the spans this package makes.
 const ScopeName = "github.com/prodready/prodready/tracing"
 
-// An Option configures Middleware and Transport.
-type Option interface{ apply(*config) }
+// An Option configures Middleware.
+type Option interface{ applyServer(*config) }
+
+// A TransportOption configures Transport.
+type TransportOption interface{ applyClient(*config) }
+
+// A SharedOption configures Middleware and Transport alike.
+type SharedOption interface {
+	Option
+	TransportOption
+}
 
 type config struct {
 	tp     trace.TracerProvider
 	prop   propagation.TextMapPropagator
 	public bool
-	skip   map[string]struct{}
+	skip   request.Paths
+	log    *slog.Logger
 }
 
-type optionFunc func(*config)
+type serverOption func(*config)
 
-func (f optionFunc) apply(c *config) { f(c) }
+func (f serverOption) applyServer(c *config) { f(c) }
+
+type sharedOption func(*config)
+
+func (f sharedOption) applyServer(c *config) { f(c) }
+func (f sharedOption) applyClient(c *config) { f(c) }
 
 // TracerProvider makes spans with tp instead of the global provider, for
 // Setup with Config.NoGlobal and for tests.
-func TracerProvider(tp trace.TracerProvider) Option {
-	return optionFunc(func(c *config) { c.tp = tp })
+func TracerProvider(tp trace.TracerProvider) SharedOption {
+	return sharedOption(func(c *config) { c.tp = tp })
 }
 
 // Propagator reads and writes trace context with p instead of the global
 // propagator.
-func Propagator(p propagation.TextMapPropagator) Option {
-	return optionFunc(func(c *config) { c.prop = p })
+func Propagator(p propagation.TextMapPropagator) SharedOption {
+	return sharedOption(func(c *config) { c.prop = p })
 }
 
 // PublicEndpoint sets whether the handler faces the internet (default
 // false). A public endpoint does not trust an incoming traceparent: each
 // request starts a new trace, linked to the caller's span context so the
-// two can still be joined. Transport ignores it.
+// two can still be joined.
 func PublicEndpoint(public bool) Option {
-	return optionFunc(func(c *config) { c.public = public })
+	return serverOption(func(c *config) { c.public = public })
 }
 
 // SkipPaths lists URL paths that get no span (probes and /metrics). The
-// trace context still passes through to the handler. Transport ignores
-// it.
+// trace context still passes through to the handler.
 func SkipPaths(paths ...string) Option {
-	return optionFunc(func(c *config) {
-		if c.skip == nil {
-			c.skip = make(map[string]struct{}, len(paths))
-		}
-		for _, p := range paths {
-			c.skip[p] = struct{}{}
-		}
-	})
+	return serverOption(func(c *config) { c.skip = c.skip.Add(paths...) })
+}
+
+// Logger sets where the middleware's own lines go (the warning about a
+// route that did not reach it, a panic no access line recorded) when
+// prodready's logging middleware is not in the stack; with it, they go
+// to the logging middleware's logger. nil means slog.Default().
+func Logger(l *slog.Logger) Option {
+	return serverOption(func(c *config) { c.log = l })
 }
 
 // Middleware returns middleware that makes a server span for each
@@ -91,7 +107,7 @@ func SkipPaths(paths ...string) Option {
 func Middleware(opts ...Option) func(http.Handler) http.Handler {
 	var c config
 	for _, o := range opts {
-		o.apply(&c)
+		o.applyServer(&c)
 	}
 	return func(next http.Handler) http.Handler {
 		m := &middleware{next: next, cfg: c}
@@ -184,18 +200,14 @@ type attrBuf struct{ a [24]attribute.KeyValue }
 var attrPool = sync.Pool{New: func() any { return new(attrBuf) }}
 
 func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if m.cfg.skip != nil {
-		if _, ok := m.cfg.skip[r.URL.Path]; ok {
-			defer request.From(r.Context()).CaptureRoute(r)
-			m.next.ServeHTTP(w, r)
-			return
-		}
+	if m.cfg.skip.Has(r.URL.Path) {
+		request.Pass(0, r.Context(), w, r, m.next)
+		return
 	}
-	if st := request.From(r.Context()); st.Claimed(request.Tracing) {
+	if request.From(r.Context()).Claimed(request.Tracing) {
 		// Another tracing middleware outside has the server span; a
 		// second one would be a child of it, or of the caller's span.
-		defer st.CaptureRoute(r)
-		m.next.ServeHTTP(w, r)
+		request.Pass(0, r.Context(), w, r, m.next)
 		return
 	}
 
@@ -210,60 +222,47 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			opts = append(publicStart[:len(publicStart):len(publicStart)], trace.WithLinks(trace.Link{SpanContext: sc}))
 		}
 	}
-	method := spanMethod(r.Method)
 	// The request attributes are set when the span ends, in one call with
 	// the response's, not passed to Start: trace.WithAttributes copies
 	// them into a fresh slice per request, the costliest part of a span
 	// start. Samplers therefore see the name, kind and parent, not the
 	// attributes; SkipPaths is the way to leave probes out.
-	ctx, span := m.tracer().Start(ctx, method, opts...)
+	ctx, span := m.tracer().Start(ctx, spanMethod(r.Method), opts...)
 	if !span.IsRecording() {
 		// Unsampled: nothing to name or annotate, so the layer joins the
 		// request state if there is one (to hand the route to the outer
 		// layers) and creates none. The span still goes down for its
 		// trace context.
-		st, w, r := request.Join(ctx, w, r)
-		st.Claim(request.Tracing)
-		defer func() {
-			st.CaptureRoute(r) // also when the handler panics
-			span.End()
-		}()
-		m.next.ServeHTTP(w, r)
+		defer span.End()
+		request.Pass(request.Tracing, ctx, w, r, m.next)
 		return
 	}
-	st, w, r := request.Enter(ctx, w, r)
-	st.Claim(request.Tracing)
-
-	returned := false
-	defer func() {
-		if returned {
-			return
-		}
-		v := recover()
-		m.finish(span, st, r, method, true, v)
-		if v != nil {
-			panic(v)
-		}
-	}()
-	m.next.ServeHTTP(w, r)
-	returned = true
-	m.finish(span, st, r, method, false, nil)
+	// Not defer span.End(): called straight from a defer, the SDK's End
+	// recovers and records a panic passing by (the http.ErrAbortHandler
+	// Serve raises to abort a connection) as a second exception event.
+	defer func() { span.End() }()
+	request.Serve(request.Tracing, ctx, w, r, m.next, (*recorder)(m))
 }
 
-// finish names the recording span after its route, adds the response
-// attributes and ends it. recovered is the panic value, if the handler
-// panicked.
-func (m *middleware) finish(span trace.Span, st *request.State, r *http.Request, method string, panicked bool, recovered any) {
-	defer span.End()
+// recorder is the middleware in its role in the request protocol.
+type recorder middleware
+
+func (rec *recorder) Begin(st *request.State, _ http.ResponseWriter, _ *http.Request) bool {
+	st.SetLogger(rec.cfg.log, false)
+	return true
+}
+
+// Record names the recording span after its route and adds the response
+// attributes; the deferred End in ServeHTTP ends it.
+func (rec *recorder) Record(st *request.State, r *http.Request, o *request.Outcome) {
+	span := trace.SpanFromContext(r.Context())
+	method := spanMethod(r.Method)
 	buf := attrPool.Get().(*attrBuf)
 	defer attrPool.Put(buf)
-	o := st.Finish(r, panicked, recovered)
 	attrs := requestAttrs(buf.a[:0], r)
 	if o.Route != request.Unmatched {
 		span.SetName(spanName(method, o.Route, r.Pattern))
-		if r.Pattern == "" || request.Route(r.Pattern) != o.Route {
-			attrs = append(attrs, semconv.HTTPRoute(o.Route))
-		}
+		attrs = append(attrs, semconv.HTTPRoute(o.Route))
 	}
 	if r.ContentLength > 0 {
 		attrs = append(attrs, semconv.HTTPRequestBodySize(int(r.ContentLength)))
@@ -274,12 +273,13 @@ func (m *middleware) finish(span trace.Span, st *request.State, r *http.Request,
 	attrs = append(attrs, semconv.HTTPResponseStatusCode(o.Status))
 	if o.ErrorType != "" {
 		attrs = append(attrs, semconv.ErrorTypeKey.String(o.ErrorType))
+		_, recovered := st.Panicked()
 		switch {
 		case o.ErrorType == request.FailPanic && recovered != nil:
 			span.AddEvent("exception", trace.WithAttributes(
 				semconv.ExceptionType(fmt.Sprintf("%T", recovered)),
 				semconv.ExceptionMessage(fmt.Sprint(recovered)),
-				semconv.ExceptionStacktrace(string(debug.Stack())),
+				semconv.ExceptionStacktrace(st.Stack()),
 			))
 			span.SetStatus(codes.Error, "panic: "+fmt.Sprint(recovered))
 		case o.ErrorType[0] >= '0' && o.ErrorType[0] <= '9': // a 5xx status: it says it all
@@ -357,10 +357,10 @@ func requestAttrs(attrs []attribute.KeyValue, r *http.Request) []attribute.KeyVa
 			attrs = append(attrs, semconv.NetworkPeerPort(peerPort))
 		}
 	}
-	if ua := firstValue(r.Header, "User-Agent"); ua != "" {
+	if ua := request.FirstValue(r.Header, "User-Agent"); ua != "" {
 		attrs = append(attrs, semconv.UserAgentOriginal(ua))
 	}
-	client := firstValue(r.Header, "X-Forwarded-For")
+	client := request.FirstValue(r.Header, "X-Forwarded-For")
 	if i := strings.IndexByte(client, ','); i >= 0 {
 		client = client[:i]
 	}
@@ -382,19 +382,7 @@ func requestAttrs(attrs []attribute.KeyValue, r *http.Request) []attribute.KeyVa
 	if version != "" {
 		attrs = append(attrs, semconv.NetworkProtocolVersion(version))
 	}
-	if r.Pattern != "" {
-		attrs = append(attrs, semconv.HTTPRoute(request.Route(r.Pattern)))
-	}
 	return attrs
-}
-
-// firstValue is h.Get for a key already in canonical form, without
-// Get's per-call check of the key's spelling.
-func firstValue(h http.Header, key string) string {
-	if v := h[key]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
 }
 
 // methodAttrs are the http.request.method attributes, indexed as

@@ -175,12 +175,23 @@ func TestMiddlewareScope(t *testing.T) {
 	}
 }
 
-func TestMiddlewareRepanics(t *testing.T) {
+// TestMiddlewareAnswersPanic: a panic before anything was written is
+// answered with a 500 and goes no further; http.ErrAbortHandler goes on, so
+// that net/http aborts the connection.
+func TestMiddlewareAnswersPanic(t *testing.T) {
 	tp, _ := recorder(t)
 	h := tracing.Middleware(tracing.TracerProvider(tp))(testMux())
-	v := serveRecovering(h, httptest.NewRequest("GET", "/panic", nil))
-	if v != "boom" {
-		t.Errorf("recovered %v, want the handler's panic value", v)
+	rec := httptest.NewRecorder()
+	var v any
+	func() {
+		defer func() { v = recover() }()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/panic", nil))
+	}()
+	if v != nil || rec.Code != http.StatusInternalServerError || rec.Body.String() != `{"error":"internal server error"}`+"\n" {
+		t.Errorf("recovered %v, answered %d %q; want nothing recovered and a JSON 500", v, rec.Code, rec.Body)
+	}
+	if v := serveRecovering(h, httptest.NewRequest("GET", "/abort", nil)); v != http.ErrAbortHandler { //nolint:errorlint // the value itself
+		t.Errorf("recovered %v from an aborting handler, want http.ErrAbortHandler", v)
 	}
 }
 

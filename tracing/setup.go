@@ -23,6 +23,8 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/prodready/prodready/internal/buildinfo"
 )
 
 // DefaultShutdownTimeout is the least time Shutdown gives the final flush,
@@ -37,7 +39,8 @@ type Config struct {
 	// ServiceName is service.name unless OTEL_SERVICE_NAME or service.name
 	// in OTEL_RESOURCE_ATTRIBUTES is set; default "unknown_service:<binary>".
 	ServiceName string
-	// ServiceVersion is service.version.
+	// ServiceVersion is service.version. Empty means the binary's
+	// version, the one the log lines and metrics' build_info carry.
 	ServiceVersion string
 	// Environment is deployment.environment.name ("production", "staging").
 	Environment string
@@ -224,8 +227,12 @@ func buildResource(ctx context.Context, cfg Config, s settings) *resource.Resour
 	if cfg.ServiceName != "" {
 		own = append(own, semconv.ServiceName(cfg.ServiceName))
 	}
-	if cfg.ServiceVersion != "" {
-		own = append(own, semconv.ServiceVersion(cfg.ServiceVersion))
+	version := cfg.ServiceVersion
+	if version == "" {
+		version = buildinfo.Version()
+	}
+	if version != "" {
+		own = append(own, semconv.ServiceVersion(version))
 	}
 	if cfg.Environment != "" {
 		own = append(own, semconv.DeploymentEnvironmentNameKey.String(cfg.Environment))

@@ -18,10 +18,10 @@ import (
 // instrumentation: measured, it costs no more than a hand-written one would,
 // and it already handles bodies, redirects and errors. Its HTTP metrics are
 // switched off; the metrics package owns those.
-func Transport(base http.RoundTripper, opts ...Option) http.RoundTripper {
+func Transport(base http.RoundTripper, opts ...TransportOption) http.RoundTripper {
 	var c config
 	for _, o := range opts {
-		o.apply(&c)
+		o.applyClient(&c)
 	}
 	oopts := []otelhttp.Option{
 		otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),

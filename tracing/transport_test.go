@@ -17,11 +17,11 @@ import (
 // a client span and the next service's server span, in one process.
 func TestMiddlewareAndTransport(t *testing.T) {
 	tp, sr := recorder(t)
-	opts := []tracing.Option{tracing.TracerProvider(tp), tracing.Propagator(w3c)}
+	opts := []tracing.SharedOption{tracing.TracerProvider(tp), tracing.Propagator(w3c)}
 
-	downstream := httptest.NewServer(tracing.Middleware(opts...)(testMux()))
+	downstream := httptest.NewServer(tracing.Middleware(opts[0], opts[1])(testMux()))
 	defer downstream.Close()
-	client := &http.Client{Transport: tracing.Transport(nil, opts...)}
+	client := &http.Client{Transport: tracing.Transport(nil, opts[0], opts[1])}
 	defer client.CloseIdleConnections()
 
 	front := http.NewServeMux()
@@ -39,7 +39,7 @@ func TestMiddlewareAndTransport(t *testing.T) {
 		_, _ = io.Copy(w, resp.Body)
 		_ = resp.Body.Close()
 	})
-	tracing.Middleware(opts...)(front).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/front", nil))
+	tracing.Middleware(opts[0], opts[1])(front).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/front", nil))
 
 	byName := map[string]sdktrace.ReadOnlySpan{}
 	for _, s := range sr.Ended() {

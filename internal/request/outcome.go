@@ -59,11 +59,10 @@ const (
 )
 
 // Finish decides the request's Outcome on the first call and returns it on
-// every call; each layer calls it when next has returned or panicked, with
-// the request it passed down (its pattern is captured first), whether next
-// panicked, and the value recovered, if the layer recovers. A layer that
-// does not recover passes nil, and a panic it sees counts as FailPanic.
-func (s *State) Finish(r *http.Request, panicked bool, recovered any) *Outcome {
+// every call; Serve calls it for each recording layer once next has
+// returned or panicked, with the request the layer passed down (its
+// pattern is captured first).
+func (s *State) Finish(r *http.Request) *Outcome {
 	if s.done {
 		return &s.out
 	}
@@ -74,21 +73,19 @@ func (s *State) Finish(r *http.Request, panicked bool, recovered any) *Outcome {
 	o.Duration = o.End.Sub(s.start)
 	if p := s.route.Load(); p != nil {
 		o.Route = Route(*p)
-	} else if s.routeFunc != nil {
-		o.Route = s.routeFunc(r)
 	}
-	s.classify(o, panicked, recovered)
+	s.classify(o)
 	if o.Route == "" {
 		o.Route = Unmatched
 		if !s.hooked.Load() && routeExpected(o.Status) {
-			warnRouteLost(r.Method, o.Status)
+			s.warnRouteLost(r.Method, o.Status)
 		}
 	}
 	return o
 }
 
 // classify sets the status and error type.
-func (s *State) classify(o *Outcome, panicked bool, recovered any) {
+func (s *State) classify(o *Outcome) {
 	status := s.w.status
 	if status == 0 && s.w.hijacked {
 		status = http.StatusSwitchingProtocols
@@ -98,12 +95,12 @@ func (s *State) classify(o *Outcome, panicked bool, recovered any) {
 	case s.timedOut(ctxErr):
 		o.Status, o.ErrorType, o.Bytes = http.StatusServiceUnavailable, FailTimeout, 0
 		return
-	case panicked:
+	case s.panicked:
 		if status == 0 {
 			status = http.StatusInternalServerError
 		}
 		o.ErrorType = FailPanic
-		if recovered == http.ErrAbortHandler { //nolint:errorlint // net/http compares it the same way
+		if s.panic.value == http.ErrAbortHandler { //nolint:errorlint // net/http compares it the same way
 			o.ErrorType = FailAborted
 		}
 	default:
@@ -224,14 +221,19 @@ func routeExpected(code int) bool {
 var routeWarning sync.Once
 
 // RouteWarning is the message of the warning logged, once per process, for
-// the first 2xx or 3xx response with no route.
+// the first 2xx or 3xx response with no route. It goes to the logger the
+// logging middleware was given (or the Logger option of metrics or
+// tracing), never to stderr on its own.
 const RouteWarning = "prodready: a 2xx/3xx response has no route and is recorded as \"unmatched\": " +
-	"if a middleware between prodready's middlewares and the http.ServeMux calls r.WithContext, " +
-	"the pattern the mux matched cannot reach them. Fix: wrap the mux, prodready.Routes(mux). " +
-	"A router that does not set r.Pattern names its routes with metrics.Route. Logged once per process."
+	"the route the router matched did not reach prodready's middlewares. Fix, by router: " +
+	"http.ServeMux: wrap it, prodready.Routes(mux); " +
+	"chi: r.Use(prodready.RouteFunc(func(r *http.Request) string { return chi.RouteContext(r.Context()).RoutePattern() })); " +
+	"gorilla/mux: r.Use(prodready.RouteFunc(func(r *http.Request) string { t, _ := mux.CurrentRoute(r).GetPathTemplate(); return t })); " +
+	"a single handler: prodready.Route(pattern, h). Logged once per process."
 
-func warnRouteLost(method string, status int) {
+func (s *State) warnRouteLost(method string, status int) {
 	routeWarning.Do(func() {
-		slog.Default().Warn(RouteWarning, "method", Method(method), "status", status)
+		s.logger().LogAttrs(s, slog.LevelWarn, RouteWarning,
+			slog.String("method", Method(method)), slog.Int("status", status))
 	})
 }

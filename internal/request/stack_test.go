@@ -265,38 +265,61 @@ func TestStackUnsampled(t *testing.T) {
 	}
 }
 
-// TestStackPanics checks that a panic passes every layer, each records the
-// request once, and whatever recovers above them gets the original value.
+// TestStackPanics checks that a panic is answered and recorded once by
+// every layer, whatever the order: before anything was written it ends in
+// a 500 with a JSON body carrying the correlation ID and goes no further;
+// http.ErrAbortHandler, and a panic after the response began, reach
+// whatever is above the stack as http.ErrAbortHandler, so net/http aborts
+// the connection quietly.
 func TestStackPanics(t *testing.T) {
 	boom := errors.New("boom")
 	tests := []struct {
-		name    string
-		value   any
-		errType string
-		level   string
+		name      string
+		value     any
+		write     bool // the handler writes its status first
+		errType   string
+		status    string
+		level     string
+		reraised  any
+		answer500 bool
 	}{
-		{"panic", boom, request.FailPanic, "error"},
-		{"abort handler", http.ErrAbortHandler, request.FailAborted, "warn"},
+		{"panic", boom, false, request.FailPanic, "500", "error", nil, true},
+		{"panic after writing", boom, true, request.FailPanic, "202", "error", http.ErrAbortHandler, false},
+		{"abort handler", http.ErrAbortHandler, false, request.FailAborted, "500", "warn", http.ErrAbortHandler, false},
 	}
 	for _, tt := range tests {
 		for _, order := range orders {
 			t.Run(tt.name+"/"+strings.Join(order, ">"), func(t *testing.T) {
 				s := newStack(t)
 				mux := http.NewServeMux()
-				mux.HandleFunc("GET /items/{id}", func(_ http.ResponseWriter, r *http.Request) {
+				mux.HandleFunc("GET /items/{id}", func(w http.ResponseWriter, r *http.Request) {
 					logging.FromContext(r.Context()).Info("handler")
+					if tt.write {
+						w.WriteHeader(http.StatusAccepted)
+					}
 					panic(tt.value)
 				})
 				h := s.chain(order, mux)
-				var got []any
+				var got any
+				rec := httptest.NewRecorder()
+				req := httptest.NewRequest("GET", "/items/7", nil)
+				req.Header.Set("X-Correlation-ID", "corr-1")
 				func() {
-					defer func() { got = append(got, recover()) }()
-					h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/items/7", nil))
+					defer func() { got = recover() }()
+					h.ServeHTTP(rec, req)
 				}()
-				if len(got) != 1 || got[0] != tt.value {
-					t.Fatalf("recovered %v, want %v once", got, tt.value)
+				if got != tt.reraised {
+					t.Fatalf("above the stack recovered %v, want %v", got, tt.reraised)
 				}
-				s.check(t, record{"/items/{id}", "500", tt.errType}, 0, tt.level)
+				if tt.answer500 {
+					if rec.Code != 500 || rec.Header().Get("Content-Type") != "application/json" ||
+						rec.Body.String() != `{"error":"internal server error","correlation_id":"corr-1"}`+"\n" {
+						t.Errorf("answer %d %q %q", rec.Code, rec.Header().Get("Content-Type"), rec.Body)
+					}
+				} else if rec.Body.Len() != 0 {
+					t.Errorf("answered %q to a request that is to be aborted", rec.Body)
+				}
+				s.check(t, record{"/items/{id}", tt.status, tt.errType}, float64(rec.Body.Len()), tt.level)
 			})
 		}
 	}
@@ -346,10 +369,11 @@ func TestStackHTTP2(t *testing.T) {
 	}
 }
 
-// TestStackPanicReachesServer checks, on a real server, that net/http logs
-// the panic once, with its value and the stack of the handler that
-// panicked: the layers that recover and re-raise keep the original frames.
-func TestStackPanicReachesServer(t *testing.T) {
+// TestStackPanicAnswered checks, on a real server, that a panic before
+// anything was written is answered with a 500 and its correlation ID, that
+// net/http logs nothing (no plain-text stack dump), and that the stack of
+// the handler that panicked is in the access line, once.
+func TestStackPanicAnswered(t *testing.T) {
 	for _, order := range orders {
 		t.Run(strings.Join(order, ">"), func(t *testing.T) {
 			s := newStack(t)
@@ -362,18 +386,32 @@ func TestStackPanicReachesServer(t *testing.T) {
 			srv := httptest.NewUnstartedServer(s.chain(order, mux))
 			srv.Config.ErrorLog = log.New(&errLog, "", 0)
 			srv.Start()
-			if _, err := srv.Client().Get(srv.URL + "/items/7"); err == nil {
-				t.Error("the client got a response from a handler that panicked")
+			res, err := srv.Client().Get(srv.URL + "/items/7")
+			if err != nil {
+				t.Fatal(err)
 			}
+			body, _ := io.ReadAll(res.Body)
+			_ = res.Body.Close()
 			srv.Close()
-			out := errLog.String()
-			if n := strings.Count(out, "http: panic serving"); n != 1 {
-				t.Fatalf("net/http logged %d panics, want 1:\n%s", n, out)
+			id := res.Header.Get("X-Correlation-Id")
+			if res.StatusCode != 500 || id == "" || !strings.Contains(string(body), `"correlation_id":"`+id+`"`) {
+				t.Errorf("answer %d %q (correlation ID %q)", res.StatusCode, body, id)
 			}
-			if !strings.Contains(out, "deep in the handler") || !strings.Contains(out, "request_test.panicDeepInHandler(") {
-				t.Errorf("net/http's log lacks the value or the handler's frame:\n%s", out)
+			if out := errLog.String(); out != "" {
+				t.Errorf("net/http logged:\n%s", out)
 			}
-			s.check(t, record{"/items/{id}", "500", request.FailPanic}, 0, "error")
+			lines := s.accessLines(t)
+			if len(lines) != 1 {
+				t.Fatalf("%d access lines", len(lines))
+			}
+			stack, _ := lines[0]["stacktrace"].(string)
+			if lines[0]["panic"] != "deep in the handler" || !strings.Contains(stack, "request_test.panicDeepInHandler(") {
+				t.Errorf("access line lacks the value or the handler's frame: %v", lines[0])
+			}
+			if n := strings.Count(s.logs.String(), "panicDeepInHandler"); n != 1 {
+				t.Errorf("the stack was logged %d times, want once:\n%s", n, s.logs)
+			}
+			s.check(t, record{"/items/{id}", "500", request.FailPanic}, float64(len(body)), "error")
 		})
 	}
 }

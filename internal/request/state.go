@@ -5,15 +5,18 @@
 // record, and the normalisation of methods. Logging keeps its own data in
 // one opaque slot; nothing else here belongs to one middleware.
 //
-// Every layer enters a request through Enter (or Join). The first of our
-// middlewares to see a request creates the state; the others find it in
-// the context and reuse it, so a request that passes through all three is
-// wrapped once. Whichever of ours runs innermost copies r.Pattern into the
-// state after the mux has matched; when a user middleware between it and
-// the mux hides the pattern (r.WithContext), Routes around the mux hands
-// it up instead. The first layer to finish decides the Outcome (route,
-// status, error type, start and end) and every other layer reads the same
-// one, so the access line, the metric and the span agree.
+// Every layer runs the one protocol, Serve: the first of our middlewares
+// to see a request creates the state; the others find it in the context
+// and reuse it, so a request that passes through all three is wrapped
+// once. Whichever of ours runs innermost copies r.Pattern into the state
+// after the mux has matched, on every exit, panics included; when a user
+// middleware between it and the router hides the pattern
+// (r.WithContext), Routes around a ServeMux, or RouteFunc inside any
+// other router, hands it up instead. The first layer to finish decides
+// the Outcome (route, status, error type, start and end) and every other
+// layer reads the same one, so the access line, the metric and the span
+// agree. The first layer to see a panic recovers and answers it; the
+// outermost aborts the connection when the answer cannot be whole.
 //
 // All of a request's layers run on the goroutine that serves it: a
 // middleware that hands the request to another goroutine and answers
@@ -23,6 +26,7 @@ package request
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -44,6 +48,7 @@ const (
 	Logging Layer = 1 << iota
 	Metrics
 	Tracing
+	Deadline // server.Deadline: acts on the response, records nothing
 )
 
 // State is the per-request state. It is itself the context that carries it,
@@ -58,19 +63,32 @@ type State struct {
 
 	// route points at the pattern (or route) recorded so far. It is atomic
 	// because Routes may run on another goroutine than the layers.
-	route     atomic.Pointer[string]
-	hooked    atomic.Bool                // Routes saw the request the mux served
-	routeFunc func(*http.Request) string // metrics' RouteFunc, asked when no route was recorded
+	route  atomic.Pointer[string]
+	hooked atomic.Bool // Routes saw the request the mux served
 
 	layers Layer  // the kinds of layer that entered
 	fail   string // the error type a layer answered with (Fail)
 	done   bool   // out is decided
 	out    Outcome
 
+	panicked bool        // the handler panicked (or called runtime.Goexit)
+	panic    *panicState // what with; allocated only when it did
+	log      *slog.Logger
+
 	// Logging is the logging middleware's slot, opaque to every other
 	// package: its per-request data lives here so that it needs no context
-	// value of its own.
+	// value of its own. When it has a CorrelationID() string method, the
+	// answer to a panic carries that ID.
 	Logging any
+}
+
+// panicState is what a panic of the handler left, apart from the State so
+// that a request that does not panic does not carry it.
+type panicState struct {
+	value  any    // what it panicked with
+	begun  bool   // its response had begun when it did
+	stack  string // where, cut to MaxStackBytes
+	logged bool   // a layer's line carried the stack
 }
 
 // Value returns the state itself for its own key and asks the parent
@@ -99,38 +117,19 @@ func New(parent context.Context, w http.ResponseWriter) *State {
 	return s
 }
 
-// Enter is how each of prodready's middlewares starts on a request, the
-// one entry protocol they share. ctx is the context the layer hands down:
-// r.Context(), or one derived from it (tracing's, with the server span).
-// Enter returns the request's state, creating it when ctx carries none,
-// the writer to pass down (the capturing writer when it created the state,
-// w otherwise) and r with ctx, copied only when the context changed. It
-// also records r.Pattern when the mux has already matched (a middleware
-// wrapped around a single route).
-//
-// A layer then calls Claim with its kind; when another layer of the same
-// kind has the request already it only calls next. When next returns (or
-// panics) it calls Finish with the request it passed down and records the
-// Outcome.
-func Enter(ctx context.Context, w http.ResponseWriter, r *http.Request) (*State, http.ResponseWriter, *http.Request) {
+// enter returns the request's state, creating it when ctx carries none,
+// the writer to pass down (the capturing writer when it created the
+// state, w otherwise), r with ctx (copied only when the context changed)
+// and whether it created the state. It also records r.Pattern when the mux
+// has already matched (a middleware wrapped around a single route).
+func enter(ctx context.Context, w http.ResponseWriter, r *http.Request) (*State, http.ResponseWriter, *http.Request, bool) {
 	if s := From(ctx); s != nil {
-		return s, w, join(s, ctx, r)
+		return s, w, join(s, ctx, r), false
 	}
 	s := New(ctx, w)
 	s.url = r.URL
 	s.CaptureRoute(r)
-	return s, s.Writer(), r.WithContext(s)
-}
-
-// Join is Enter for a layer that needs no state of its own on this request
-// (tracing, for a span it does not record): it joins the state ctx carries
-// and, when ctx carries none, returns a nil state and w unchanged instead of
-// creating one, so the layer pays nothing for it. CaptureRoute on the nil
-// state does nothing; on a joined state it still hands the route to the
-// outer layers.
-func Join(ctx context.Context, w http.ResponseWriter, r *http.Request) (*State, http.ResponseWriter, *http.Request) {
-	s := From(ctx)
-	return s, w, join(s, ctx, r)
+	return s, s.Writer(), r.WithContext(s), true
 }
 
 // join returns r with ctx, copied only when the context changed, and
@@ -191,10 +190,6 @@ func (s *State) CaptureRoute(r *http.Request) {
 // over what was recorded before and over a pattern captured later; route
 // must not change afterwards.
 func (s *State) SetRoute(route *string) { s.route.Store(route) }
-
-// SetRouteFunc sets the function Finish asks for the route when nothing
-// recorded one (metrics' RouteFunc). It runs on the request Finish is given.
-func (s *State) SetRouteFunc(fn func(*http.Request) string) { s.routeFunc = fn }
 
 // Route returns the route: once decided, the Outcome's; before, the route
 // recorded so far, or Unmatched.

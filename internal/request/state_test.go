@@ -28,28 +28,30 @@ type seen struct {
 	bytes  int64
 }
 
-// layer behaves as each of our middlewares does with the shared state:
-// enter, call next, and read the outcome afterwards.
+// layer behaves as each of our middlewares does with the shared state: it
+// runs the protocol and reads the outcome afterwards. Each layer made in a
+// row has a kind of its own (four in turn), so stacked ones all record.
 func layer(out *seen) func(http.Handler) http.Handler {
+	kind := testKinds[nextKind%len(testKinds)]
+	nextKind++
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s, w, r := Enter(r.Context(), w, r)
-			returned := false
-			defer func() {
-				var p any
-				if !returned {
-					p = recover()
-				}
-				o := s.Finish(r, !returned, p)
-				*out = seen{o.Route, o.Status, o.Bytes}
-				if !returned {
-					panic(p)
-				}
-			}()
-			next.ServeHTTP(w, r)
-			returned = true
+			Serve(kind, r.Context(), w, r, next, seenRecorder{out})
 		})
 	}
+}
+
+var (
+	testKinds = [...]Layer{1 << 4, 1 << 5, 1 << 6, 1 << 7}
+	nextKind  int
+)
+
+type seenRecorder struct{ out *seen }
+
+func (seenRecorder) Begin(*State, http.ResponseWriter, *http.Request) bool { return true }
+
+func (s seenRecorder) Record(_ *State, _ *http.Request, o *Outcome) {
+	*s.out = seen{o.Route, o.Status, o.Bytes}
 }
 
 type ctxKey struct{}
@@ -149,7 +151,7 @@ func TestStatusAndBytes(t *testing.T) {
 				panic(err)
 			}
 		}, 206, 0},
-		{"panic before writing", func(http.ResponseWriter, *http.Request) { panic("boom") }, 500, 0},
+		{"panic before writing: answered", func(http.ResponseWriter, *http.Request) { panic("boom") }, 500, int64(len(panicBody("")))},
 		{"panic after writing", func(w http.ResponseWriter, _ *http.Request) {
 			w.WriteHeader(http.StatusCreated)
 			io.WriteString(w, "ab")
@@ -267,7 +269,7 @@ func TestHijackedFlag(t *testing.T) {
 			conn.Close()
 		}
 		hijacked <- s.Hijacked()
-		status <- s.Finish(r, false, nil).Status
+		status <- s.Finish(r).Status
 	})
 	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(srv.URL)
 	if err == nil {

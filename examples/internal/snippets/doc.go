@@ -16,7 +16,13 @@
 //	<!-- snippet: file -->   <!-- snippet: skip -->
 //
 // A doc comment block that parses as no Go at all and has neither := nor
-// func in it is taken as output or a table, not code. Compiler and vet
+// func in it is taken as output or a table, not code.
+//
+// A block made only of lines that a test under tests/ marks with
+// routertest.Marker (and comments) is not compiled here: those are the
+// lines that name chi's and gorilla/mux's routes, which this module cannot
+// compile (it has neither router), and the tests/ modules compile and run
+// each of them against the real routers. Compiler and vet
 // messages name the README or doc.go line, through //line directives.
 //
 // This package lives in the examples module because the snippets use pgx

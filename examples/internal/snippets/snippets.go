@@ -477,3 +477,20 @@ func withImports(src string, pkgs map[string]string) string {
 	i := strings.Index(src, "\n") + 1
 	return src[:i] + "\n" + imports.String() + src[i:]
 }
+
+// OnlyTested reports whether every line of code is one of tested, a
+// comment or blank: a block the tests/ modules compile and run.
+func OnlyTested(code string, tested map[string]bool) bool {
+	found := false
+	for line := range strings.Lines(code) {
+		l := strings.TrimSpace(line)
+		if l == "" || strings.HasPrefix(l, "//") {
+			continue
+		}
+		if !tested[l] {
+			return false
+		}
+		found = true
+	}
+	return found
+}

@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/prodready/prodready/internal/routertest"
 )
 
 // repo is the repository root, seen from this package's directory, and
@@ -163,9 +165,14 @@ func TestSnippets(t *testing.T) {
 		}
 	}
 	snippets := collect(t)
+	tested := testedLines(t, root)
 	byPkg := map[string]Snippet{} // directory under dir -> snippet
 	kinds := map[string]string{}
 	for i, s := range snippets {
+		if OnlyTested(s.Code, tested) {
+			t.Logf("%s: router lines, compiled and run by the tests/ modules", s)
+			continue
+		}
 		files, kind := Wrap(s, filepath.Join(root, filepath.FromSlash(s.File)))
 		if kind == "skip" {
 			t.Logf("%s: not Go, or marked skip: not compiled", s)
@@ -213,6 +220,36 @@ func TestSnippets(t *testing.T) {
 		})
 	}
 	t.Logf("%d snippets, %d failing", len(byPkg), len(failed))
+}
+
+// testedLines returns the lines the test files under root/tests mark with
+// routertest.Marker, trimmed: the router lines the docs give.
+func testedLines(t *testing.T, root string) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	err := filepath.WalkDir(filepath.Join(root, "tests"), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		src, err := os.ReadFile(path) // #nosec G304 -- a test file of this repository
+		if err != nil {
+			return err
+		}
+		lines := strings.Split(string(src), "\n")
+		for i := 0; i+1 < len(lines); i++ {
+			if strings.TrimSpace(lines[i]) == routertest.Marker {
+				out[strings.TrimSpace(lines[i+1])] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) == 0 {
+		t.Fatalf("no line under %s/tests is marked %q", root, routertest.Marker)
+	}
+	return out
 }
 
 // header is the line the go command prints before a package's messages.
@@ -275,5 +312,15 @@ func TestExtract(t *testing.T) {
 	}
 	if _, kind := Wrap(docs[0], "/p/doc.go"); kind != "body" {
 		t.Errorf("Wrap(statements) kind = %s, want body", kind)
+	}
+	tested := map[string]bool{"r.Use(x)": true}
+	for code, want := range map[string]bool{
+		"// chi:\n\tr.Use(x)\n\n": true,  // tested lines and comments only
+		"r.Use(x)\ny := 2\n":      false, // another line: compiled here
+		"// only a comment\n":     false, // nothing tested
+	} {
+		if got := OnlyTested(code, tested); got != want {
+			t.Errorf("OnlyTested(%q) = %v, want %v", code, got, want)
+		}
 	}
 }
