@@ -444,33 +444,48 @@ var (
 type runtimeSampler struct {
 	memory float64 // fraction of GOMEMLIMIT; 0: no memory check
 
-	next     atomic.Int64
-	memOver  atomic.Bool
-	decided  time.Duration // when the run queue was last revised
+	next    atomic.Int64
+	memOver atomic.Bool
+	decided time.Duration // when the run queue was last revised
 
 	mu      sync.Mutex
 	samples []metrics.Sample
 	prev    []uint64 // the scheduling latency counts at the last decision
 	delta   []uint64
-	// read fills samples; tests replace it.
-	read func([]metrics.Sample)
+	// read returns what the runtime reports; tests replace it.
+	read func() reading
 }
 
-// The samples, by index.
-const (
-	sampleLive = iota
-	sampleLimit
-	sampleSched
-)
+// reading is what one read of runtime/metrics says.
+type reading struct {
+	live, limit uint64 // live heap and GOMEMLIMIT (math.MaxInt64: none)
+	memory      bool   // whether live and limit were reported
+	// sched is the cumulative histogram of how long goroutines waited to
+	// run, nil when not reported.
+	sched *metrics.Float64Histogram
+}
 
 func (m *runtimeSampler) init(memory float64) {
 	m.memory = memory
 	m.samples = []metrics.Sample{
-		sampleLive:  {Name: "/gc/heap/live:bytes"},
-		sampleLimit: {Name: "/gc/gomemlimit:bytes"},
-		sampleSched: {Name: "/sched/latencies:seconds"},
+		{Name: "/gc/heap/live:bytes"},
+		{Name: "/gc/gomemlimit:bytes"},
+		{Name: "/sched/latencies:seconds"},
 	}
-	m.read = metrics.Read
+	m.read = m.readRuntime
+}
+
+func (m *runtimeSampler) readRuntime() reading {
+	metrics.Read(m.samples)
+	var r reading
+	live, limit, sched := m.samples[0].Value, m.samples[1].Value, m.samples[2].Value
+	if live.Kind() == metrics.KindUint64 && limit.Kind() == metrics.KindUint64 {
+		r.live, r.limit, r.memory = live.Uint64(), limit.Uint64(), true
+	}
+	if sched.Kind() == metrics.KindFloat64Histogram {
+		r.sched = sched.Float64Histogram()
+	}
+	return r
 }
 
 // sample reads again when sampleInterval has passed (or the clock went
@@ -485,36 +500,26 @@ func (m *runtimeSampler) sample(now time.Duration, q *runQueue) {
 	}
 	defer m.mu.Unlock()
 	m.next.Store(int64(now + sampleInterval))
-	m.read(m.samples)
-	m.memOver.Store(m.memory > 0 && m.overMemory())
+	r := m.read()
+	m.memOver.Store(m.memory > 0 && r.memory && r.limit != math.MaxInt64 &&
+		float64(r.live) >= m.memory*float64(r.limit))
 	if now-m.decided < decideInterval && now >= m.decided {
 		return
 	}
-	if p90, ok := m.schedP90(); ok {
+	if p90, ok := m.schedP90(r.sched); ok {
 		m.decided = now
 		q.decide(p90)
 	}
-}
-
-func (m *runtimeSampler) overMemory() bool {
-	live, limit := m.samples[sampleLive].Value, m.samples[sampleLimit].Value
-	if live.Kind() != metrics.KindUint64 || limit.Kind() != metrics.KindUint64 {
-		return false // a runtime without them: no memory check
-	}
-	l := limit.Uint64()
-	return l != math.MaxInt64 && float64(live.Uint64()) >= m.memory*float64(l)
 }
 
 // schedP90 returns the 90th percentile of the scheduling latencies since
 // the last call that returned ok, in nanoseconds (the lower bound of its
 // bucket). With too few goroutines scheduled since to say (the runtime
 // records one scheduling in eight), it returns false and lets them add up.
-func (m *runtimeSampler) schedP90() (float64, bool) {
-	v := m.samples[sampleSched].Value
-	if v.Kind() != metrics.KindFloat64Histogram {
+func (m *runtimeSampler) schedP90(h *metrics.Float64Histogram) (float64, bool) {
+	if h == nil {
 		return 0, false
 	}
-	h := v.Float64Histogram()
 	if len(m.prev) != len(h.Counts) { // the first read
 		m.prev = slices.Clone(h.Counts)
 		m.delta = make([]uint64, len(h.Counts))

@@ -84,9 +84,9 @@ func TestRefusedAtTheLimit(t *testing.T) {
 	// The layers' protocol, as logging, metrics and tracing run it.
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest(http.MethodGet, "/work", nil)
-	s, sw, sr := request.Enter(r.Context(), w, r)
-	h.ServeHTTP(sw, sr)
-	o := s.Finish(sr, false, nil)
+	var rec outcomeRecorder
+	request.Serve(request.Logging, r.Context(), w, r, h, &rec)
+	o := rec.o
 
 	close(release)
 	wg.Wait()
@@ -106,6 +106,14 @@ func TestRefusedAtTheLimit(t *testing.T) {
 		t.Errorf("log %q lacks the refusal", buf.String())
 	}
 }
+
+// outcomeRecorder is a layer of the request protocol that keeps the
+// Outcome, as prodready's logging, metrics and tracing record it.
+type outcomeRecorder struct{ o request.Outcome }
+
+func (*outcomeRecorder) Begin(*request.State, http.ResponseWriter, *http.Request) bool { return true }
+
+func (rec *outcomeRecorder) Record(_ *request.State, _ *http.Request, o *request.Outcome) { rec.o = *o }
 
 // TestExemptPaths: probes pass at a full limit and are not counted.
 func TestExemptPaths(t *testing.T) {
@@ -264,9 +272,9 @@ func TestMemoryRefusal(t *testing.T) {
 		a := newTestAdmission(t, nil, &buf, MemoryThreshold(0.5))
 		var live, limit uint64 = 40, 100
 		reads := 0
-		a.mem.read = func() (uint64, uint64, bool) {
+		a.rt.read = func() reading {
 			reads++
-			return live, limit, true
+			return reading{live: live, limit: limit, memory: true}
 		}
 		for range 100 { // 1 ms apart: 20 reads at most
 			p, err := a.Acquire(context.Background())
@@ -280,14 +288,14 @@ func TestMemoryRefusal(t *testing.T) {
 			t.Errorf("%d heap reads in 100 ms, want 20 (one per 5 ms)", reads)
 		}
 		live = 60
-		time.Sleep(memoryInterval)
+		time.Sleep(sampleInterval)
 		_, err := a.Acquire(context.Background())
 		var ref *Refusal
 		if !errors.As(err, &ref) || ref.Reason != ReasonMemory {
 			t.Fatalf("Acquire over the threshold: %v, want a memory refusal", err)
 		}
 		limit = math.MaxInt64 // no GOMEMLIMIT
-		time.Sleep(memoryInterval)
+		time.Sleep(sampleInterval)
 		if _, err := a.Acquire(context.Background()); err != nil {
 			t.Errorf("refused without a GOMEMLIMIT: %v", err)
 		}
@@ -297,11 +305,12 @@ func TestMemoryRefusal(t *testing.T) {
 // TestMemoryRuntime: the runtime reports what the check reads.
 func TestMemoryRuntime(t *testing.T) {
 	runtime.GC() // the live heap is known from the first cycle on
-	var m memorySampler
+	var m runtimeSampler
 	m.init(0.9)
-	live, limit, ok := m.read()
-	if !ok || live == 0 || limit == 0 {
-		t.Errorf("runtime/metrics: live heap %d, GOMEMLIMIT %d, ok %v", live, limit, ok)
+	r := m.read()
+	if !r.memory || r.live == 0 || r.limit == 0 || r.sched == nil || len(r.sched.Counts) == 0 {
+		t.Errorf("runtime/metrics: live heap %d, GOMEMLIMIT %d (reported %v), scheduling latencies %v",
+			r.live, r.limit, r.memory, r.sched)
 	}
 }
 

@@ -37,8 +37,9 @@ import (
 // 90th percentile is above a tenth of the goal, the CPU is saturated and
 // run drops to three quarters of what runs now, never below GOMAXPROCS;
 // while it is below a twentieth and requests wait, run grows by an eighth;
-// while it is low and none wait, it grows by a quarter, up to the
-// maximum of the limit. An I/O-bound service, whose handlers wait on a
+// while it is low and none wait, it doubles, up to the maximum of the
+// limit, where the queue is out of the way (and Acquire no longer
+// yields). An I/O-bound service, whose handlers wait on a
 // database rather than a CPU, never raises the scheduler's latency, and
 // run stays out of the way: the in-flight limit bounds it.
 type runQueue struct {
@@ -183,7 +184,7 @@ func (q *runQueue) decide(p90 float64) {
 	case p90 < goal/runLow && q.waiting.Load() > 0:
 		run += max(1, run/8)
 	case p90 < goal/runLow:
-		run += max(1, run/4)
+		run *= 2
 	}
 	q.run.Store(min(max(run, q.floor), q.ceil))
 	if q.waiting.Load() > 0 {
