@@ -314,8 +314,8 @@ func (a *Admission) InFlight() int { return a.lim.InFlight() }
 // Permit is an admitted request; Release it exactly once when its work is
 // done. The zero Permit releases nothing.
 type Permit struct {
-	a          *Admission
-	start, run time.Duration // admitted and started to run, since a.base
+	a   *Admission
+	run time.Duration // when it started to run, since a.base
 }
 
 // Acquire admits a request whose context is ctx, or refuses it with a
@@ -342,12 +342,14 @@ func (a *Admission) Acquire(ctx context.Context) (Permit, error) {
 		a.lim.Drop()
 		return Permit{}, a.refused(r, time.Since(a.base))
 	}
+	run := now
 	if a.q.saturated() {
 		// Let the requests the scheduler holds reach the queue (or a
 		// refusal) before this one takes the CPU: see runQueue.
 		runtime.Gosched()
+		run = time.Since(a.base)
 	}
-	return Permit{a: a, start: now, run: time.Since(a.base)}, nil
+	return Permit{a: a, run: run}, nil
 }
 
 // Release ends the admitted request, its latency a sample for the limit.

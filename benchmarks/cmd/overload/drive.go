@@ -17,32 +17,6 @@ import (
 	"github.com/prodready/prodready/benchmarks/cmd/internal/results"
 )
 
-// Level is what one target did at one arrival rate.
-type Level struct {
-	Target   string  `json:"target"`
-	Multiple float64 `json:"multiple"` // of the capacity
-	Rate     float64 `json:"rate"`     // offered, requests per second
-	Seconds  float64 `json:"seconds"`
-
-	Sent     int `json:"sent"`
-	OK       int `json:"ok"`       // 200 within the client deadline
-	Refused  int `json:"refused"`  // 503
-	Timeouts int `json:"timeouts"` // no answer within the deadline
-	Errors   int `json:"errors"`   // anything else
-
-	Goodput   float64 `json:"goodput"` // OK per second
-	OKP50ms   float64 `json:"ok_p50_ms"`
-	OKP99ms   float64 `json:"ok_p99_ms"`
-	RefP99ms  float64 `json:"refused_p99_ms"`
-	LivezMax  float64 `json:"livez_max_ms"`
-	LivezFail int     `json:"livez_failures"`
-	Limit     int     `json:"limit,omitempty"` // prodready's limit at the end
-	DialError string  `json:"dial_error,omitempty"`
-	// ServerRefusals are prodready's refusals by reason since its start,
-	// read from its /metrics after the level.
-	ServerRefusals map[string]int `json:"server_refusals,omitempty"`
-}
-
 // openLoop sends GET path to addr at rate requests per second, Poisson
 // arrivals, for d: each request leaves at its scheduled time whatever the
 // server is doing (an idle keep-alive connection if there is one, a new
@@ -50,11 +24,11 @@ type Level struct {
 // due. Latency is counted from when the request was due, so a generator
 // that falls behind shows it rather than hides it. admin's /livez is
 // probed every 100 ms meanwhile.
-func openLoop(addr, admin, path string, rate float64, d, deadline time.Duration, maxConns int) (Level, error) {
+func openLoop(addr, admin, path string, rate float64, d, deadline time.Duration, maxConns int) (results.Level, error) {
 	req := fmt.Appendf(nil, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: prodready-overload/1\r\n\r\n", path, addr)
 	var (
 		mu      sync.Mutex
-		lv      Level
+		lv      results.Level
 		okLat   []time.Duration
 		refLat  []time.Duration
 		wg      sync.WaitGroup

@@ -48,20 +48,6 @@ const catalogPkg = "github.com/prodready/prodready/examples/catalog"
 //go:embed catalog_overload.go
 var twinMain []byte
 
-// Result is the whole run, as written with -json.
-type Result struct {
-	Path        string   `json:"path"`
-	DeadlineMs  float64  `json:"deadline_ms"`
-	Capacity    float64  `json:"capacity"` // C, 200s per second without shedding, closed loop
-	Pinned      bool     `json:"pinned"`
-	Priority    int      `json:"priority"` // the servers' autogroup niceness, 0: not set
-	ServerCPU   int      `json:"server_cpu"`
-	LoadAverage string   `json:"load_average"` // /proc/loadavg before the run
-	Command     string   `json:"command"`
-	Levels      []Level  `json:"levels"`
-	Targets     []string `json:"targets"`
-}
-
 func main() {
 	var err error
 	switch {
@@ -145,7 +131,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 
-	res := Result{Path: s.path, DeadlineMs: float64(s.dl) / 1e6, Pinned: s.pin, Priority: s.nice, ServerCPU: s.serverCPU,
+	res := results.Overload{Path: s.path, DeadlineMs: float64(s.dl) / 1e6, Pinned: s.pin, Priority: s.nice, ServerCPU: s.serverCPU,
 		LoadAverage: loadAverage(), Targets: s.targets,
 		Command: "go run ./benchmarks/cmd/overload " + strings.Join(args, " ")}
 	fmt.Fprintf(os.Stderr, "overload: load average %s\n", res.LoadAverage)
@@ -221,7 +207,7 @@ func uniq(xs []string) []string {
 }
 
 // report prints the table.
-func report(w io.Writer, r Result) {
+func report(w io.Writer, r results.Overload) {
 	fmt.Fprintf(w, "GET %s, C = %.0f req/s, client deadline %.0f ms, pinned %v, load average %s\n",
 		r.Path, r.Capacity, r.DeadlineMs, r.Pinned, r.LoadAverage)
 	fmt.Fprintf(w, "%-10s %5s %8s %8s %8s %8s %8s %8s %8s %8s %6s\n",
@@ -344,7 +330,7 @@ func (s settings) start(name, path string) (*server, error) {
 
 // drive runs one level against srv in a generator process of its own, on
 // the generator's CPU.
-func (s settings) drive(srv *server, rate float64) (Level, error) {
+func (s settings) drive(srv *server, rate float64) (results.Level, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.dur+30*time.Second)
 	defer cancel()
 	cmd := s.onCPU(s.genCPU, exec.CommandContext(ctx, s.self, "drive", "-addr", srv.addr, "-admin", srv.admin, // #nosec G204 -- this binary
@@ -354,12 +340,12 @@ func (s settings) drive(srv *server, rate float64) (Level, error) {
 	var b bytes.Buffer
 	cmd.Stdout = &b
 	if err := s.startCmd(cmd); err != nil {
-		return Level{}, fmt.Errorf("drive: %w", err)
+		return results.Level{}, fmt.Errorf("drive: %w", err)
 	}
 	if err := cmd.Wait(); err != nil {
-		return Level{}, fmt.Errorf("drive: %w", err)
+		return results.Level{}, fmt.Errorf("drive: %w", err)
 	}
-	var lv Level
+	var lv results.Level
 	return lv, json.Unmarshal(b.Bytes(), &lv)
 }
 

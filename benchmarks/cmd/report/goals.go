@@ -151,6 +151,11 @@ var goals = []goal{
 	{"tracing", "≤ 30% of otelhttp's allocs/op, unsampled",
 		allocsRatioAtMost("BenchmarkTracingMiddleware/unsampled/prodready", "BenchmarkTracingMiddleware/unsampled/otelhttp", 0.30)},
 
+	{"server (admission)", "< 300 ns of its own per request at low load",
+		ownAtMost("BenchmarkAdmission/prodready", "BenchmarkAdmission/baseline", "ns", 300)},
+	{"server (admission)", "0 allocs/op of its own",
+		ownAllocs("BenchmarkAdmission/prodready", "BenchmarkAdmission/baseline")},
+
 	{"secrets", "Value() allocation-free, under parallel load",
 		allocsAtMost("BenchmarkSecretRead/impl=prodready", 0)},
 }
@@ -176,6 +181,7 @@ var comparisons = []comparison{
 	{"metrics: RED vs slok/go-http-metrics", "BenchmarkMetricsMiddleware/prodready", "BenchmarkMetricsMiddleware/slok"},
 	{"tracing: sampled vs otelhttp", "BenchmarkTracingMiddleware/sampled/prodready", "BenchmarkTracingMiddleware/sampled/otelhttp"},
 	{"tracing: unsampled vs otelhttp", "BenchmarkTracingMiddleware/unsampled/prodready", "BenchmarkTracingMiddleware/unsampled/otelhttp"},
+	{"server: admission vs go-zero's adaptive shedder", "BenchmarkAdmission/prodready", "BenchmarkAdmission/go-zero"},
 	{"secrets: current value vs a sync.RWMutex cache", "BenchmarkSecretRead/impl=prodready", "BenchmarkSecretRead/impl=RWMutex"},
 	{"secrets: current value vs os.ReadFile per request", "BenchmarkSecretRead/impl=prodready", "BenchmarkSecretRead/impl=os.ReadFile"},
 }
