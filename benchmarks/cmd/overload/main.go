@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.DurationVar(&s.dur, "d", 4*time.Second, "traffic per target and level")
 	fs.DurationVar(&s.pause, "pause", 2*time.Second, "pause before each target's level, to drain the last")
 	fs.DurationVar(&s.dl, "deadline", time.Second, "client deadline of each request")
-	levels := fs.String("levels", "0.8,1,2,5", "arrival rates, multiples of the capacity")
+	levels := fs.String("levels", "0.8,1,2,5,0.8", "arrival rates, multiples of the capacity (the last 0.8: after the spike)")
 	targets := fs.String("targets", "prodready,gozero,none", "shedders to compare")
 	fs.IntVar(&s.conns, "c", 16, "connections of the closed loop that measures the capacity")
 	fs.IntVar(&s.maxConns, "max-conns", 4000, "connections the open-loop generator may open")
