@@ -81,10 +81,13 @@ func (q *runQueue) init(goal time.Duration, ceil int) {
 // is refused instead: ReasonQueue for an expected or actual wait beyond
 // the goal, ReasonExpired for a context that ended while it waited.
 func (q *runQueue) acquire(ctx context.Context) (Reason, bool) {
-	if q.waiting.Load() == 0 && q.running.Add(1) <= q.run.Load() {
-		return 0, true
-	} else if q.waiting.Load() == 0 {
-		q.running.Add(-1)
+	if q.waiting.Load() == 0 {
+		if q.running.Add(1) <= q.run.Load() {
+			return 0, true
+		}
+		// Give the turn back, and hand it on if a waiter came meanwhile
+		// (a release that saw it taken granted nothing).
+		q.release()
 	}
 	q.mu.Lock()
 	// Counted as waiting before running is read: a release that lowers

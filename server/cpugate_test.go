@@ -227,3 +227,48 @@ func TestAdmissionFollowsScheduler(t *testing.T) {
 		}
 	})
 }
+
+// TestRunQueueCountsBalance: many requests acquiring and releasing
+// while run moves up and down, some giving up as they wait: at the end
+// nothing is counted as running or waiting. A turn lost or counted twice
+// shows here (one was, in the fast path, and halved the goodput after a
+// spike in the overload test).
+func TestRunQueueCountsBalance(t *testing.T) {
+	q := newTestQueue()
+	q.goal = time.Millisecond // waits give up quickly
+	stop := make(chan struct{})
+	var flip sync.WaitGroup
+	flip.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			q.run.Store(int64(1 + i%2))
+			q.fill()
+			time.Sleep(50 * time.Microsecond)
+		}
+	})
+	var wg sync.WaitGroup
+	for g := range 32 {
+		wg.Go(func() {
+			for i := range 1000 {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(g*i%700)*time.Microsecond)
+				if _, ok := q.acquire(ctx); ok {
+					if i%3 == 0 {
+						time.Sleep(20 * time.Microsecond)
+					}
+					q.release()
+				}
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	flip.Wait()
+	if r, w := q.running.Load(), q.waiting.Load(); r != 0 || w != 0 || len(q.waiters) != 0 {
+		t.Fatalf("after every request ended: %d running, %d waiting, %d in the queue; want none", r, w, len(q.waiters))
+	}
+}
