@@ -72,6 +72,7 @@ type settings struct {
 	nice              int
 	serverCPU, genCPU int
 	capacity          float64
+	rounds            int
 	self              string
 }
 
@@ -82,6 +83,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.DurationVar(&s.dur, "d", 4*time.Second, "traffic per target and level")
 	fs.DurationVar(&s.pause, "pause", 2*time.Second, "pause before each target's level, to drain the last")
 	fs.DurationVar(&s.dl, "deadline", time.Second, "client deadline of each request")
+	fs.IntVar(&s.rounds, "rounds", 3, "rounds: every level of every target, C measured again first")
 	levels := fs.String("levels", "0.8,1,2,5,0.8", "arrival rates, multiples of the capacity (the last 0.8: after the spike)")
 	targets := fs.String("targets", "prodready,gozero,none", "shedders to compare")
 	fs.IntVar(&s.conns, "c", 16, "connections of the closed loop that measures the capacity")
@@ -109,6 +111,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		default:
 			return fmt.Errorf("-targets: unknown %q (want prodready, gozero, none)", t)
 		}
+	}
+	if s.rounds < 1 || s.rounds > 10 {
+		return errors.New("need 1 <= -rounds <= 10")
 	}
 	if s.dur <= 0 || s.dur > time.Minute || s.dl <= 0 || s.dl > 10*time.Second || s.conns < 1 || s.maxConns < 1 {
 		return errors.New("need 0 < -d <= 1m, 0 < -deadline <= 10s, -c >= 1, -max-conns >= 1")
@@ -155,45 +160,88 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		servers[t] = srv
 	}
 
-	res.Capacity = s.capacity
-	if res.Capacity == 0 {
-		// A warm-up, then the measurement, on the target without a shedder.
-		if _, err := closedLoop(servers["none"].addr, s.path, s.conns, time.Second); err != nil {
-			return fmt.Errorf("warm-up: %w", err)
-		}
-		if res.Capacity, err = closedLoop(servers["none"].addr, s.path, s.conns, 2*s.dur); err != nil {
-			return fmt.Errorf("capacity: %w", err)
-		}
-	}
 	for _, t := range s.targets { // warm each up: the first requests pay for start-up
 		if _, err := closedLoop(servers[t].addr, s.path, s.conns, time.Second); err != nil {
 			return fmt.Errorf("warm-up of %s: %w", t, err)
 		}
 	}
-	fmt.Fprintf(os.Stderr, "overload: capacity C = %.0f req/s (%s, closed loop, %d connections)\n", res.Capacity, s.path, s.conns)
-
-	for _, m := range s.levels {
-		for _, t := range s.targets {
-			time.Sleep(s.pause)
-			srv := servers[t]
-			lv, err := s.drive(srv, m*res.Capacity)
-			if err != nil {
-				return fmt.Errorf("%s at %.1fx: %w", t, m, err)
+	var caps []float64
+	for r := range s.rounds {
+		c := s.capacity
+		if c == 0 {
+			// Each round measures C again, on the target without a
+			// shedder: the machine's other work moves it.
+			if c, err = closedLoop(servers["none"].addr, s.path, s.conns, 2*time.Second); err != nil {
+				return fmt.Errorf("capacity: %w", err)
 			}
-			lv.Target, lv.Multiple = t, m
-			if t == "prodready" {
-				lv.Limit, lv.ServerRefusals = scrape(srv.admin)
+		}
+		caps = append(caps, c)
+		fmt.Fprintf(os.Stderr, "overload: round %d: capacity C = %.0f req/s (%s, closed loop, %d connections)\n", r+1, c, s.path, s.conns)
+		for i, m := range s.levels {
+			for _, t := range s.targets {
+				time.Sleep(s.pause)
+				srv := servers[t]
+				lv, err := s.drive(srv, m*c)
+				if err != nil {
+					return fmt.Errorf("%s at %.1fx: %w", t, m, err)
+				}
+				lv.Target, lv.Multiple, lv.Index, lv.Round, lv.Capacity = t, m, i, r+1, c
+				lv.GoodputC = lv.Goodput / c
+				if t == "prodready" {
+					lv.Limit, lv.ServerRefusals = scrape(srv.admin)
+				}
+				fmt.Fprintf(os.Stderr, "overload: %-9s %.1fxC  goodput %6.0f/s (%.2f C)  ok p99 %6.1f ms  refused %5d (p99 %5.1f ms)  timeouts %5d  errors %d  livez max %.0f ms  limit %d  server refusals so far %v\n",
+					t, m, lv.Goodput, lv.GoodputC, lv.OKP99ms, lv.Refused, lv.RefP99ms, lv.Timeouts, lv.Errors, lv.LivezMax, lv.Limit, lv.ServerRefusals)
+				res.Rounds = append(res.Rounds, lv)
 			}
-			fmt.Fprintf(os.Stderr, "overload: %-9s %.1fxC  goodput %6.0f/s (%.2f C)  ok p99 %6.1f ms  refused %5d (p99 %5.1f ms)  timeouts %5d  errors %d  livez max %.0f ms  limit %d  server refusals so far %v\n",
-				t, m, lv.Goodput, lv.Goodput/res.Capacity, lv.OKP99ms, lv.Refused, lv.RefP99ms, lv.Timeouts, lv.Errors, lv.LivezMax, lv.Limit, lv.ServerRefusals)
-			res.Levels = append(res.Levels, lv)
 		}
 	}
+	res.Capacity = results.Median(caps)
+	res.Levels = summarize(res.Rounds, s.levels, s.targets)
 	report(out, res)
 	if *jsonOut != "" {
 		return results.Write(*jsonOut, res)
 	}
 	return nil
+}
+
+// summarize folds the rounds into one Level per level and target: the
+// medians of goodput and latencies, the worst /livez, and the counts
+// summed over the rounds (so a refusal in any round shows).
+func summarize(rounds []results.Level, levels []float64, targets []string) []results.Level {
+	var out []results.Level
+	for i, m := range levels {
+		for _, t := range targets {
+			sum := results.Level{Target: t, Multiple: m, Index: i}
+			var good, goodC, c, okP50, okP99, refP99 []float64
+			for _, l := range rounds {
+				if l.Index != i || l.Target != t {
+					continue
+				}
+				good, goodC, c = append(good, l.Goodput), append(goodC, l.GoodputC), append(c, l.Capacity)
+				okP50, okP99, refP99 = append(okP50, l.OKP50ms), append(okP99, l.OKP99ms), append(refP99, l.RefP99ms)
+				sum.Rate += l.Rate
+				sum.Seconds += l.Seconds
+				sum.Sent += l.Sent
+				sum.OK += l.OK
+				sum.Refused += l.Refused
+				sum.Timeouts += l.Timeouts
+				sum.Errors += l.Errors
+				sum.LivezFail += l.LivezFail
+				sum.LivezMax = max(sum.LivezMax, l.LivezMax)
+				sum.Limit, sum.ServerRefusals = l.Limit, l.ServerRefusals
+				sum.Round++
+			}
+			if sum.Round == 0 {
+				continue
+			}
+			sum.Rate /= float64(sum.Round)
+			sum.Goodput, sum.GoodputC, sum.Capacity = results.Median(good), results.Median(goodC), results.Median(c)
+			sum.OKP50ms, sum.OKP99ms, sum.RefP99ms = results.Median(okP50), results.Median(okP99), results.Median(refP99)
+			out = append(out, sum)
+		}
+	}
+	return out
 }
 
 func uniq(xs []string) []string {
@@ -208,13 +256,13 @@ func uniq(xs []string) []string {
 
 // report prints the table.
 func report(w io.Writer, r results.Overload) {
-	fmt.Fprintf(w, "GET %s, C = %.0f req/s, client deadline %.0f ms, pinned %v, load average %s\n",
-		r.Path, r.Capacity, r.DeadlineMs, r.Pinned, r.LoadAverage)
+	fmt.Fprintf(w, "GET %s, C = %.0f req/s (median of the rounds), client deadline %.0f ms, pinned %v, load average %s; medians over %d rounds, counts summed\n",
+		r.Path, r.Capacity, r.DeadlineMs, r.Pinned, r.LoadAverage, len(r.Rounds)/max(len(r.Levels), 1))
 	fmt.Fprintf(w, "%-10s %5s %8s %8s %8s %8s %8s %8s %8s %8s %6s\n",
 		"target", "xC", "goodput", "/C", "ok p99", "refused", "ref p99", "timeouts", "errors", "livez", "limit")
 	for _, l := range r.Levels {
 		fmt.Fprintf(w, "%-10s %5.1f %8.0f %8.2f %8.1f %8d %8.1f %8d %8d %8.0f %6d\n",
-			l.Target, l.Multiple, l.Goodput, l.Goodput/r.Capacity, l.OKP99ms, l.Refused, l.RefP99ms, l.Timeouts, l.Errors, l.LivezMax, l.Limit)
+			l.Target, l.Multiple, l.Goodput, l.GoodputC, l.OKP99ms, l.Refused, l.RefP99ms, l.Timeouts, l.Errors, l.LivezMax, l.Limit)
 	}
 }
 

@@ -52,18 +52,18 @@ func overloadGoals(o results.Overload) []goal {
 			out = append(out, goal{pkg, text, absent(fmt.Sprintf("%g× C", g.m))})
 			continue
 		}
-		r := l.Goodput / o.Capacity
+		r := l.GoodputC
 		out = append(out, goal{pkg, text, check(r >= g.min,
-			fmt.Sprintf("%.2f C (%.0f of C = %.0f req/s)", r, l.Goodput, o.Capacity), fmt.Sprintf("%.2f C", g.min-r))})
+			fmt.Sprintf("%.2f C (median over %d rounds; %.0f req/s, C %.0f)", r, l.Round, l.Goodput, l.Capacity), fmt.Sprintf("%.2f C", g.min-r))})
 		text = fmt.Sprintf("goodput ≥ go-zero's at %g× C", g.m)
 		z, ok := level(o, "gozero", g.m)
 		if !ok {
 			out = append(out, goal{pkg, text, absent("go-zero")})
 			continue
 		}
-		ratio := l.Goodput / max(z.Goodput, 1e-9)
-		out = append(out, goal{pkg, text, check(l.Goodput >= z.Goodput,
-			fmt.Sprintf("%.2f× (%.0f vs %.0f req/s)", ratio, l.Goodput, z.Goodput), fmt.Sprintf("%.0f req/s", z.Goodput-l.Goodput))})
+		ratio := l.GoodputC / max(z.GoodputC, 1e-9)
+		out = append(out, goal{pkg, text, check(l.GoodputC >= z.GoodputC,
+			fmt.Sprintf("%.2f× (%.2f C vs %.2f C)", ratio, l.GoodputC, z.GoodputC), fmt.Sprintf("%.2f C", z.GoodputC-l.GoodputC))})
 	}
 	var p99, ref, livez float64
 	n := 0
@@ -90,7 +90,7 @@ func overloadGoals(o results.Overload) []goal {
 	)
 	if l, ok := level(o, "prodready", 0.8); ok {
 		out = append(out, goal{pkg, "no refusal at 0.8× C", check(l.Refused == 0,
-			fmt.Sprintf("%d refused of %d", l.Refused, l.Sent), fmt.Sprintf("%d refusals", l.Refused))})
+			fmt.Sprintf("%d refused of %d sent, over %d rounds", l.Refused, l.Sent, l.Round), fmt.Sprintf("%d refusals", l.Refused))})
 	}
 	return out
 }
@@ -103,6 +103,7 @@ func overloadSection(b *strings.Builder, o results.Overload) {
 	p("and with **none**, each a build of the same `catalog.go` routes. GET `%s`, open-loop Poisson arrivals at multiples of the capacity ", o.Path)
 	p("C = %.0f req/s (the 200s per second of the target without a shedder under a closed loop), a %.0f ms client deadline counted from when each request was due; ", o.Capacity, o.DeadlineMs)
 	p("goodput is the 200s within it per second; `/livez` on the admin port was probed every 100 ms. ")
+	p("Every round measures C again and runs every level of every target, the targets taking turns; the table gives medians over the rounds of goodput (÷ that round's C) and latencies, the worst `/livez`, and counts summed over the rounds. ")
 	if o.Pinned {
 		p("Each server ran on CPU %d alone (taskset; GOMAXPROCS 1), the generator and log drains on the other. ", o.ServerCPU)
 	} else {
@@ -113,7 +114,7 @@ func overloadSection(b *strings.Builder, o results.Overload) {
 		p("Linux shares a CPU between sessions first, so on this machine shared with other sessions that is what gave the server its core. ")
 	}
 	p("Load average before the run: %s.\n\n", o.LoadAverage)
-	p("| target | × C | goodput | ÷ C | p99 of 200s | refused | p99 of refusals | timeouts | errors | /livez max | prodready's refusals by reason (cumulative) |\n")
+	p("| target | × C | goodput | ÷ C | p99 of 200s | refused | p99 of refusals | timeouts | errors | /livez max | prodready's refusals by reason (cumulative, end of the last round) |\n")
 	p("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, l := range o.Levels {
 		reasons := ""
@@ -126,7 +127,7 @@ func overloadSection(b *strings.Builder, o results.Overload) {
 			}
 			reasons = strings.Join(parts, ", ")
 		}
-		p("| %s | %g | %.0f | %.2f | %.0f ms | %d | %.0f ms | %d | %d | %.0f ms | %s |\n", l.Target, l.Multiple, l.Goodput, l.Goodput/o.Capacity,
+		p("| %s | %g | %.0f | %.2f | %.0f ms | %d | %.0f ms | %d | %d | %.0f ms | %s |\n", l.Target, l.Multiple, l.Goodput, l.GoodputC,
 			l.OKP99ms, l.Refused, l.RefP99ms, l.Timeouts, l.Errors, l.LivezMax, reasons)
 	}
 	p("\n")

@@ -134,14 +134,21 @@ type Overload struct {
 	LoadAverage string   `json:"load_average"` // /proc/loadavg before the run
 	Command     string   `json:"command"`
 	Targets     []string `json:"targets"`
-	Levels      []Level  `json:"levels"`
+	// Levels are the rounds folded, one per level and target: medians of
+	// goodput and latencies, the worst /livez, counts summed.
+	Levels []Level `json:"levels"`
+	Rounds []Level `json:"rounds"` // every level of every round
 }
 
 // Level is what one target did at one arrival rate.
 type Level struct {
 	Target   string  `json:"target"`
-	Multiple float64 `json:"multiple"` // of the capacity
-	Rate     float64 `json:"rate"`     // offered, requests per second
+	Multiple float64 `json:"multiple"`  // of the capacity
+	Index    int     `json:"index"`     // the level's place in the run
+	Round    int     `json:"round"`     // the round; in a summary, how many rounds
+	Capacity float64 `json:"capacity"`  // C of the round
+	GoodputC float64 `json:"goodput_c"` // goodput ÷ C of the round
+	Rate     float64 `json:"rate"`      // offered, requests per second
 	Seconds  float64 `json:"seconds"`
 
 	Sent     int `json:"sent"`
