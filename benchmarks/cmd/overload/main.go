@@ -80,8 +80,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("overload", flag.ContinueOnError)
 	var s settings
 	fs.StringVar(&s.path, "path", "/work?cpu=2ms", "URL path to request")
-	fs.DurationVar(&s.dur, "d", 4*time.Second, "traffic per target and level")
-	fs.DurationVar(&s.pause, "pause", 2*time.Second, "pause before each target's level, to drain the last")
+	fs.DurationVar(&s.dur, "d", 3*time.Second, "traffic per target and level")
+	fs.DurationVar(&s.pause, "pause", 1500*time.Millisecond, "pause before each target's level, to drain the last")
 	fs.DurationVar(&s.dl, "deadline", time.Second, "client deadline of each request")
 	fs.IntVar(&s.rounds, "rounds", 3, "rounds: every level of every target, C measured again first")
 	levels := fs.String("levels", "0.8,1,2,5,0.8", "arrival rates, multiples of the capacity (the last 0.8: after the spike)")
@@ -168,6 +168,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	var caps []float64
 	for r := range s.rounds {
 		c := s.capacity
+		drain(servers["none"], time.Minute)
 		if c == 0 {
 			// Each round measures C again, on the target without a
 			// shedder: the machine's other work moves it.
@@ -181,17 +182,24 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			for _, t := range s.targets {
 				time.Sleep(s.pause)
 				srv := servers[t]
+				_, before := scrape(srv.admin)
 				lv, err := s.drive(srv, m*c)
 				if err != nil {
 					return fmt.Errorf("%s at %.1fx: %w", t, m, err)
 				}
 				lv.Target, lv.Multiple, lv.Index, lv.Round, lv.Capacity = t, m, i, r+1, c
 				lv.GoodputC = lv.Goodput / c
+				lv.DrainSeconds = drain(srv, time.Minute).Seconds()
 				if t == "prodready" {
-					lv.Limit, lv.ServerRefusals = scrape(srv.admin)
+					var after map[string]int
+					lv.Limit, after = scrape(srv.admin)
+					for reason, n := range after {
+						after[reason] = n - before[reason]
+					}
+					lv.ServerRefusals = after
 				}
-				fmt.Fprintf(os.Stderr, "overload: %-9s %.1fxC  goodput %6.0f/s (%.2f C)  ok p99 %6.1f ms  refused %5d (p99 %5.1f ms)  timeouts %5d  errors %d  livez max %.0f ms  limit %d  server refusals so far %v\n",
-					t, m, lv.Goodput, lv.GoodputC, lv.OKP99ms, lv.Refused, lv.RefP99ms, lv.Timeouts, lv.Errors, lv.LivezMax, lv.Limit, lv.ServerRefusals)
+				fmt.Fprintf(os.Stderr, "overload: %-9s %.1fxC  goodput %6.0f/s (%.2f C)  ok p99 %6.1f ms  refused %5d (p99 %5.1f ms)  timeouts %5d  errors %d  livez max %.0f ms  limit %d  server refusals %v  drained in %.1f s\n",
+					t, m, lv.Goodput, lv.GoodputC, lv.OKP99ms, lv.Refused, lv.RefP99ms, lv.Timeouts, lv.Errors, lv.LivezMax, lv.Limit, lv.ServerRefusals, lv.DrainSeconds)
 				res.Rounds = append(res.Rounds, lv)
 			}
 		}
@@ -229,7 +237,14 @@ func summarize(rounds []results.Level, levels []float64, targets []string) []res
 				sum.Errors += l.Errors
 				sum.LivezFail += l.LivezFail
 				sum.LivezMax = max(sum.LivezMax, l.LivezMax)
-				sum.Limit, sum.ServerRefusals = l.Limit, l.ServerRefusals
+				sum.DrainSeconds = max(sum.DrainSeconds, l.DrainSeconds)
+				sum.Limit = l.Limit
+				for reason, n := range l.ServerRefusals {
+					if sum.ServerRefusals == nil {
+						sum.ServerRefusals = map[string]int{}
+					}
+					sum.ServerRefusals[reason] += n
+				}
 				sum.Round++
 			}
 			if sum.Round == 0 {
@@ -258,11 +273,11 @@ func uniq(xs []string) []string {
 func report(w io.Writer, r results.Overload) {
 	fmt.Fprintf(w, "GET %s, C = %.0f req/s (median of the rounds), client deadline %.0f ms, pinned %v, load average %s; medians over %d rounds, counts summed\n",
 		r.Path, r.Capacity, r.DeadlineMs, r.Pinned, r.LoadAverage, len(r.Rounds)/max(len(r.Levels), 1))
-	fmt.Fprintf(w, "%-10s %5s %8s %8s %8s %8s %8s %8s %8s %8s %6s\n",
-		"target", "xC", "goodput", "/C", "ok p99", "refused", "ref p99", "timeouts", "errors", "livez", "limit")
+	fmt.Fprintf(w, "%-10s %5s %8s %8s %8s %8s %8s %8s %8s %8s %8s %6s\n",
+		"target", "xC", "goodput", "/C", "ok p99", "refused", "ref p99", "timeouts", "errors", "livez", "drain s", "limit")
 	for _, l := range r.Levels {
-		fmt.Fprintf(w, "%-10s %5.1f %8.0f %8.2f %8.1f %8d %8.1f %8d %8d %8.0f %6d\n",
-			l.Target, l.Multiple, l.Goodput, l.GoodputC, l.OKP99ms, l.Refused, l.RefP99ms, l.Timeouts, l.Errors, l.LivezMax, l.Limit)
+		fmt.Fprintf(w, "%-10s %5.1f %8.0f %8.2f %8.1f %8d %8.1f %8d %8d %8.0f %8.1f %6d\n",
+			l.Target, l.Multiple, l.Goodput, l.GoodputC, l.OKP99ms, l.Refused, l.RefP99ms, l.Timeouts, l.Errors, l.LivezMax, l.DrainSeconds, l.Limit)
 	}
 }
 
@@ -292,7 +307,47 @@ func build(ctx context.Context, dir string) (string, error) {
 // server is one running target.
 type server struct {
 	name, addr, admin string
+	pid               int
 	stop              func()
+}
+
+// cpuTicks is the CPU time pid has used, in clock ticks (utime + stime of
+// /proc/PID/stat), -1 if it cannot be read.
+func cpuTicks(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	// The fields after the command name, which is in parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return -1
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	return u + st
+}
+
+// drain waits until srv has used at most 2 ticks (about 8% of a CPU) in
+// 250 ms, at most limit, and returns how long that took: a server still
+// digesting the queue of a spike would take the CPU they share from the
+// next target measured, and its time to drain is part of its recovery.
+func drain(srv *server, limit time.Duration) time.Duration {
+	start := time.Now()
+	prev := cpuTicks(srv.pid)
+	for time.Since(start) < limit {
+		time.Sleep(250 * time.Millisecond)
+		now := cpuTicks(srv.pid)
+		if prev < 0 || now < 0 || now-prev <= 2 {
+			break
+		}
+		prev = now
+	}
+	return time.Since(start)
 }
 
 // onCPU runs cmd under taskset on cpu, when pinning, and in a session
@@ -365,7 +420,7 @@ func (s settings) start(name, path string) (*server, error) {
 		bin.Stop(drain)
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	srv := &server{name: name, addr: addr, admin: admin, stop: func() {
+	srv := &server{name: name, addr: addr, admin: admin, pid: cmd.Process.Pid, stop: func() {
 		bin.Stop(cmd)
 		bin.StopWith(drain, os.Interrupt, 5*time.Second)
 	}}

@@ -113,9 +113,11 @@ func overloadSection(b *strings.Builder, o results.Overload) {
 		p("The servers, generator and drains each ran in a session of their own whose autogroup had niceness %d: ", o.Priority)
 		p("Linux shares a CPU between sessions first, so on this machine shared with other sessions that is what gave the server its core. ")
 	}
-	p("Load average before the run: %s.\n\n", o.LoadAverage)
-	p("| target | × C | goodput | ÷ C | p99 of 200s | refused | p99 of refusals | timeouts | errors | /livez max | prodready's refusals by reason (cumulative, end of the last round) |\n")
-	p("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	p("Load average before the run: %s. ", o.LoadAverage)
+	p("After each level the tool waits until the server it drove has gone quiet (under 8%% of a CPU for 250 ms), so that a server still working through a spike's queue does not take the shared CPU from the next; that time is the *drain* column. ")
+	p("The last 0.8× level comes after the 5× spike.\n\n")
+	p("| target | × C | goodput | ÷ C | p99 of 200s | refused | p99 of refusals | timeouts | errors | /livez max | drain | prodready's refusals by reason, as it counted them |\n")
+	p("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, l := range o.Levels {
 		reasons := ""
 		if l.ServerRefusals != nil {
@@ -127,8 +129,8 @@ func overloadSection(b *strings.Builder, o results.Overload) {
 			}
 			reasons = strings.Join(parts, ", ")
 		}
-		p("| %s | %g | %.0f | %.2f | %.0f ms | %d | %.0f ms | %d | %d | %.0f ms | %s |\n", l.Target, l.Multiple, l.Goodput, l.GoodputC,
-			l.OKP99ms, l.Refused, l.RefP99ms, l.Timeouts, l.Errors, l.LivezMax, reasons)
+		p("| %s | %g | %.0f | %.2f | %.0f ms | %d | %.0f ms | %d | %d | %.0f ms | %.1f s | %s |\n", l.Target, l.Multiple, l.Goodput, l.GoodputC,
+			l.OKP99ms, l.Refused, l.RefP99ms, l.Timeouts, l.Errors, l.LivezMax, l.DrainSeconds, reasons)
 	}
 	p("\n")
 }

@@ -165,7 +165,11 @@ type Level struct {
 	LivezFail int     `json:"livez_failures"`
 	Limit     int     `json:"limit,omitempty"` // prodready's in-flight limit at the end
 	DialError string  `json:"dial_error,omitempty"`
-	// ServerRefusals are prodready's refusals by reason since its start,
-	// read from its /metrics after the level.
+	// DrainSeconds is how long the server went on using the CPU after the
+	// level (until it used under 8% of a CPU for 250 ms; the worst of the
+	// rounds in a summary): the queue of work nobody waits for any more.
+	DrainSeconds float64 `json:"drain_seconds"`
+	// ServerRefusals are prodready's refusals by reason during the level
+	// (summed over the rounds in a summary), from its /metrics.
 	ServerRefusals map[string]int `json:"server_refusals,omitempty"`
 }
