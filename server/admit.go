@@ -53,10 +53,11 @@ import (
 //     is high, what is admitted beyond GOMAXPROCS waits parked in a queue
 //     of Admission's own, so that the scheduler's queue stays short and
 //     refusals and probes are answered in milliseconds. That queue is
-//     bounded by the goal: a request whose expected wait is above it is
-//     refused at once, one that waited twice the goal is dropped before it
-//     starts (ReasonQueue), and one whose context ended while it waited is
-//     dropped too (ReasonExpired). See runQueue in cpugate.go.
+//     bounded by the goal: a request expected to wait more than twice the
+//     goal is refused at once, one that waited three times the goal is
+//     dropped before it starts (ReasonQueue), and one whose context ended
+//     while it waited is dropped too (ReasonExpired). See runQueue in
+//     cpugate.go.
 //
 // Measured on one core with a handler that burns 2 ms of CPU, open-loop
 // arrivals and a 1 s client deadline (BENCHMARKS.md, "Overload"): goodput
@@ -339,9 +340,9 @@ type Permit struct {
 // *Refusal (errors.Is(err, ErrRefused)): ReasonExpired when ctx has ended
 // (before or while it waited), ReasonMemory when the heap is near
 // GOMEMLIMIT, ReasonLimit when the in-flight limit is reached, ReasonQueue
-// when the CPU is saturated and the request would wait past the goal. At
-// low load it takes no lock and allocates nothing; when the CPU is
-// saturated it may wait, up to twice the goal or until ctx ends.
+// when the CPU is saturated and the request would wait too long. At low
+// load it takes no lock and allocates nothing; when the CPU is saturated
+// it may wait, up to three times the goal or until ctx ends.
 //
 // Transports other than HTTP call it before any work and Release the
 // permit when the work is done; the time between the two is the latency

@@ -74,7 +74,8 @@ func TestRunQueueSaturated(t *testing.T) {
 }
 
 // TestRunQueueRefusesBeyondGoal: a request whose expected wait (the
-// queue ahead times the run time) is above the goal is refused at once.
+// queue ahead times the run time) is above twice the goal is refused at
+// once.
 func TestRunQueueRefusesBeyondGoal(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		q := newTestQueue()
@@ -82,14 +83,14 @@ func TestRunQueueRefusesBeyondGoal(t *testing.T) {
 		q.acquire(context.Background()) // runs
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
-		// 2 ms each: 25 wait within 50 ms, the 26th would wait 52 ms.
-		for range 25 {
+		// 2 ms each: 50 wait within 100 ms, the 51st would wait 102 ms.
+		for range 50 {
 			wg.Go(func() { q.acquire(ctx) })
 		}
 		synctest.Wait()
 		start := time.Now()
 		if r, ok := q.acquire(context.Background()); ok || r != ReasonQueue {
-			t.Errorf("26th waiter: %v %v, want refused for the queue", r, ok)
+			t.Errorf("51st waiter: %v %v, want refused for the queue", r, ok)
 		}
 		if d := time.Since(start); d != 0 {
 			t.Errorf("refusal took %v, want at once", d)
@@ -102,8 +103,8 @@ func TestRunQueueRefusesBeyondGoal(t *testing.T) {
 	})
 }
 
-// TestRunQueueDropsLongWaits: a waiter not served within twice the goal
-// is dropped before it starts, and one whose context ends while it waits
+// TestRunQueueDropsLongWaits: a waiter not served within three times the
+// goal is dropped before it starts, and one whose context ends while it waits
 // is dropped as expired.
 func TestRunQueueDropsLongWaits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -112,8 +113,8 @@ func TestRunQueueDropsLongWaits(t *testing.T) {
 		q.acquire(context.Background()) // runs and never releases
 		start := time.Now()
 		r, ok := q.acquire(context.Background())
-		if ok || r != ReasonQueue || time.Since(start) != 2*testGoal {
-			t.Errorf("waiter: %v %v after %v, want refused for the queue after %v", r, ok, time.Since(start), 2*testGoal)
+		if ok || r != ReasonQueue || time.Since(start) != 3*testGoal {
+			t.Errorf("waiter: %v %v after %v, want refused for the queue after %v", r, ok, time.Since(start), 3*testGoal)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 		defer cancel()
@@ -181,7 +182,7 @@ func (f *fakeSched) add(lower float64, n uint64) {
 func TestAdmissionFollowsScheduler(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var buf bytes.Buffer
-		a := newTestAdmission(t, nil, &buf)
+		a := newTestAdmission(t, nil, &buf, InitialLimit(1000)) // the in-flight limit out of the way
 		a.q.floor = 1
 		sched := newFakeSched()
 		a.rt.read = func() reading { return reading{sched: &sched.h} }
@@ -196,7 +197,7 @@ func TestAdmissionFollowsScheduler(t *testing.T) {
 			t.Fatalf("Acquire: %v, run %d; want admitted and run 1", err, a.q.run.Load())
 		}
 		var refusal *Refusal
-		for range 100 {
+		for range 200 {
 			go func() {
 				if p, err := a.Acquire(ctx); err == nil {
 					p.Release()

@@ -33,7 +33,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -118,20 +117,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if s.dur <= 0 || s.dur > time.Minute || s.dl <= 0 || s.dl > 10*time.Second || s.conns < 1 || s.maxConns < 1 {
 		return errors.New("need 0 < -d <= 1m, 0 < -deadline <= 10s, -c >= 1, -max-conns >= 1")
 	}
-	_, tasksetErr := exec.LookPath("taskset")
-	switch *pin {
-	case "auto":
-		s.pin = tasksetErr == nil && runtime.NumCPU() >= 2 && s.serverCPU != s.genCPU
-	case "true":
-		if tasksetErr != nil {
-			return tasksetErr
-		}
-		s.pin = true
-	case "false":
-	default:
-		return fmt.Errorf("-pin %q: want auto, true or false", *pin)
-	}
 	var err error
+	if s.pin, err = bin.Pin(*pin, s.serverCPU, s.genCPU); err != nil {
+		return err
+	}
 	if s.self, err = os.Executable(); err != nil {
 		return err
 	}
@@ -356,16 +345,7 @@ func (s settings) onCPU(cpu int, cmd *exec.Cmd) *exec.Cmd {
 	if s.nice != 0 {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	}
-	if !s.pin {
-		return cmd
-	}
-	taskset, err := exec.LookPath("taskset")
-	if err != nil {
-		return cmd
-	}
-	cmd.Args = append([]string{"taskset", "-c", strconv.Itoa(cpu)}, cmd.Args...)
-	cmd.Path = taskset
-	return cmd
+	return bin.OnCPU(s.pin, cpu, cmd)
 }
 
 // startCmd starts cmd and, with -priority, sets the niceness of its

@@ -203,18 +203,7 @@ func loadGoals(l results.Load) []goal {
 		p99 := g.Prodready.P99ms / g.Bare.P99ms
 		vsAnchors := g.Prodready.RPS / g.Anchors.RPS
 		pkg := "load (" + g.Name + ")"
-		check := func(met bool, measured, miss string) func(medians) verdict {
-			return func(medians) verdict {
-				if cond != "" {
-					return verdict{measured: measured, absent: cond}
-				}
-				v := verdict{measured: measured, met: met}
-				if !met {
-					v.miss = miss
-				}
-				return v
-			}
-		}
+		check := checkUnless(cond)
 		out = append(out,
 			goal{pkg, fmt.Sprintf("prodready ≥ 0.85 × bare req/s at %d connections", l.Concurrency), check(rps >= 0.85,
 				fmt.Sprintf("%.2f (%.0f vs %.0f req/s)", rps, g.Prodready.RPS, g.Bare.RPS),
@@ -228,6 +217,25 @@ func loadGoals(l results.Load) []goal {
 		)
 	}
 	return out
+}
+
+// checkUnless returns the check of a goal measured outside the benchmarks
+// (the load and overload tools): met, what was measured, by how much it
+// was missed; with cond not empty, the run did not meet the goal's
+// conditions, and cond says why it was not measured.
+func checkUnless(cond string) func(met bool, measured, miss string) func(medians) verdict {
+	return func(met bool, measured, miss string) func(medians) verdict {
+		return func(medians) verdict {
+			if cond != "" {
+				return verdict{measured: measured, absent: cond}
+			}
+			v := verdict{measured: measured, met: met}
+			if !met {
+				v.miss = miss
+			}
+			return v
+		}
+	}
 }
 
 // loadMissed says whether a goal of the load test was missed.

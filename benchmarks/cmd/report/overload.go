@@ -27,18 +27,7 @@ func overloadGoals(o results.Overload) []goal {
 		cond = "the server was not pinned to one CPU"
 	}
 	pkg := "overload (" + o.Path + ")"
-	check := func(met bool, measured, miss string) func(medians) verdict {
-		return func(medians) verdict {
-			if cond != "" {
-				return verdict{measured: measured, absent: cond}
-			}
-			v := verdict{measured: measured, met: met}
-			if !met {
-				v.miss = miss
-			}
-			return v
-		}
-	}
+	check := checkUnless(cond)
 	absent := func(what string) func(medians) verdict {
 		return func(medians) verdict { return verdict{absent: what + " not in this run"} }
 	}
