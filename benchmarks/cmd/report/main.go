@@ -159,13 +159,15 @@ func run(ctx context.Context, args []string) error {
 		overloadSection(&b, overIO)
 	}
 	if haveOver || haveOverIO {
-		p("How `server.Admission` was chosen, each design measured with this tool on the CPU-bound route: ")
-		p("an in-flight limit from latency alone (Little's law on a 50 ms goal, `internal/adaptive`) never engaged, since a handler that computes for 2 ms is not preempted and, on one core, ")
-		p("handlers run one after another while the queue grows in the scheduler before any middleware (in flight stays at 1; goodput fell like the unprotected stack's); ")
-		p("refusing while the scheduler's latency (`/sched/latencies:seconds`) was above the goal held goodput (0.90 C at 2×, 0.85 C at 5×) but refusals waited behind the work, 108–200 ms at p99; ")
-		p("capping the admission rate from that latency left them at 150–250 ms; ")
-		p("parking what is admitted beyond GOMAXPROCS in a queue of Admission's own while the scheduler's latency is high (`server/cpugate.go`), ")
-		p("bounded by the goal and drained first come first served, is what the tables above measure. The in-flight limit stays for the I/O-bound service.\n\n")
+		p("How `server.Admission` was chosen: each design was measured with this tool on the CPU-bound route, one round, on this shared machine (figures of single runs, so rough). ")
+		p("(1) An in-flight limit from latency alone (Little's law on a 50 ms goal, `internal/adaptive`) never engaged: a handler that computes for 2 ms is not preempted, so on one core ")
+		p("handlers run one after another while the queue grows in the Go scheduler before any middleware; in flight stayed at 1, nothing was refused, ")
+		p("and at 5× goodput fell to 0.35 C with every other request timing out, like the unprotected stack. ")
+		p("(2) Refusing while the scheduler's latency (`/sched/latencies:seconds`, read every 5 ms) was above the goal: 0.90 C at 2×, 0.85 C at 5×, but refusals waited in the scheduler's queue behind the work, 108–200 ms at p99. ")
+		p("(3) Capping the admission rate from that latency: 0.77–0.98 C at 2×, 0.50–0.89 C at 5×, refusals still 150–270 ms at p99. ")
+		p("(4) Parking what is admitted beyond GOMAXPROCS in a queue of Admission's own while that latency is high, so the scheduler's queue stays short (`server/cpugate.go`): ")
+		p("0.98–1.04 C at 2×, 0.60–0.90 C at 5×, refusals 18–38 ms at p99; bounded at one goal of expected wait it refused 18 requests of about 1000 at 0.8× in one run, so the bound is two goals (drop after three). ")
+		p("That last design is what the tables above measure; the in-flight limit stays, for the I/O-bound service whose handlers wait.\n\n")
 	}
 
 	p("\n## Start-up\n\n")
