@@ -18,10 +18,14 @@
 //     the lowest of a minute includes the time before a spike, so an
 //     overload cannot raise its own goal (the minRTT drift of gradient
 //     limiters).
-//   - Mean latency above G: the service is queueing. Little's law gives the
-//     in-flight count that finishes in G at the rate it completes work:
-//     completions per second × G. The limit drops to that, but by half at
-//     most per window, so one slow window (a GC pause) cannot empty it.
+//   - Mean latency above G in two windows in a row: the service is
+//     queueing. Little's law gives the in-flight count that finishes in G
+//     at the rate it completes work: completions per second × G. The limit
+//     drops to that, but by half at most per window, so one slow window (a
+//     GC pause) cannot empty it. One window over G alone changes nothing:
+//     at 0.8 of capacity a burst of arrivals does that, and cutting the
+//     limit to the rate of the moment then refused the next burst
+//     (TestIOBoundNoFalseRefusals).
 //   - Mean latency at or below G and the limit was reached (a request was
 //     refused, or the peak in-flight touched it): the limit was what held
 //     the service back, so it grows, by a quarter when the mean is below
@@ -136,6 +140,7 @@ type Limiter struct {
 
 	mu       sync.Mutex // one revision at a time
 	baseline minimum    // of the means of unrefused windows, ns
+	over     bool       // the last window's mean was above the goal
 }
 
 // minimum is the lowest value added within the last baselineSlots slots:
@@ -287,8 +292,13 @@ func (l *Limiter) next(now int64, w Window) int {
 	}
 	goal := max(float64(l.cfg.Target), l.cfg.Tolerance*l.baseline.get(now))
 	reached := w.Refused > 0 || float64(w.Peak) >= limit
+	over := mean > goal
+	defer func() { l.over = over }()
 	switch {
-	case mean > goal:
+	case over && !l.over:
+		// One window over the goal is a burst as often as an overload:
+		// wait for the next before cutting.
+	case over:
 		rate := float64(w.Completed) / float64(w.Elapsed) // per ns
 		limit = min(limit, max(limit/2, rate*goal))
 	case reached && mean < goal/2:

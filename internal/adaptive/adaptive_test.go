@@ -97,6 +97,11 @@ type service struct {
 	clk   clock
 	slots chan struct{}
 	svc   atomic.Int64 // service time, ns
+	// random: service times are exponential with mean svc (a database
+	// whose queries vary), not all equal; rng draws them.
+	random bool
+	rngMu  sync.Mutex
+	rng    *rand.Rand
 
 	mu      sync.Mutex
 	ok      int             // completed within the deadline
@@ -129,9 +134,15 @@ func (s *service) request() {
 		return
 	}
 	s.slots <- struct{}{}
-	time.Sleep(time.Duration(s.svc.Load()))
+	d := time.Duration(s.svc.Load())
+	if s.random {
+		s.rngMu.Lock()
+		d = time.Duration(s.rng.ExpFloat64() * float64(d))
+		s.rngMu.Unlock()
+	}
+	time.Sleep(d)
 	<-s.slots
-	d := time.Since(start)
+	d = time.Since(start)
 	s.lim.Release(d, s.clk.now())
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -263,15 +274,33 @@ func TestRecoversAfterSpike(t *testing.T) {
 	})
 }
 
-// TestSteadyTimeoutsStayBounded: a service where every request takes 2 s
-// (far above the goal) at a low rate: the limit does not grow for ever;
-// it falls, and stays at or above the minimum.
+// TestSteadyTimeoutsStayBounded: a backend that hangs, ten slots at 2 s
+// each (5 requests a second) under 50 a second, so that every sample is
+// a long one: the limit does not climb towards the maximum (Netflix
+// concurrency-limits #137). Its first requests, before any refusal, teach
+// it that 2 s is the service's latency, so it does not fall to the
+// minimum either.
 func TestSteadyTimeoutsStayBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := newService(t, Config{Min: 2}, 1000, 2*time.Second)
-		s.drive(200, 20*time.Second, 10)
-		if l := s.lim.Limit(); l > DefaultInitial || l < 2 {
-			t.Errorf("limit %d after 20 s of 2 s requests, want between 2 and %d", l, DefaultInitial)
+		s := newService(t, Config{Min: 2}, 10, 2*time.Second)
+		s.drive(50, 30*time.Second, 10)
+		if l := s.lim.Limit(); l > 2*DefaultInitial || l < 2 {
+			t.Errorf("limit %d after 30 s of a hung backend, want between 2 and %d", l, 2*DefaultInitial)
+		}
+	})
+}
+
+// TestSlowByNature: a service whose requests take 2 s however few run at
+// once (a report; 1000 slots), at 200 a second, is not overloaded: the
+// limit learns its latency from the windows it refuses nothing in and
+// grows to what it needs (400 in flight), and is not cut to the 50 ms
+// goal's Little's-law count.
+func TestSlowByNature(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newService(t, Config{}, 1000, 2*time.Second)
+		s.drive(200, 30*time.Second, 15)
+		if l, b := s.lim.Limit(), s.lim.Baseline(); l < 400 || b != 2*time.Second {
+			t.Errorf("limit %d, baseline %v after 30 s of 2 s requests at 200/s, want 400 or more and 2s", l, b)
 		}
 	})
 }
@@ -359,4 +388,26 @@ func BenchmarkAcquireRelease(b *testing.B) {
 			l.Release(time.Millisecond, now)
 		}
 	}
+}
+
+// TestIOBoundNoFalseRefusals: a database of 8 connections whose queries
+// take 10 ms on average, exponentially distributed (C = 800/s), Poisson
+// arrivals at 0.8 C, before and right after 5 s at 5 C:
+// a burst that lifts one window's mean over the goal is no overload, and
+// nothing is refused at 0.8 C, the 2 s just after the spike included.
+func TestIOBoundNoFalseRefusals(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newService(t, Config{}, 8, 10*time.Millisecond)
+		s.random, s.rng = true, rand.New(rand.NewPCG(14, 1))
+		s.drive(640, 10*time.Second, 11)
+		_, _, before, _ := s.take()
+		s.drive(4000, 5*time.Second, 12)
+		s.take()
+		s.drive(640, 10*time.Second, 13)
+		ok, _, after, _ := s.take()
+		t.Logf("refused at 0.8 C: %d before the spike, %d of %d after; limit %d", before, after, ok+after, s.lim.Limit())
+		if before != 0 || after != 0 {
+			t.Errorf("refused %d before and %d after the spike at 0.8 C, want none", before, after)
+		}
+	})
 }
