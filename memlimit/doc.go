@@ -21,6 +21,19 @@
 // cgroup v1's memory.limit_in_bytes and hierarchical_memory_limit, and sets
 // the runtime's soft limit to 90% of it.
 //
+// # Following a resize
+//
+// A container's memory limit can change while the process runs:
+// Kubernetes' in-place pod resize (on by default since 1.33) and `docker
+// update --memory` rewrite the cgroup file, and a GOMEMLIMIT decided once
+// at start would stay at the old share for good (above the new limit
+// after a shrink, a third of the memory unused after a raise). [Follow]
+// reads the limit again every 10 s (the bound is 30 s) until its context
+// ends, applies the new share, and logs "memory limit changed" with the
+// old and new values; the value in force is the Go collector's
+// go_gc_gomemlimit_bytes on /metrics. It follows nothing when GOMEMLIMIT
+// is set, and stops when the program set the runtime's limit itself.
+//
 // # Why 90%
 //
 // GOMEMLIMIT counts the memory the Go runtime manages (heap, goroutine
@@ -44,8 +57,9 @@
 // Apply returns a [Result]: the limit now in force, its [Source]
 // (GOMEMLIMIT, cgroup or none) and the cgroup's own limit, read even when
 // GOMEMLIMIT is set, so that a start-up line shows an operator's
-// GOMEMLIMIT above what the kernel enforces. The package logs nothing
-// itself: the caller logs the Result once, with whatever logger it has.
+// GOMEMLIMIT above what the kernel enforces. Apply logs nothing itself:
+// the caller logs the Result once, with whatever logger it has; Follow
+// logs each change on the Logger it is given.
 //
 // # Usage
 //

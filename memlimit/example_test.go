@@ -1,8 +1,11 @@
 package memlimit_test
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
+	"time"
 
 	"github.com/prodready/prodready/memlimit"
 )
@@ -13,4 +16,20 @@ func ExampleApply() {
 	mem := memlimit.Apply()
 	fmt.Println(mem.Limit == debug.SetMemoryLimit(-1), mem.Source != "")
 	// Output: true true
+}
+
+// Follow runs for the life of the service on a goroutine the program
+// owns (a shutdown.Manager worker in the examples); it returns when its
+// context ends.
+func ExampleFollow() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		memlimit.Follow(ctx, memlimit.Interval(10*time.Second), memlimit.Logger(slog.Default()))
+	}()
+	cancel() // the shutdown began
+	<-done
+	fmt.Println("stopped")
+	// Output: stopped
 }

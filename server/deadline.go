@@ -28,7 +28,10 @@ var ErrDeadline = errors.New("server: request deadline exceeded")
 // answer of its own (orders answers a JSON 504). A handler that returns
 // after the deadline without having written anything gets "504 Gateway
 // Timeout" from the middleware, never net/http's empty 200; one that had
-// started its response keeps it as written.
+// started its response keeps it as written. The same holds for a request
+// context the server ended (shutdown.Manager ends the requests that its
+// budget cannot wait for, cause shutdown.ErrBudget): "503 Service
+// Unavailable" with Retry-After.
 //
 // # Against the server's timeouts
 //
@@ -75,7 +78,19 @@ func (deadline) Begin(*request.State, http.ResponseWriter, *http.Request) bool {
 func (deadline) Record(*request.State, *http.Request, *request.Outcome) {}
 
 func (deadline) Answer(s *request.State, w http.ResponseWriter, r *http.Request) {
-	if s.Status() == 0 && !s.Hijacked() && errors.Is(context.Cause(r.Context()), ErrDeadline) {
+	ctx := r.Context()
+	if s.Status() != 0 || s.Hijacked() || ctx.Err() == nil {
+		return
+	}
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, ErrDeadline):
 		http.Error(w, "request deadline exceeded", http.StatusGatewayTimeout)
+	case !errors.Is(cause, context.Canceled) && !errors.Is(cause, context.DeadlineExceeded):
+		// The server ended it with a cause of its own (shutdown.ErrBudget:
+		// the shutdown's budget left it no more time): the client may
+		// retry elsewhere. context.Canceled is a client that left,
+		// DeadlineExceeded a deadline of the caller's.
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "service unavailable: the server is stopping", http.StatusServiceUnavailable)
 	}
 }

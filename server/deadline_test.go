@@ -253,3 +253,32 @@ func BenchmarkDeadline(b *testing.B) {
 		})
 	}
 }
+
+// errServerEnded stands for shutdown.ErrBudget: a cause the server gave
+// the request's context through its BaseContext.
+var errServerEnded = errors.New("the server ended the request")
+
+// TestDeadlineServerEnded: a request context the server ended (the
+// shutdown's budget) gets a 503 with Retry-After when the handler wrote
+// nothing, not net/http's empty 200; a client that left gets nothing.
+func TestDeadlineServerEnded(t *testing.T) {
+	block := Deadline(time.Hour)(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	for _, tt := range []struct {
+		name     string
+		cause    error
+		wantCode int
+	}{
+		{"the server ended it", errServerEnded, http.StatusServiceUnavailable},
+		{"the client left", context.Canceled, http.StatusOK}, // the recorder's default: nothing was written
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancelCause(t.Context())
+			cancel(tt.cause)
+			rec := httptest.NewRecorder()
+			block.ServeHTTP(rec, httptest.NewRequestWithContext(ctx, http.MethodGet, "/", nil))
+			if rec.Code != tt.wantCode || (tt.wantCode == http.StatusServiceUnavailable) != (rec.Header().Get("Retry-After") != "") {
+				t.Errorf("%d %v, want %d", rec.Code, rec.Header(), tt.wantCode)
+			}
+		})
+	}
+}

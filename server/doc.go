@@ -18,7 +18,7 @@
 // # Servers
 //
 // [New] returns an *http.Server with ReadHeaderTimeout (5s), ReadTimeout
-// (15s), WriteTimeout (45s), IdleTimeout (75s) and MaxHeaderBytes (64 KiB)
+// (15s), WriteTimeout (45s), IdleTimeout (75s) and MaxHeaderBytes (16 KiB)
 // set; each default says in the source which fault it bounds. Change any
 // field before serving.
 //
@@ -35,8 +35,12 @@
 // connections (by default the descriptor limit less headroom, see
 // [DefaultMaxConns]), and at the cap the connection idle longest is closed
 // to make room; when none is idle a new connection gets a prompt 503 (or
-// is closed, under TLS), never a hang. The admin port is served on a
-// listener of its own, outside the cap, and so are its descriptors.
+// is closed, under TLS), never a hang. The cap is also bounded by memory:
+// the connections may hold a quarter of the Go runtime's memory limit,
+// each counted at what it can hold while its headers are read (measured;
+// see [Limit]). The admin port is served on a listener of its own, capped
+// at [MaxAdminConns] out of the descriptors the traffic cap leaves, so no
+// port can take the process to EMFILE.
 // [Listener.Stats] gives the counts for metrics.
 //
 // # Admission: shedding load
@@ -95,8 +99,13 @@
 //	admin.Handle("GET /metrics", metrics.Handler(reg)) // open
 //	admin.Handle("GET /loglevel", level)               // open: reading it
 //	admin.Handle("PUT /loglevel", guard(level))        // guarded: changing it
-//	admin.Handle("GET /debug/pprof/", guard(server.Profiler()))
-//	sd.Serve(server.New(":9090", http.MaxBytesHandler(admin, 4<<10)), nil)
+//	admin.Handle("GET /debug/pprof/", guard(server.Profiler(server.StopProfiles(sd.Context()))))
+//	adminSrv := server.New(":9090", http.MaxBytesHandler(admin, 4<<10))
+//	aln, err := net.Listen("tcp", adminSrv.Addr)
+//	if err != nil {
+//		return err
+//	}
+//	sd.Serve(adminSrv, server.Limit(adminSrv, aln, server.MaxAdminConns))
 //
 //	catalog := server.NewClient(2 * time.Second)
 //	catalog.Transport = tracing.Transport(logging.Transport(catalog.Transport))

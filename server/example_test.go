@@ -22,7 +22,7 @@ func ExampleNew() {
 	srv := server.New(":8080", http.MaxBytesHandler(mux, 1<<20)) // bodies: 1 MiB at most
 	srv.WriteTimeout = 60 * time.Second                          // a service with slower requests
 	fmt.Println(srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout, srv.MaxHeaderBytes)
-	// Output: 5s 15s 1m0s 1m15s 65536
+	// Output: 5s 15s 1m0s 1m15s 16384
 }
 
 // A redirect is the caller's to see, not followed.
@@ -142,6 +142,49 @@ func ExampleProfiler() {
 	admin.ServeHTTP(rec, req)
 	fmt.Println(rec.Code, rec.Header().Get("Content-Type"))
 	// Output: 200 text/plain; charset=utf-8
+}
+
+// A profile asked for longer than the server's write timeout is refused
+// with the limit; once the shutdown began (the context passed to
+// StopProfiles ended), no new profile starts.
+func ExampleStopProfiles() {
+	shuttingDown, begin := context.WithCancel(context.Background())
+	defer begin()
+	srv := httptest.NewUnstartedServer(server.Profiler(server.StopProfiles(shuttingDown)))
+	srv.Config.WriteTimeout = 10 * time.Second
+	srv.Start()
+	defer srv.Close()
+	for _, q := range []string{"profile?seconds=60", "trace?seconds=1"} {
+		if q == "trace?seconds=1" {
+			begin() // SIGTERM: the shutdown's Context ends
+		}
+		resp, err := srv.Client().Get(srv.URL + "/debug/pprof/" + q)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		fmt.Printf("%d %s", resp.StatusCode, body)
+	}
+	// Output:
+	// 400 seconds=60: a profile must end within the server's write timeout, 10s: ask for less
+	// 503 shutting down: no new trace
+}
+
+// The admin port's own cap, out of the descriptors the traffic port's cap
+// leaves.
+func ExampleMaxAdminConns() {
+	admin := server.New("127.0.0.1:0", http.NewServeMux())
+	ln, err := net.Listen("tcp", admin.Addr)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	capped := server.Limit(admin, ln, server.MaxAdminConns)
+	defer capped.Close()
+	fmt.Println(capped.Stats().Max)
+	// Output: 32
 }
 
 func ExampleValidToken() {

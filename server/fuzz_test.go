@@ -3,6 +3,7 @@ package server
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzValidToken: the validator reads whatever a token file holds. It
@@ -31,6 +32,29 @@ func FuzzValidToken(f *testing.F) {
 		}
 		if !fixed[err.Error()] {
 			t.Fatalf("error %q is not one of the fixed texts %v", err, fixed)
+		}
+	})
+}
+
+// FuzzProfileDuration: ?seconds= is whatever a client sends. The profile
+// it allows is above zero and below the limit, whatever the text (NaN,
+// Inf, exponents, hex floats, underscores); everything else is refused
+// with a message that names the limit. Nothing panics or overflows.
+func FuzzProfileDuration(f *testing.F) {
+	for _, s := range []string{"", "30", "0.2", "NaN", "-Inf", "+Inf", "1e300", "9.3e9", "999999", "0x1p-2", "1_0", "-0", "44.999999999", "45"} {
+		f.Add(s)
+	}
+	const limit = 45 * time.Second
+	f.Fuzz(func(t *testing.T, v string) {
+		d, problem := profileDuration(v, 30, limit, "profile")
+		if problem != "" {
+			if d != 0 || !strings.Contains(problem, "45s") {
+				t.Fatalf("profileDuration(%q) = %v, %q: a refusal must name the limit", v, d, problem)
+			}
+			return
+		}
+		if d <= 0 || d >= limit {
+			t.Fatalf("profileDuration(%q) = %v, outside (0, %v)", v, d, limit)
 		}
 	})
 }

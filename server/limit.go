@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,12 +14,15 @@ import (
 
 // DefaultMaxConns is the cap Limit uses when given none: the process's
 // descriptor limit less headroom for everything else that needs a
-// descriptor (the admin port and the probes on it, outbound connection
-// pools, the database pool, files, the runtime's own). The limit is
-// RLIMIT_NOFILE's soft limit, which the Go runtime raises to the hard
-// limit at start; the headroom is a tenth of it, at least 128 and at most
-// half: 128 of 256, 896 of 1024, 943,719 of 1,048,576. It is 0 where the
-// platform has no such limit.
+// descriptor. The limit is RLIMIT_NOFILE's soft limit, which the Go
+// runtime raises to the hard limit at start; the headroom is a tenth of
+// it, at least 128 and at most half: 128 of 256, 896 of 1024, 943,719 of
+// 1,048,576. The least headroom, 128, is reserved so that connections
+// never take the process to EMFILE: the admin port's MaxAdminConns (32),
+// a refusal in progress on each of the two ports (maxLingering, 16 each),
+// and 64 for the rest (listeners, outbound connection pools, the database
+// pool, secret and certificate files, the runtime's own). It is 0 where
+// the platform has no such limit.
 func DefaultMaxConns() int {
 	n, ok := nofile()
 	if !ok {
@@ -35,8 +39,52 @@ func maxConnsFor(n uint64) int {
 }
 
 // minHeadroom is the fewest descriptors DefaultMaxConns leaves for
-// everything but the capped port.
+// everything but the traffic port: see DefaultMaxConns for what it holds.
 const minHeadroom = 128
+
+// MaxAdminConns is the cap for the admin port: Limit(admin, ln,
+// MaxAdminConns). The kubelet's probes, a Prometheus scrape and an
+// operator's profile need a few connections at a time, and the admin
+// port's descriptors come out of DefaultMaxConns' headroom, so a client
+// holding idle keep-alives there cannot exhaust the process's descriptors
+// either: at the cap the longest idle one is closed for the next probe.
+const MaxAdminConns = 32
+
+// The memory budget: the connections of one Limit may hold at most
+// memoryShare of the Go runtime's memory limit (GOMEMLIMIT, which
+// memlimit sets from the cgroup), each counted at connCost, what it may
+// hold while its headers are read. See connCost for the measurement.
+const (
+	memoryShare = 4 // a quarter of the limit
+	// memoryRefresh is how often the cap follows a changed limit
+	// (memlimit.Follow, debug.SetMemoryLimit): reading it takes the
+	// runtime's heap lock, too much for every accept.
+	memoryRefresh = time.Second
+)
+
+// connCost is what one connection may hold while it reads request headers
+// of up to maxHeader bytes: net/http reads maxHeader plus 4 KiB, the
+// header map holds them again as strings, and the connection has its
+// buffers and goroutine stack. Measured (TestConnCost, -v; live heap and
+// stacks after a collection, 200 connections each with headers just under
+// the limit and never ended): 86 KiB for 64 KiB, 29 KiB for 16 KiB,
+// 18.6 KiB for 8 KiB, so about 1.2 times maxHeader plus 10 KiB; the
+// estimate is 1.25 times plus 12 KiB.
+func connCost(maxHeader int) int64 {
+	if maxHeader <= 0 {
+		maxHeader = http.DefaultMaxHeaderBytes
+	}
+	return int64(maxHeader)/4*5 + 12<<10
+}
+
+// memoryCap is the number of connections of cost each that memoryShare
+// of limit allows; 0 when there is no limit.
+func memoryCap(limit, cost int64) int {
+	if limit <= 0 || limit == math.MaxInt64 {
+		return 0
+	}
+	return int(max(limit/memoryShare/cost, 1))
+}
 
 // Refusals: a connection over the cap is answered with a 503 and closed.
 // Each one in progress holds a descriptor, for lingerTime at most, and at
@@ -61,9 +109,14 @@ const (
 type Listener struct {
 	ln    net.Listener
 	max   int
-	plain bool // refuse with a 503; false: TLS, refuse by closing
+	plain bool  // refuse with a 503; false: TLS, refuse by closing
+	cost  int64 // connCost of the server's MaxHeaderBytes
+
+	memoryLimit func() int64 // the runtime's limit; a test's otherwise
 
 	mu        sync.Mutex
+	memMax    int       // memoryCap now; 0: none
+	memAt     time.Time // when memMax was computed
 	open      int
 	waiting   list.List // *conn with no request in flight, longest-waiting first
 	lingering map[net.Conn]struct{}
@@ -77,6 +130,18 @@ var _ net.Listener = (*Listener)(nil)
 
 // Limit wraps ln so that srv never holds more than max connections on it.
 // max zero or less means DefaultMaxConns, and no cap where that is 0.
+// Give the admin port MaxAdminConns.
+//
+// The cap is also bounded by memory: the connections may hold at most a
+// quarter of the Go runtime's memory limit (GOMEMLIMIT, as memlimit sets
+// it from the container's limit), each counted at what it can hold while
+// its request headers are read, about 1.25 times srv.MaxHeaderBytes plus
+// 12 KiB (32 KiB with New's 16 KiB): 921 connections with a 128 MiB
+// container's 115 MiB limit. Without that bound, 2500 connections sending
+// 56 KiB of headers that never end took a 128 MiB container to its limit
+// and its probes failed. The bound follows the runtime's limit when it
+// changes (memlimit.Follow), within a second; without a limit there is
+// none.
 //
 // When a connection arrives at the cap, the connection that has waited
 // longest without a request in flight (idle between keep-alive requests,
@@ -114,7 +179,11 @@ func Limit(srv *http.Server, ln net.Listener, max int) *Listener {
 	if max <= 0 {
 		max = math.MaxInt
 	}
-	l := &Listener{ln: ln, max: max, plain: srv.TLSConfig == nil, lingering: make(map[net.Conn]struct{})}
+	l := &Listener{
+		ln: ln, max: max, plain: srv.TLSConfig == nil, cost: connCost(srv.MaxHeaderBytes),
+		memoryLimit: func() int64 { return debug.SetMemoryLimit(-1) },
+		lingering:   make(map[net.Conn]struct{}),
+	}
 	prev := srv.ConnState
 	srv.ConnState = func(c net.Conn, s http.ConnState) {
 		l.track(c, s)
@@ -128,7 +197,8 @@ func Limit(srv *http.Server, ln net.Listener, max int) *Listener {
 // Stats is a snapshot of a Listener, for metrics: each field is a plain
 // value a gauge or counter function can read.
 type Stats struct {
-	Max     int    // the cap
+	Max     int    // the cap now: the smaller of Limit's max and the memory budget's
+	Memory  int    // the memory budget's cap, 0 without a memory limit
 	Open    int    // connections open now
 	Idle    int    // of those, the ones without a request in flight
 	Evicted uint64 // idle connections closed to make room, since Limit
@@ -139,7 +209,7 @@ type Stats struct {
 func (l *Listener) Stats() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return Stats{Max: l.max, Open: l.open, Idle: l.waiting.Len(), Evicted: l.evicted.Load(), Refused: l.refused.Load()}
+	return Stats{Max: l.capNow(time.Now()), Memory: l.memMax, Open: l.open, Idle: l.waiting.Len(), Evicted: l.evicted.Load(), Refused: l.refused.Load()}
 }
 
 // Accept waits for the next connection under the cap, making room or
@@ -184,7 +254,7 @@ func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
 func (l *Listener) admit(nc net.Conn) (c, victim *conn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.open >= l.max {
+	if l.open >= l.capNow(time.Now()) {
 		front := l.waiting.Front()
 		if front == nil {
 			return nil, nil
@@ -195,6 +265,18 @@ func (l *Listener) admit(nc net.Conn) (c, victim *conn) {
 	}
 	l.open++
 	return &conn{Conn: nc, l: l}, victim
+}
+
+// capNow is the cap in force: max, or the memory budget's when smaller,
+// refreshed every memoryRefresh. l.mu is held.
+func (l *Listener) capNow(now time.Time) int {
+	if l.memAt.IsZero() || now.Sub(l.memAt) >= memoryRefresh {
+		l.memMax, l.memAt = memoryCap(l.memoryLimit(), l.cost), now
+	}
+	if l.memMax > 0 && l.memMax < l.max {
+		return l.memMax
+	}
+	return l.max
 }
 
 // countOut stops counting c; l.mu is held.

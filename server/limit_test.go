@@ -101,6 +101,7 @@ func serveCapped(t *testing.T, max int, withTLS bool) *capped {
 		c.srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	c.l = Limit(c.srv, ts.Listener, max)
+	c.l.memoryLimit = func() int64 { return math.MaxInt64 } // the count cap alone, whatever GOMEMLIMIT the tests run with
 	ts.Listener = c.l
 	if withTLS {
 		ts.StartTLS()
@@ -353,4 +354,69 @@ func TestLimitRefusalIsBounded(t *testing.T) {
 		_ = busy.Close()
 		_ = pipes.Close()
 	})
+}
+
+// TestMemoryBudget: the cap is the smaller of the count and what a
+// quarter of the runtime's memory limit holds at connCost each, and it
+// follows a changed limit within memoryRefresh.
+func TestMemoryBudget(t *testing.T) {
+	const mib = 1 << 20
+	limit := int64(128 * mib / 10 * 9) // memlimit's share of a 128 MiB container
+	l := &Listener{max: 100000, cost: connCost(16 << 10), memoryLimit: func() int64 { return limit }}
+	t0 := time.Now()
+	if got := l.capNow(t0); got != 921 {
+		t.Errorf("cap with a 115 MiB limit and 16 KiB headers = %d, want 921", got)
+	}
+	limit = 256 * mib / 10 * 9 // docker update --memory 256m, followed by memlimit
+	if got := l.capNow(t0.Add(memoryRefresh / 2)); got != 921 {
+		t.Errorf("cap before the refresh = %d, want the old 921", got)
+	}
+	if got := l.capNow(t0.Add(memoryRefresh)); got != 1843 {
+		t.Errorf("cap after the refresh = %d, want 1843", got)
+	}
+	limit = math.MaxInt64 // no limit: the count alone
+	if got := l.capNow(t0.Add(2 * memoryRefresh)); got != 100000 {
+		t.Errorf("cap without a memory limit = %d, want the count cap", got)
+	}
+	limit = 1 // absurd, but never a cap of 0: one connection still serves
+	if got := l.capNow(t0.Add(3 * memoryRefresh)); got != 1 {
+		t.Errorf("cap with a 1-byte limit = %d, want 1", got)
+	}
+	for _, maxHeader := range []int{64 << 10, 8 << 10, 0} {
+		l := &Listener{max: 100000, cost: connCost(maxHeader), memoryLimit: func() int64 { return 128 * mib / 10 * 9 }}
+		t.Logf("115 MiB limit, MaxHeaderBytes %d: cap %d", maxHeader, l.capNow(t0))
+	}
+}
+
+// TestLimitByMemory: at the memory budget's cap a connection with
+// unfinished headers is the first closed to make room, as an idle one is.
+func TestLimitByMemory(t *testing.T) {
+	c := serveCapped(t, 1000, false)
+	c.l.mu.Lock()                                                        // the server is serving: capNow reads these under l.mu
+	c.l.memoryLimit = func() int64 { return 2 * memoryShare * c.l.cost } // room for two
+	c.l.memAt = time.Time{}
+	c.l.mu.Unlock()
+	slow, err := net.Dial("tcp", strings.TrimPrefix(c.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	if _, err := io.WriteString(slow, "GET / HTTP/1.1\r\nHost: t\r\nX-Fill: "+strings.Repeat("a", 8<<10)); err != nil { // never ended
+		t.Fatal(err)
+	}
+	c.waitState(http.StateNew)
+	b := c.conn()
+	c.wantStatus(b, "/", http.StatusOK)
+	c.waitState(http.StateIdle)
+	if st := c.l.Stats(); st.Max != 2 || st.Memory != 2 || st.Open != 2 {
+		t.Fatalf("Stats() = %+v, want a cap of 2 from the memory budget, 2 open", st)
+	}
+	c.wantStatus(c.conn(), "/", http.StatusOK) // a third: the unfinished headers make room
+	_ = slow.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := slow.Read(make([]byte, 1)); err == nil {
+		t.Errorf("the connection with unfinished headers read %d bytes, want it closed", n)
+	}
+	if st := c.l.Stats(); st.Evicted != 1 {
+		t.Errorf("Stats() = %+v, want 1 evicted", st)
+	}
 }

@@ -36,6 +36,12 @@ const (
 // "capped" serves the traffic port through Limit with the default cap,
 // "uncapped" without it.
 func child(mode string) int {
+	switch mode {
+	case "profiler", "profiler-unstopped":
+		return profilerChild(mode)
+	case "admin-capped", "admin-uncapped":
+		return adminChild(mode)
+	}
 	traffic := http.NewServeMux()
 	traffic.HandleFunc("GET /", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	traffic.HandleFunc("GET /block", func(w http.ResponseWriter, r *http.Request) {
@@ -198,6 +204,18 @@ func (pr *prober) finish() {
 	pr.wg.Wait()
 }
 
+// check stops the prober and fails the test unless every probe answered
+// 200 within probeBound.
+func (pr *prober) check(t *testing.T) {
+	t.Helper()
+	pr.finish()
+	n, slowest, fails := pr.report()
+	t.Logf("/livez: %d probes, the slowest %v", n, slowest.Round(time.Millisecond))
+	if len(fails) > 0 || slowest >= probeBound {
+		t.Errorf("/livez failed %d of %d probes (slowest %v): %v", len(fails), n, slowest, fails)
+	}
+}
+
 func (pr *prober) report() (n int, slowest time.Duration, fails []string) {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
@@ -342,12 +360,7 @@ func TestProcessConnCap(t *testing.T) {
 		t.Errorf("after the requests ended: %v %v, want 200", status(resp), err)
 	}
 
-	pr.finish()
-	n, slowest, fails := pr.report()
-	t.Logf("/livez: %d probes, the slowest %v", n, slowest.Round(time.Millisecond))
-	if len(fails) > 0 || slowest >= probeBound {
-		t.Errorf("/livez failed %d of %d probes (slowest %v): %v", len(fails), n, slowest, fails)
-	}
+	pr.check(t)
 }
 
 // TestProcessWithoutCap is the fault the cap exists for, reproduced by the

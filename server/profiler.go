@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"runtime"
 	"runtime/pprof"
@@ -28,22 +30,65 @@ import (
 // arguments can hold what should not leave the process), symbol (profiles
 // carry their symbols) and delta profiles (?seconds= on a named profile).
 //
+// ?seconds= must be a finite number above zero and below the server's
+// WriteTimeout (one minute on a server without one); anything else is
+// answered 400, naming the limit. Only one CPU profile and one trace run
+// at a time in a process: one that could last for ever (seconds=999999)
+// would hold the profiler from every later caller and, at a shutdown, the
+// admin server to the end of the budget. Pass StopProfiles with the
+// shutdown's context so that a profile in progress ends (and its partial
+// profile is sent) the moment the shutdown begins:
+//
+//	admin.Handle("GET /debug/pprof/", guard(server.Profiler(server.StopProfiles(sd.Context()))))
+//
 // It does not import net/http/pprof, whose init registers the same
 // handlers on http.DefaultServeMux for every program that links it,
 // unguarded: a service serving DefaultServeMux on its traffic port would
 // publish its profiler. Importing this package registers nothing.
-func Profiler() http.Handler { return http.HandlerFunc(serveProfile) }
+func Profiler(opts ...ProfilerOption) http.Handler {
+	p := &profiler{stop: context.Background()}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(p)
+		}
+	}
+	return p
+}
 
-func serveProfile(w http.ResponseWriter, r *http.Request) {
+// ProfilerOption configures Profiler.
+type ProfilerOption interface{ apply(*profiler) }
+
+type profilerOption func(*profiler)
+
+func (f profilerOption) apply(p *profiler) { f(p) }
+
+// StopProfiles ends the CPU profiles and traces in progress when ctx
+// ends: pass the shutdown's Context, which ends when the shutdown begins.
+func StopProfiles(ctx context.Context) ProfilerOption {
+	return profilerOption(func(p *profiler) {
+		if ctx != nil {
+			p.stop = ctx
+		}
+	})
+}
+
+type profiler struct {
+	stop context.Context // ends the timed profiles in progress
+}
+
+// maxProfileNoTimeout bounds ?seconds= on a server without a WriteTimeout.
+const maxProfileNoTimeout = time.Minute
+
+func (p *profiler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	name := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
 	switch name {
 	case "":
 		profileIndex(w)
 	case "profile":
-		timed(w, r, 30, "profile", func(w http.ResponseWriter) error { return pprof.StartCPUProfile(w) }, pprof.StopCPUProfile)
+		p.timed(w, r, 30, "profile", func(w http.ResponseWriter) error { return pprof.StartCPUProfile(w) }, pprof.StopCPUProfile)
 	case "trace":
-		timed(w, r, 1, "trace", func(w http.ResponseWriter) error { return trace.Start(w) }, trace.Stop)
+		p.timed(w, r, 1, "trace", func(w http.ResponseWriter) error { return trace.Start(w) }, trace.Stop)
 	default:
 		named(w, r, name)
 	}
@@ -85,18 +130,27 @@ func named(w http.ResponseWriter, r *http.Request, name string) {
 	_ = p.WriteTo(w, debug) // a failure here is the client's connection
 }
 
-// timed runs a profile that lasts ?seconds= (def when absent or not
-// positive), writing to w from start to stop, and stops early when the
-// client goes away. The connection's write deadline is moved past the
-// profile's end, as net/http/pprof does, so that the server's
+// timed runs a profile that lasts ?seconds= (def when absent), writing to
+// w from start to stop, and stops early when the client goes away or the
+// StopProfiles context ends. The connection's write deadline is moved
+// past the profile's end, as net/http/pprof does, so that the server's
 // WriteTimeout does not cut it.
-func timed(w http.ResponseWriter, r *http.Request, def float64, name string, start func(http.ResponseWriter) error, stop func()) {
-	sec, err := strconv.ParseFloat(r.FormValue("seconds"), 64)
-	if err != nil || sec <= 0 {
-		sec = def
+func (p *profiler) timed(w http.ResponseWriter, r *http.Request, def float64, name string, start func(http.ResponseWriter) error, stop func()) {
+	limit := maxProfileNoTimeout
+	srv, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
+	if srv != nil && srv.WriteTimeout > 0 {
+		limit = srv.WriteTimeout
 	}
-	d := time.Duration(sec * float64(time.Second))
-	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok && srv.WriteTimeout > 0 {
+	d, problem := profileDuration(r.FormValue("seconds"), def, limit, name)
+	if problem != "" {
+		profileError(w, http.StatusBadRequest, problem)
+		return
+	}
+	if err := p.stop.Err(); err != nil {
+		profileError(w, http.StatusServiceUnavailable, "shutting down: no new "+name)
+		return
+	}
+	if srv != nil && srv.WriteTimeout > 0 {
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(srv.WriteTimeout + d))
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
@@ -110,8 +164,29 @@ func timed(w http.ResponseWriter, r *http.Request, def float64, name string, sta
 	select {
 	case <-t.C:
 	case <-r.Context().Done():
+	case <-p.stop.Done():
 	}
 	stop()
+}
+
+// profileDuration parses ?seconds= (v; def when empty) for a profile that
+// must end within limit, and returns the duration, or what is wrong with
+// v for a 400.
+func profileDuration(v string, def float64, limit time.Duration, name string) (time.Duration, string) {
+	sec := def
+	if v != "" {
+		var err error
+		sec, err = strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(sec) || math.IsInf(sec, 0) || sec <= 0 {
+			return 0, fmt.Sprintf("seconds=%.40q: want a number of seconds above 0 and below %v", v, limit)
+		}
+	}
+	// Compared as floats, before any conversion: 1e300 or 9.3e9 seconds
+	// do not fit a time.Duration.
+	if sec >= limit.Seconds() {
+		return 0, fmt.Sprintf("seconds=%g: a %s must end within the server's write timeout, %v: ask for less", sec, name, limit)
+	}
+	return max(time.Duration(sec*float64(time.Second)), 1), ""
 }
 
 func profileError(w http.ResponseWriter, code int, msg string) {

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -79,14 +80,15 @@ func TestProfilerRegistersNothing(t *testing.T) {
 	}
 }
 
-// TestProfilerOutlastsWriteTimeout: a CPU profile longer than the
-// server's WriteTimeout is not cut by it, as with net/http/pprof.
+// TestProfilerOutlastsWriteTimeout: a CPU profile that ends just before
+// the server's WriteTimeout is not cut by it while it is written out, as
+// with net/http/pprof.
 func TestProfilerOutlastsWriteTimeout(t *testing.T) {
 	srv := httptest.NewUnstartedServer(Profiler())
-	srv.Config.WriteTimeout = 100 * time.Millisecond
+	srv.Config.WriteTimeout = 300 * time.Millisecond
 	srv.Start()
 	defer srv.Close()
-	resp, err := srv.Client().Get(srv.URL + "/debug/pprof/profile?seconds=0.3")
+	resp, err := srv.Client().Get(srv.URL + "/debug/pprof/profile?seconds=0.29")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,5 +99,81 @@ func TestProfilerOutlastsWriteTimeout(t *testing.T) {
 	}
 	if _, err := gzip.NewReader(bytes.NewReader(body)); err != nil {
 		t.Errorf("cut profile: %v", err)
+	}
+}
+
+// TestProfilerSeconds: ?seconds= is a finite number above zero and below
+// the server's write timeout; anything else is a prompt 400 naming the
+// limit, never a dropped connection or a profile that holds the profiler
+// for ever.
+func TestProfilerSeconds(t *testing.T) {
+	srv := httptest.NewUnstartedServer(Profiler())
+	srv.Config.WriteTimeout = 2 * time.Second
+	srv.Start()
+	defer srv.Close()
+	for _, q := range []string{"NaN", "Inf", "-Inf", "1e300", "9.3e9", "999999", "2", "-1", "0", "abc", "0x10", "%00"} {
+		for _, name := range []string{"profile", "trace"} {
+			t.Run(name+"?seconds="+q, func(t *testing.T) {
+				start := time.Now()
+				resp, err := srv.Client().Get(srv.URL + "/debug/pprof/" + name + "?seconds=" + q)
+				if err != nil {
+					t.Fatal(err) // before the bound: an empty reply
+				}
+				body, _ := io.ReadAll(resp.Body)
+				_ = resp.Body.Close()
+				if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "2s") {
+					t.Errorf("%s %q, want 400 naming the 2s limit", resp.Status, body)
+				}
+				if took := time.Since(start); took > time.Second {
+					t.Errorf("answered after %v", took)
+				}
+			})
+		}
+	}
+}
+
+// TestStopProfiles: a profile in progress ends when the StopProfiles
+// context ends (the shutdown began), with the profile so far; a new one
+// is refused with a 503.
+func TestStopProfiles(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	srv := httptest.NewServer(Profiler(StopProfiles(ctx)))
+	defer srv.Close()
+	type result struct {
+		resp *http.Response
+		body []byte
+		took time.Duration
+		err  error
+	}
+	res := make(chan result, 1)
+	start := time.Now()
+	go func() {
+		resp, err := srv.Client().Get(srv.URL + "/debug/pprof/profile?seconds=50")
+		var body []byte
+		if err == nil {
+			body, err = io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+		}
+		res <- result{resp, body, time.Since(start), err}
+	}()
+	time.Sleep(200 * time.Millisecond) // the profile is under way
+	cancel()
+	r := <-res
+	if r.err != nil || r.resp.StatusCode != http.StatusOK {
+		t.Fatalf("%v %v", r.resp, r.err)
+	}
+	if _, err := gzip.NewReader(bytes.NewReader(r.body)); err != nil {
+		t.Errorf("not a profile: %v", err)
+	}
+	if r.took > 2*time.Second {
+		t.Errorf("a 50s profile ended %v after it began, want soon after the stop", r.took)
+	}
+	resp, err := srv.Client().Get(srv.URL + "/debug/pprof/trace?seconds=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a trace after the stop: %s, want 503", resp.Status)
 	}
 }

@@ -26,7 +26,8 @@
 //  3. The drain delay (DrainDelay, default 5s): servers keep serving while
 //     load balancers take the instance out. Skipped on SIGINT, which is
 //     Ctrl-C at a terminal, and when a server failed.
-//  4. Every server's Shutdown, in parallel: in-flight requests finish.
+//  4. Every server's Shutdown, in parallel: in-flight requests finish,
+//     within the servers' share of the budget (below).
 //  5. The workers (Go): the Manager waits for them to return, now that no
 //     request can hand them work, and before the hooks close what they
 //     use. One still running after its share of the budget is abandoned
@@ -39,7 +40,21 @@
 // or an equal share of what is left of the budget among the steps still
 // to run when that is less: a trace flush hung on a collector that is gone
 // is abandoned after 5s, and the pool close and log sync after it still
-// run. Past the budget servers are closed, a hook still running is
+// run.
+//
+// The servers' share ends where the steps after them need the rest: each
+// hook's HookTimeout and one for the workers, at most half of what is left
+// after the drain (with the defaults and three hooks: the servers have
+// until 15s, the hooks the last 10s). A request in flight that would
+// outlast it (a 30s request under a 25s budget) does not hold the hooks
+// back: a second before the share ends, every request still running has
+// its context ended with the cause ErrBudget, so a handler that honours
+// its context answers (a 503 the client sees, which server.Deadline
+// writes for a handler that wrote nothing) instead of being cut by Close
+// with an empty reply, and the hooks run. Serve sets the server's
+// BaseContext for this, keeping one the server had.
+//
+// Past the budget servers are closed, a hook still running is
 // abandoned, hooks not yet run are skipped, and Wait names each of them
 // and how long it ran. A second signal exits at once with status
 // 128+signal (143 for SIGTERM, 130 for SIGINT) after one log line; that is

@@ -210,8 +210,16 @@ func testServer() *http.Server {
 		select {
 		case <-time.After(d):
 			_, _ = io.WriteString(w, "done after "+d.String())
-		case <-r.Context().Done(): // the connection was closed
+		case <-r.Context().Done(): // the connection was closed, or the budget ended the request
+			if errors.Is(context.Cause(r.Context()), ErrBudget) {
+				http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			}
 		}
+	})
+	mux.HandleFunc("/stubborn", func(w http.ResponseWriter, r *http.Request) {
+		d, _ := time.ParseDuration(r.URL.Query().Get("d"))
+		time.Sleep(d) // ignores its context
+		_, _ = io.WriteString(w, "done after "+d.String())
 	})
 	return &http.Server{Handler: mux, ReadHeaderTimeout: time.Minute}
 }

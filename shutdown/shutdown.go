@@ -46,6 +46,11 @@ type Manager struct {
 	err      error         // Wait's result, written before done closes
 	serving  sync.WaitGroup
 
+	// serveCtx is the base of every served request's context; it ends
+	// when the servers' share of the budget runs out (budget.go).
+	serveCtx    context.Context
+	serveCancel context.CancelCauseFunc
+
 	// draining is set when shutdown begins: from then on every response
 	// carries "Connection: close".
 	draining atomic.Bool
@@ -101,6 +106,7 @@ func (m *Manager) start(opts []Option) {
 		}
 	}
 	m.ctx, m.cancel = context.WithCancelCause(context.Background())
+	m.serveCtx, m.serveCancel = context.WithCancelCause(context.Background())
 	m.done = make(chan struct{})
 	if len(m.cfg.signals) > 0 {
 		// Two slots: the first signal and the second, which must not be
@@ -184,6 +190,7 @@ func (m *Manager) Serve(srv *http.Server, ln net.Listener) {
 		}
 		d = &drainHandler{m: m, next: next, tls: hasCertificate(srv)}
 		srv.Handler = d
+		m.joinBudget(srv)
 	}
 	s := &server{name: ln.Addr().String(), srv: srv, ln: ln, tls: d.tls}
 	m.mu.Lock()
@@ -407,7 +414,9 @@ func (m *Manager) run(cause error, drain bool) {
 
 	var errs []error
 	errs = append(errs, m.drain(ctx, drain)...)
-	errs = append(errs, m.stopServers(ctx)...)
+	sctx, scancel := m.serversContext(ctx)
+	errs = append(errs, m.stopServers(sctx)...)
+	scancel()
 	errs = append(errs, m.stopWorkers(ctx, start)...)
 	errs = append(errs, m.runHooks(ctx)...)
 	m.serving.Wait()

@@ -249,30 +249,69 @@ func TestBudget(t *testing.T) {
 		})
 	})
 
-	t.Run("servers closed at the deadline", func(t *testing.T) {
+	// 10s budget, 1s drain, one hook: the hook's reserve is 4.5s (its 5s
+	// HookTimeout, at most half of the 9s left), so the servers must be
+	// done by 5.5s and the requests still running are ended at 4.5s.
+	t.Run("a request longer than the budget is ended and answers, the hooks run", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			var fake fakeOS
 			start := time.Now()
 			m := New(fake.option(), quiet(), Timeout(10*time.Second), DrainDelay(time.Second))
 			pn := newPipeNet(t)
 			m.Serve(testServer(), pn)
-			m.Add("db", func(context.Context) error { return nil })
+			var ran bool
+			m.Add("db", func(context.Context) error { ran = true; return nil })
+			type answer struct {
+				body string
+				at   time.Duration
+				err  error
+			}
+			slow := make(chan answer, 1)
+			go func() { body, _, err := pn.get("/slow?d=30s"); slow <- answer{body, time.Since(start), err} }()
+			synctest.Wait()
+			fake.send(t, syscall.SIGTERM)
+			if err := m.Wait(); err != nil {
+				t.Errorf("Wait = %v, want nil", err)
+			}
+			if took := time.Since(start); took > 5500*time.Millisecond {
+				t.Errorf("Wait returned after %v, want by 5.5s", took)
+			}
+			if !ran {
+				t.Error("the hook did not run")
+			}
+			if a := <-slow; a.err == nil || a.err.Error() != "status 503" || a.body != "shutting down\n" || a.at != 4500*time.Millisecond {
+				t.Errorf("the 30s request: %q %v at %v, want its 503 at 4.5s", a.body, a.err, a.at)
+			}
+		})
+	})
+
+	t.Run("a handler that ignores its context is closed, the hooks still run", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			var fake fakeOS
+			start := time.Now()
+			m := New(fake.option(), quiet(), Timeout(10*time.Second), DrainDelay(time.Second))
+			pn := newPipeNet(t)
+			m.Serve(testServer(), pn)
+			var ran bool
+			m.Add("db", func(context.Context) error { ran = true; return nil })
 			slow := make(chan error, 1)
-			go func() { _, _, err := pn.get("/slow?d=30s"); slow <- err }()
+			go func() { _, _, err := pn.get("/stubborn?d=30s"); slow <- err }()
 			synctest.Wait()
 			fake.send(t, syscall.SIGTERM)
 			err := m.Wait()
-			if took := time.Since(start); took != 10*time.Second {
-				t.Errorf("Wait returned after %v, want the 10s budget", took)
+			if took := time.Since(start); took != 5500*time.Millisecond {
+				t.Errorf("Wait returned after %v, want at the servers' deadline, 5.5s", took)
 			}
-			for _, want := range []string{"server pipe closed with requests in flight after 9s", `hook "db" not run`} {
-				if err == nil || !strings.Contains(err.Error(), want) {
-					t.Errorf("Wait = %v, want it to contain %q", err, want)
-				}
+			if want := "server pipe closed with requests in flight after 4.5s"; err == nil || !strings.Contains(err.Error(), want) || errors.Is(err, ErrNotRun) {
+				t.Errorf("Wait = %v, want it to contain %q and no hook not run", err, want)
+			}
+			if !ran {
+				t.Error("the hook did not run")
 			}
 			if err := <-slow; err == nil {
 				t.Error("the request cut by Close succeeded")
 			}
+			time.Sleep(30 * time.Second) // the stubborn handler returns: nothing outlives the bubble
 		})
 	})
 }

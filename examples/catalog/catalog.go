@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prodready/prodready/logging"
+	"github.com/prodready/prodready/server"
+	"github.com/prodready/prodready/shutdown"
 )
 
 // maxWork bounds GET /work: a client must not be able to hold a request,
@@ -77,8 +80,9 @@ const maxCPU = 100 * time.Millisecond
 
 // work holds the request for ?duration= (at most maxWork): the slow
 // request a graceful shutdown has to let finish. A client that goes away
-// ends it early. With ?cpu= (at most maxCPU) it burns that much CPU
-// instead: the CPU-bound request of the overload test.
+// ends it early; so do the request deadline (504) and a shutdown whose
+// budget cannot wait for it (503). With ?cpu= (at most maxCPU) it burns
+// that much CPU instead: the CPU-bound request of the overload test.
 func work(w http.ResponseWriter, r *http.Request) {
 	if c := r.URL.Query().Get("cpu"); c != "" {
 		burnCPU(w, r, c)
@@ -96,13 +100,27 @@ func work(w http.ResponseWriter, r *http.Request) {
 	case <-t.C:
 		writeJSON(w, http.StatusOK, map[string]string{"worked": d.String()})
 	case <-r.Context().Done():
-		// The client is gone: nobody reads an answer.
+		answerEnded(w, r)
 	}
 }
 
-// burnCPU serves GET /work?cpu=D: it spins for D of this thread's CPU
-// time, not of wall time, so a request that shares the core with others
-// costs the same D whatever the load. A client that goes away ends it.
+// answerEnded answers a request whose context ended before its work was
+// done, like every other error here, JSON with the correlation ID; a
+// client that went away (context.Canceled) reads nothing.
+func answerEnded(w http.ResponseWriter, r *http.Request) {
+	switch cause := context.Cause(r.Context()); {
+	case errors.Is(cause, server.ErrDeadline):
+		writeError(w, r, http.StatusGatewayTimeout, "request deadline exceeded")
+	case errors.Is(cause, shutdown.ErrBudget):
+		w.Header().Set("Retry-After", "1")
+		writeError(w, r, http.StatusServiceUnavailable, "shutting down: retry")
+	}
+}
+
+// burnCPU serves GET /work?cpu=D: it does the work that takes D of CPU
+// on this machine (see spin), so a request that shares the core with
+// others costs the same whatever the load. A context that ends stops it,
+// answered as for ?duration=.
 func burnCPU(w http.ResponseWriter, r *http.Request, c string) {
 	d, err := time.ParseDuration(c)
 	if err != nil || d < 0 || d > maxCPU {
@@ -110,9 +128,11 @@ func burnCPU(w http.ResponseWriter, r *http.Request, c string) {
 			fmt.Sprintf("cpu must be a Go duration between 0s and %v, such as 2ms", maxCPU))
 		return
 	}
-	if spin(r.Context(), d) {
-		writeJSON(w, http.StatusOK, map[string]string{"burnt": d.String()})
+	if !spin(r.Context(), d) {
+		answerEnded(w, r)
+		return
 	}
+	writeJSON(w, http.StatusOK, map[string]string{"burnt": d.String()})
 }
 
 // writeJSON sends v as JSON with the status. An encoding error cannot be

@@ -9,6 +9,12 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/prodready/prodready/logging"
+	"github.com/prodready/prodready/server"
+	"github.com/prodready/prodready/shutdown"
 )
 
 func TestRoutes(t *testing.T) {
@@ -90,5 +96,61 @@ func TestSpinEndsWhenTheClientGoes(t *testing.T) {
 	work(w, httptest.NewRequestWithContext(ctx, http.MethodGet, "/work?cpu=100ms", nil))
 	if w.Body.Len() != 0 {
 		t.Errorf("answered a client that is gone: %s", w.Body)
+	}
+}
+
+// TestWorkAnswersWhenEnded: the request deadline and a shutdown that
+// cannot wait end /work with a JSON error naming the correlation ID, like
+// every other error of the service (the deadline's 504 was server.Deadline's
+// text/plain one).
+func TestWorkAnswersWhenEnded(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		cause error
+		code  int
+	}{
+		{"request deadline", server.ErrDeadline, http.StatusGatewayTimeout},
+		{"shutdown budget", shutdown.ErrBudget, http.StatusServiceUnavailable},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx, cancel := context.WithCancelCause(context.Background())
+				time.AfterFunc(500*time.Millisecond, func() { cancel(tt.cause) })
+				w := httptest.NewRecorder()
+				r := httptest.NewRequestWithContext(ctx, http.MethodGet, "/work?duration=10s", nil)
+				r.Header.Set("X-Correlation-ID", "cid-work-1")
+				logging.Middleware(zap.NewNop())(http.HandlerFunc(work)).ServeHTTP(w, r)
+				var body errorBody
+				if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || w.Code != tt.code || body.CorrelationID != "cid-work-1" ||
+					w.Header().Get("Content-Type") != "application/json" {
+					t.Errorf("%d %q %s, want %d JSON with the correlation ID", w.Code, w.Header().Get("Content-Type"), w.Body, tt.code)
+				}
+			})
+		})
+	}
+}
+
+// TestBudgetProblem: the defaults agree; settings that cannot name the
+// one to change, in one line.
+func TestBudgetProblem(t *testing.T) {
+	defaults := config{shutdownTimeout: 25 * time.Second, drainDelay: 5 * time.Second, requestTimeout: 40 * time.Second}
+	for _, tt := range []struct {
+		name string
+		cfg  func(c *config)
+		want string
+	}{
+		{"defaults", func(*config) {}, ""},
+		{"no request deadline", func(c *config) { c.requestTimeout = 0 }, ""},
+		{"drain takes the budget", func(c *config) { c.drainDelay = 25 * time.Second }, "raise SHUTDOWN_TIMEOUT"},
+		{"deadline under /work's limit", func(c *config) { c.requestTimeout = 10 * time.Second }, "raise HTTP_REQUEST_TIMEOUT"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := defaults
+			tt.cfg(&c)
+			got := budgetProblem(c)
+			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) || strings.Contains(got, "\n") {
+				t.Errorf("budgetProblem = %q, want one line with %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -46,7 +46,10 @@
 // readiness red, the drain delay, the servers stopped with their requests
 // finished, then the hooks, last added first: the trace flush, the admin
 // token file, the log sync. A reader of stdout that goes away does not
-// kill the process: log writes fail and the service serves on.
+// kill the process: log writes fail and the service serves on. A request
+// that would outlast the servers' share of the budget (a 30s /work under
+// the 25s budget) is ended with a JSON 503 in time for the hooks to run;
+// settings that cannot agree are named in one warning at start.
 //
 // The trace flush has a cap of its own, traceFlushTimeout (2s), below the
 // shutdown's cap for one hook (5s): a collector that accepts and never
@@ -183,6 +186,15 @@ func serve(ctx context.Context, cfg config) error {
 		shutdown.DrainDelay(cfg.drainDelay),
 		shutdown.Logger(slogger))
 	sd.Add("logger", func(context.Context) error { return logger.Sync() })
+	if problem := budgetProblem(cfg); problem != "" {
+		logger.Warn(problem) // one line, naming the setting to change
+	}
+	// GOMEMLIMIT follows the container's limit when it is resized while
+	// the service runs (Kubernetes' in-place resize); it logs each change.
+	sd.Go("memory limit", func(ctx context.Context) error {
+		memlimit.Follow(ctx, memlimit.Logger(slogger))
+		return nil
+	})
 
 	traces, err := tracing.Setup(ctx, tracing.Config{
 		ServiceName:     name,
@@ -262,9 +274,30 @@ func serve(ctx context.Context, cfg config) error {
 	admin := newServer(cfg.adminAddr, cfg, errorLog)
 	// GET /loglevel reads the level, PUT changes it (guarded), and the
 	// change is logged.
-	admin.Handler = adminMux(cfg, token, checks, &last, metrics.Handler(reg), logging.LevelHandler(logger, level))
-	sd.Serve(admin, nil) // its own listener, outside the cap
+	admin.Handler = adminMux(sd.Context(), cfg, token, checks, &last, metrics.Handler(reg), logging.LevelHandler(logger, level))
+	aln, err := net.Listen("tcp", cfg.adminAddr)
+	if err != nil {
+		return err
+	}
+	// The admin port has a small cap of its own, inside the descriptors
+	// the traffic port's cap leaves: idle keep-alives there cannot take
+	// the probes' descriptors either.
+	sd.Serve(admin, server.Limit(admin, aln, server.MaxAdminConns))
 	return sd.Wait()
+}
+
+// budgetProblem names the setting to change when the settings cannot
+// agree, or returns "". Requests longer than the shutdown leaves the
+// servers are no problem: the shutdown ends them with a 503 in time for
+// the hooks (package shutdown).
+func budgetProblem(cfg config) string {
+	switch {
+	case cfg.drainDelay >= cfg.shutdownTimeout:
+		return fmt.Sprintf("SHUTDOWN_DRAIN_DELAY (%v) is not below SHUTDOWN_TIMEOUT (%v): the servers and hooks get no time at a shutdown; raise SHUTDOWN_TIMEOUT", cfg.drainDelay, cfg.shutdownTimeout)
+	case cfg.requestTimeout > 0 && cfg.requestTimeout <= maxWork:
+		return fmt.Sprintf("HTTP_REQUEST_TIMEOUT (%v) does not exceed GET /work's limit (%v): the longest allowed /work ends in a 504; raise HTTP_REQUEST_TIMEOUT", cfg.requestTimeout, maxWork)
+	}
+	return ""
 }
 
 // newServer is server.New, every timeout set, with net/http's errors on
@@ -285,7 +318,7 @@ func newServer(addr string, cfg config, errorLog *log.Logger) *http.Server {
 // log level, the checks' failure reasons (/debug/health: error text names
 // hosts, users and versions) and, only when switched on, the profiler.
 // Keep the port inside the cluster all the same.
-func adminMux(cfg config, token *secrets.File, checks *health.Checker, last *lastRuns, metricsHandler, level http.Handler) http.Handler {
+func adminMux(stop context.Context, cfg config, token *secrets.File, checks *health.Checker, last *lastRuns, metricsHandler, level http.Handler) http.Handler {
 	var current func() string // nil: everything guarded is refused
 	if token != nil {
 		current = func() string { return token.Value().Reveal() } // a rotated token counts from the next request
@@ -298,7 +331,8 @@ func adminMux(cfg config, token *secrets.File, checks *health.Checker, last *las
 	mux.Handle("PUT /loglevel", guard(level))
 	mux.Handle("GET /debug/health", guard(last))
 	if cfg.pprof {
-		mux.Handle("GET /debug/pprof/", guard(server.Profiler()))
+		// A profile in progress ends when the shutdown begins (stop).
+		mux.Handle("GET /debug/pprof/", guard(server.Profiler(server.StopProfiles(stop))))
 	}
 	return http.MaxBytesHandler(mux, maxAdminBody)
 }

@@ -83,6 +83,7 @@ func TestKubernetes(t *testing.T) {
 		{"dry run", s.dryRun, true},
 		{"deploy", s.deploy, true},
 		{"memory limit", s.memoryLimit, false},
+		{"in-place resize", s.inPlaceResize, false},
 		{"rollout", s.rollouts, false},
 		{"rollout without a collector", s.rolloutWithoutCollector, false},
 		{"secret rotation", s.rotation, false},

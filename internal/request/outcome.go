@@ -19,7 +19,9 @@ type Outcome struct {
 	// Status is the status code the client was sent: the one the handler
 	// wrote, 200 if it wrote none and returned, 101 for a hijacked
 	// connection with none written, 500 if it panicked before writing
-	// one, and 503 when http.TimeoutHandler answered in its place.
+	// one, 503 when http.TimeoutHandler answered in its place, and 499
+	// (StatusClientClosed) when the client went away before anything was
+	// written.
 	Status int
 	// ErrorType is empty for a request that succeeded. Otherwise it is the
 	// status code for a 5xx response, or one of the Fail constants when
@@ -30,6 +32,11 @@ type Outcome struct {
 	End       time.Time     // when the first of prodready's layers finished
 	Duration  time.Duration // from when the first of them entered to End
 }
+
+// StatusClientClosed is the status recorded for a request whose client
+// went away before anything was written: 499, as nginx and Envoy-based
+// proxies record it. It is never sent.
+const StatusClientClosed = 499
 
 // The error types of a response that failed whatever its status. Each
 // names what happened, in the low-cardinality form error.type asks for.
@@ -104,11 +111,17 @@ func (s *State) classify(o *Outcome) {
 			o.ErrorType = FailAborted
 		}
 	default:
-		if status == 0 {
-			status = http.StatusOK
-		}
 		if !s.w.hijacked { // a hijacked connection is the handler's own
 			o.ErrorType = s.undelivered(o.End, ctxErr)
+		}
+		if status == 0 {
+			status = http.StatusOK
+			if o.ErrorType == FailClientGone {
+				// Nothing was sent: no 200 to record. 499 is the status
+				// proxies (nginx) record for a client that closed the
+				// request first.
+				status = StatusClientClosed
+			}
 		}
 	}
 	o.Status = status

@@ -184,7 +184,7 @@ func TestFailedResponses(t *testing.T) {
 					t.Errorf("client error %v, want context.Canceled", err)
 				}
 			},
-			want: record{"/work", "200", request.FailClientGone}, level: "warn",
+			want: record{"/work", "499", request.FailClientGone}, level: "warn",
 		},
 		{
 			name: "flush failed",

@@ -55,7 +55,7 @@ func adminToken(f *secrets.File) func() string {
 // failure reasons (/debug/health: error text names hosts, users and
 // versions) and, only when switched on (PPROF=true), the profiler.
 // token is the watched ADMIN_TOKEN_FILE, nil when unset.
-func adminMux(cfg Config, token *secrets.File, checks *health.Checker, details *details, metricsHandler, level http.Handler) http.Handler {
+func adminMux(stop context.Context, cfg Config, token *secrets.File, checks *health.Checker, details *details, metricsHandler, level http.Handler) http.Handler {
 	guard := server.Guard(adminToken(token))
 	mux := http.NewServeMux()
 	checks.Mount(mux)
@@ -64,7 +64,7 @@ func adminMux(cfg Config, token *secrets.File, checks *health.Checker, details *
 	mux.Handle("PUT /loglevel", guard(level))
 	mux.Handle("GET /debug/health", guard(details))
 	if cfg.Pprof {
-		mux.Handle("GET /debug/pprof/", guard(server.Profiler()))
+		mux.Handle("GET /debug/pprof/", guard(server.Profiler(server.StopProfiles(stop)))) // ends at the shutdown
 	}
 	return http.MaxBytesHandler(mux, maxAdminBody)
 }

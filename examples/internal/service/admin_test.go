@@ -91,7 +91,7 @@ func newAdminMux(cfg Config, token *secrets.File) http.Handler {
 	level := zap.NewAtomicLevel()
 	metricsHandler := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("up 1\n")) })
 	checks.Handler(health.Readiness).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/readyz", nil))
-	return adminMux(cfg, token, checks, &last, metricsHandler, logging.LevelHandler(zap.NewNop(), level))
+	return adminMux(context.Background(), cfg, token, checks, &last, metricsHandler, logging.LevelHandler(zap.NewNop(), level))
 }
 
 // call sends one request to mux.

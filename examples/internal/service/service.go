@@ -11,7 +11,7 @@
 //
 // Both ports are the server package's: every timeout set
 // (HTTP_READ_HEADER_TIMEOUT tunes the one against slowloris), headers
-// capped at 64 KiB, bodies at 1 MiB on the traffic port and 4 KiB on the
+// capped at 16 KiB, bodies at 1 MiB on the traffic port and 4 KiB on the
 // admin port. Every request has a deadline (server.Deadline,
 // HTTP_REQUEST_TIMEOUT, 40s), the write timeout kept 5s above it, and the
 // traffic port's connections are capped below the descriptor limit
@@ -184,6 +184,14 @@ func Run(ctx context.Context, cfg Config, routes Routes) error {
 		shutdown.DrainDelay(cfg.DrainDelay),
 		shutdown.Logger(logging.Slog(logger)))
 	sd.Add("logger", func(context.Context) error { return logger.Sync() })
+	if cfg.DrainDelay >= cfg.ShutdownTimeout { // the one setting pair that cannot agree: see package shutdown
+		logger.Warn(fmt.Sprintf("SHUTDOWN_DRAIN_DELAY (%v) is not below SHUTDOWN_TIMEOUT (%v): the servers and hooks get no time at a shutdown; raise SHUTDOWN_TIMEOUT", cfg.DrainDelay, cfg.ShutdownTimeout))
+	}
+	// GOMEMLIMIT follows a container resized while the service runs.
+	sd.Go("memory limit", func(ctx context.Context) error {
+		memlimit.Follow(ctx, memlimit.Logger(logging.Slog(logger)))
+		return nil
+	})
 
 	traces, err := tracing.Setup(ctx, tracing.Config{
 		ServiceName:     cfg.Name,
@@ -256,8 +264,13 @@ func Run(ctx context.Context, cfg Config, routes Routes) error {
 	// the descriptors its probes need.
 	sd.Serve(traffic, server.Limit(traffic, ln, 0))
 	admin := newServer(cfg.AdminAddr, cfg.ReadHeaderTimeout, errorLog)
-	admin.Handler = adminMux(cfg, token, checks, &last, metrics.Handler(reg), logging.LevelHandler(logger, level))
-	sd.Serve(admin, nil)
+	admin.Handler = adminMux(sd.Context(), cfg, token, checks, &last, metrics.Handler(reg), logging.LevelHandler(logger, level))
+	aln, err := net.Listen("tcp", cfg.AdminAddr)
+	if err != nil {
+		return err
+	}
+	// The admin port's own small cap, inside the traffic cap's headroom.
+	sd.Serve(admin, server.Limit(admin, aln, server.MaxAdminConns))
 	return sd.Wait()
 }
 

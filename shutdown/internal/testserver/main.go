@@ -4,8 +4,9 @@
 //
 // It prints its address on stdout once it serves, and logs the Manager's
 // steps as JSON on stderr. Routes: /fast answers at once, /slow?d=1s after
-// d, /readyz is 503 from the moment shutdown begins, /inflight counts the
-// slow requests in progress, /print writes a line to stdout and answers
+// d, /hold?d=1s after d or, when the shutdown's budget ends it first, a
+// 503, /readyz is 503 from the moment shutdown begins, /inflight counts the
+// slow and held requests in progress, /print writes a line to stdout and answers
 // with the write's error. After Wait it writes a last line to stdout, as
 // a main logging its exit would.
 //
@@ -14,6 +15,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -69,6 +71,25 @@ func run() error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		// #nosec G705 -- d is a parsed time.Duration in canonical form, sent as text/plain
 		_, _ = io.WriteString(w, "done after "+d.String())
+	})
+	mux.HandleFunc("GET /hold", func(w http.ResponseWriter, r *http.Request) {
+		inflight.Add(1)
+		defer inflight.Add(-1)
+		d, err := time.ParseDuration(r.URL.Query().Get("d"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		select {
+		case <-time.After(d):
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			// #nosec G705 -- d is a parsed time.Duration in canonical form, sent as text/plain
+			_, _ = io.WriteString(w, "done after "+d.String())
+		case <-r.Context().Done():
+			if errors.Is(context.Cause(r.Context()), shutdown.ErrBudget) {
+				http.Error(w, "shutting down, retry", http.StatusServiceUnavailable)
+			}
+		}
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if draining.Load() {
