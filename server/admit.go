@@ -57,7 +57,7 @@ import (
 //     goal is refused at once, one that waited three times the goal is
 //     dropped before it starts (ReasonQueue), and one whose context ended
 //     while it waited is dropped too (ReasonExpired). See runQueue in
-//     cpugate.go.
+//     runqueue.go.
 //
 // Measured on one core with a handler that burns 2 ms of CPU, open-loop
 // arrivals and a 1 s client deadline (BENCHMARKS.md, "Overload"): goodput
@@ -98,15 +98,15 @@ type Reason uint8
 const (
 	// ReasonLimit: the in-flight limit was reached.
 	ReasonLimit Reason = iota
-	// ReasonQueue: goroutines wait for a CPU longer than the latency goal:
-	// the service is CPU-bound and has more work queued than it can start
-	// in time.
+	// ReasonQueue: the CPU is saturated (goroutines wait to run) and the
+	// request would wait in the admission's queue more than twice the
+	// latency goal, or has waited three times it.
 	ReasonQueue
 	// ReasonMemory: the live heap was above the memory threshold of
 	// GOMEMLIMIT.
 	ReasonMemory
-	// ReasonExpired: the request's context had ended (its deadline passed
-	// or its client left) before it was admitted.
+	// ReasonExpired: the request's context ended (its deadline passed or
+	// its client left) before it was admitted or while it waited.
 	ReasonExpired
 	numReasons
 )
@@ -157,7 +157,7 @@ const (
 	sampleInterval = 5 * time.Millisecond
 	// decideInterval is how often the run queue is revised, at most.
 	decideInterval = 20 * time.Millisecond
-	// logPeriod: at most one refusal line this often.
+	// defaultLogPeriod: at most one refusal line this often.
 	defaultLogPeriod = 5 * time.Second
 )
 
@@ -182,10 +182,11 @@ type admitFunc func(*admitConfig)
 func (f admitFunc) applyAdmit(c *admitConfig) { f(c) }
 
 // LatencyTarget sets the latency goal of admitted requests under overload
-// (default 50 ms, between 1 ms and 1 m): the limit is held where their
-// mean latency stays within it, or within twice the service's unloaded
-// latency when that is longer. A lower target sheds sooner and keeps
-// admitted requests faster.
+// (default 50 ms, between 1 ms and 1 m): the in-flight limit is held where
+// their mean latency stays within it (or within twice the service's
+// unloaded latency, when that is longer), and on a saturated CPU a request
+// waits at most about twice it before it runs. A lower target sheds sooner
+// and keeps admitted requests faster.
 func LatencyTarget(d time.Duration) AdmitOption {
 	return admitFunc(func(c *admitConfig) {
 		if d <= 0 {

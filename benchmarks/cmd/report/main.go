@@ -165,7 +165,7 @@ func run(ctx context.Context, args []string) error {
 		p("and at 5× goodput fell to 0.35 C with every other request timing out, like the unprotected stack. ")
 		p("(2) Refusing while the scheduler's latency (`/sched/latencies:seconds`, read every 5 ms) was above the goal: 0.90 C at 2×, 0.85 C at 5×, but refusals waited in the scheduler's queue behind the work, 108–200 ms at p99. ")
 		p("(3) Capping the admission rate from that latency: 0.77–0.98 C at 2×, 0.50–0.89 C at 5×, refusals still 150–270 ms at p99. ")
-		p("(4) Parking what is admitted beyond GOMAXPROCS in a queue of Admission's own while that latency is high, so the scheduler's queue stays short (`server/cpugate.go`): ")
+		p("(4) Parking what is admitted beyond GOMAXPROCS in a queue of Admission's own while that latency is high, so the scheduler's queue stays short (`server/runqueue.go`): ")
 		p("0.98–1.04 C at 2×, 0.60–0.90 C at 5×, refusals 18–38 ms at p99; bounded at one goal of expected wait it refused 18 requests of about 1000 at 0.8× in one run, so the bound is two goals (drop after three). ")
 		p("That last design is what the tables above measure; the in-flight limit stays, for the I/O-bound service whose handlers wait.\n\n")
 	}

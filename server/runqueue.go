@@ -31,7 +31,10 @@ import (
 // ahead of it times the mean run time, over GOMAXPROCS) is above twice
 // the goal is refused at once, and one that has waited three times the
 // goal, or whose context ended while it waited, is dropped before it
-// starts.
+// starts. While run is held below its ceiling, a request yields once
+// (runtime.Gosched) when it gets its turn, before its handler takes the
+// CPU: the requests the scheduler holds then reach the queue, or a
+// refusal, first, instead of waiting behind it.
 //
 // run follows the scheduler's latency (/sched/latencies:seconds, the
 // time goroutines wait to run, read every few milliseconds): while its
@@ -40,9 +43,9 @@ import (
 // while it is below a twentieth and requests wait, run grows by an eighth;
 // while it is low and none wait, it doubles, up to the maximum of the
 // limit, where the queue is out of the way (and Acquire no longer
-// yields). An I/O-bound service, whose handlers wait on a
-// database rather than a CPU, never raises the scheduler's latency, and
-// run stays out of the way: the in-flight limit bounds it.
+// yields). An I/O-bound service, whose handlers wait on a database rather
+// than a CPU, does not raise the scheduler's latency, and run stays out
+// of the way: the in-flight limit bounds it.
 type runQueue struct {
 	goal  time.Duration
 	floor int64 // GOMAXPROCS at the start: run never goes below it
