@@ -257,9 +257,10 @@ func (c *admitConfig) fail(err error) {
 // NewAdmission returns an Admission with its metrics registered on reg
 // (nil: none):
 //
-//	server_admission_limit                 the in-flight limit now
-//	server_admission_in_flight             requests admitted and not done
-//	server_admission_refusals_total{reason} limit, memory, expired
+//	server_admission_limit                  the in-flight limit now
+//	server_admission_in_flight              requests admitted and not done
+//	server_admission_waiting                of those, waiting for a CPU
+//	server_admission_refusals_total{reason} limit, queue, memory, expired
 //
 // A setting out of range is an error, as is a registration that fails; a
 // second Admission on one registry is an error too, since the series
@@ -303,8 +304,12 @@ func (a *Admission) register(reg prometheus.Registerer) error {
 		}, func() float64 { return float64(a.lim.Limit()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "server_admission_in_flight",
-			Help: "Requests admitted and not yet done.",
+			Help: "Requests admitted and not yet done, those waiting for a CPU included.",
 		}, func() float64 { return float64(a.lim.InFlight()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "server_admission_waiting",
+			Help: "Admitted requests waiting for their turn to run while the CPU is saturated.",
+		}, func() float64 { return float64(a.q.waiting.Load()) }),
 	}
 	for r := range numReasons {
 		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{

@@ -213,7 +213,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatal("third admitted at a limit of 2")
 	}
 	want := `
-# HELP server_admission_in_flight Requests admitted and not yet done.
+# HELP server_admission_in_flight Requests admitted and not yet done, those waiting for a CPU included.
 # TYPE server_admission_in_flight gauge
 server_admission_in_flight 2
 # HELP server_admission_limit The adaptive limit of requests in flight: more are refused.

@@ -231,7 +231,7 @@ func ExampleNewAdmission() {
 }
 
 func ExampleAdmission_Acquire() {
-	adm, err := server.NewAdmission(nil)
+	adm, err := server.NewAdmission(nil, server.AdmitLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if err != nil {
 		fmt.Println(err)
 		return
