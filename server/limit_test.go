@@ -120,15 +120,29 @@ func serveCapped(t *testing.T, max int, withTLS bool) *capped {
 // (Limit has tracked it by then: its hook runs first).
 func (c *capped) waitState(want http.ConnState) {
 	c.t.Helper()
+	c.waitStates(want)
+}
+
+// waitStates waits until a connection has entered each of want, in any
+// order: the states of two connections reach the hook from their own
+// goroutines, so which comes first is not fixed.
+func (c *capped) waitStates(want ...http.ConnState) {
+	c.t.Helper()
+	pending := map[http.ConnState]int{}
+	for _, w := range want {
+		pending[w]++
+	}
 	timeout := time.After(10 * time.Second)
-	for {
+	for len(pending) > 0 {
 		select {
 		case s := <-c.states:
-			if s == want {
-				return
+			if pending[s] > 0 {
+				if pending[s]--; pending[s] == 0 {
+					delete(pending, s)
+				}
 			}
 		case <-timeout:
-			c.t.Fatalf("no connection became %v", want)
+			c.t.Fatalf("no connection became %v", pending)
 		}
 	}
 }
@@ -186,9 +200,8 @@ func TestLimitClosesTheLongestIdle(t *testing.T) {
 	c.waitState(http.StateIdle)
 	c.wantStats(Stats{Max: 2, Open: 2, Idle: 2})
 
-	c.wantStatus(c.conn(), "/", http.StatusOK) // a third connection
-	c.waitState(http.StateClosed)              // a's, closed to make room
-	c.waitState(http.StateIdle)
+	c.wantStatus(c.conn(), "/", http.StatusOK)     // a third connection
+	c.waitStates(http.StateClosed, http.StateIdle) // a's closed to make room; the third idle
 	c.wantStats(Stats{Max: 2, Open: 2, Idle: 2, Evicted: 1})
 
 	// b was idle for less time: it was kept, and serves on the same
