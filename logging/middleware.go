@@ -190,7 +190,7 @@ func (m *middleware) logAccess(st *request.State, r *http.Request, rl *reqLog, o
 	lvl := zapcore.InfoLevel
 	switch o.ErrorType {
 	case "":
-	case request.FailAborted, request.FailClientGone:
+	case request.FailAborted, request.FailClientGone, request.FailShed:
 		lvl = zapcore.WarnLevel
 	default:
 		lvl = zapcore.ErrorLevel

@@ -258,8 +258,14 @@ func serve(ctx context.Context, cfg config) error {
 	// the request on, and the telemetry must hold the request the mux
 	// fills the route in), tracing, logging, metrics, and the deadline
 	// innermost, next to the routes, so that the telemetry records its 504.
+	// Admission, inside the telemetry, sheds what the service cannot
+	// finish in time (503, logged and counted as "shed").
 	deadline := server.Deadline(cfg.requestTimeout)
-	traffic.Handler = http.MaxBytesHandler(tracing.Middleware()(logging.Middleware(logger)(red(deadline(routes)))), maxBody)
+	admit, err := server.NewAdmission(reg, server.AdmitLogger(slogger))
+	if err != nil {
+		return err
+	}
+	traffic.Handler = http.MaxBytesHandler(tracing.Middleware()(logging.Middleware(logger)(red(admit.Middleware(deadline(routes))))), maxBody)
 	ln, err := net.Listen("tcp", cfg.httpAddr)
 	if err != nil {
 		return err
