@@ -35,9 +35,11 @@ type testService struct {
 	streamOpen chan struct{} // receives once per held stream, when it holds
 	flooded    atomic.Int64  // messages a "flood" stream sent
 	floodDone  chan error    // what a "flood" stream's handler returned
+	calls      atomic.Int64  // UnaryCall handler runs
 }
 
 func (s *testService) UnaryCall(ctx context.Context, req *testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
+	s.calls.Add(1)
 	if st := req.GetResponseStatus(); st != nil {
 		return nil, status.Error(codes.Code(st.GetCode()), st.GetMessage()) //nolint:gosec // a test's code
 	}

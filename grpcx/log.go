@@ -33,10 +33,12 @@ func bounded(s string, n int) string {
 // side (internal/request): panic, client_gone, timeout, and otherwise the
 // code's name for the codes that are the server's fault; "" for success
 // and for the caller's mistakes (NotFound, InvalidArgument, ...).
-func errorType(c codes.Code, panicked bool) string {
+func errorType(c codes.Code, panicked, shed bool) string {
 	switch {
 	case panicked:
 		return request.FailPanic
+	case shed:
+		return request.FailShed
 	case c == codes.Canceled:
 		return request.FailClientGone
 	case c == codes.DeadlineExceeded:
@@ -96,7 +98,7 @@ func (s *Server) logAccess(r *rpc, st *status.Status, d time.Duration, sc trace.
 	if sc.IsValid() {
 		fs = append(fs, zap.String("trace_id", sc.TraceID().String()), zap.String("span_id", sc.SpanID().String()))
 	}
-	if et := errorType(c, r.didPanic); et != "" {
+	if et := errorType(c, r.didPanic, r.shed); et != "" {
 		fs = append(fs, zap.String("error_type", et))
 	}
 	if r.didPanic {

@@ -73,6 +73,7 @@ type serverConfig struct {
 	health      Readiness
 	obsHealth   bool
 	timeout     time.Duration
+	admit       Admitter
 	maxAge      time.Duration
 	maxAgeGrace time.Duration
 	extra       []grpc.ServerOption
@@ -157,6 +158,21 @@ func Timeout(d time.Duration) Option {
 // must outlive age+grace is cut and must be re-opened by its client.
 func MaxConnectionAge(age, grace time.Duration) Option {
 	return serverFunc(func(c *serverConfig) { c.maxAge, c.maxAgeGrace = age, grace })
+}
+
+// An Admitter admits an RPC before its handler runs, or refuses it:
+// *server.Admission satisfies it, so the HTTP and gRPC ports of a service
+// share one admission path. release is called when the handler returns.
+type Admitter interface {
+	Admit(ctx context.Context) (release func(), err error)
+}
+
+// Admission puts every RPC but the health service's through a: one it
+// refuses is answered RESOURCE_EXHAUSTED before the handler runs, and its
+// access line, metric and span say so (error_type "shed"). Health RPCs
+// (the probes) are never refused and never feed a's latency estimate.
+func Admission(a Admitter) Option {
+	return serverFunc(func(c *serverConfig) { c.admit = a })
 }
 
 // ServerOptions adds gRPC's own server options (credentials, more

@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -14,6 +16,8 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
+
+	"github.com/prodready/prodready/internal/request"
 )
 
 // Server is a *grpc.Server with prodready's stats handlers and
@@ -175,11 +179,16 @@ func isHealth(full string) bool {
 
 // unary sends the correlation ID back, sets the default deadline and
 // recovers a panic.
-func (s *Server) unary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 	r := rpcFrom(ctx)
 	if r != nil {
 		_ = grpc.SetHeader(ctx, r.header()) // fails only once headers were sent: not yet
 	}
+	release, err := s.admit(ctx, r, info.FullMethod)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	if s.cfg.timeout > 0 {
 		if _, ok := ctx.Deadline(); !ok {
 			var cancel context.CancelFunc
@@ -198,12 +207,17 @@ func (s *Server) unary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, ha
 
 // stream sends the correlation ID back, ties the stream's context to the
 // drain and recovers a panic.
-func (s *Server) stream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+func (s *Server) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
 	ctx := ss.Context()
 	r := rpcFrom(ctx)
 	if r != nil {
 		_ = ss.SetHeader(r.header())
 	}
+	release, err := s.admit(ctx, r, info.FullMethod)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if s.drained.Err() != nil {
 		// A stream opened after GracefulStop began, on a connection its
 		// GOAWAY has not reached yet: refused before the handler runs, so
@@ -224,6 +238,29 @@ func (s *Server) stream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo,
 	}()
 	return handler(srv, &serverStream{ServerStream: ss, ctx: ctx})
 }
+
+// errShed is the status of an RPC the Admission option refused.
+var errShed = status.Error(codes.ResourceExhausted, "server overloaded: retry later, preferably elsewhere")
+
+// admit puts the RPC through the Admission option, if any; health RPCs
+// pass untouched. It returns the release to defer, or errShed.
+func (s *Server) admit(ctx context.Context, r *rpc, full string) (func(), error) {
+	if s.cfg.admit == nil || isHealth(full) {
+		return noRelease, nil
+	}
+	release, err := s.cfg.admit.Admit(ctx)
+	if err != nil {
+		if r != nil {
+			r.shed = true
+		}
+		// otelgrpc's span carries the code; error.type says why.
+		trace.SpanFromContext(ctx).SetAttributes(attribute.String("error.type", request.FailShed))
+		return nil, errShed
+	}
+	return release, nil
+}
+
+func noRelease() {}
 
 // serverStream is a ServerStream with the context the interceptor made.
 type serverStream struct {

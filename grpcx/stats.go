@@ -29,6 +29,7 @@ type rpc struct {
 	panicValue any
 	stack      []byte
 	didPanic   bool
+	shed       bool // refused by the Admission option
 }
 
 type rpcKey struct{}

@@ -387,6 +387,19 @@ func (a *Admission) Acquire(ctx context.Context) (Permit, error) {
 	return Permit{a: a, run: run}, nil
 }
 
+// Admit is Acquire for a caller that knows nothing of Permit: it returns
+// the permit's Release. *Admission thereby satisfies grpcx.Admitter, so
+// one Admission guards a service's HTTP and gRPC ports alike:
+//
+//	srv, err := grpcx.NewServer(grpcx.Admission(adm), ...)
+func (a *Admission) Admit(ctx context.Context) (release func(), err error) {
+	p, err := a.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return p.Release, nil
+}
+
 // Release ends the admitted request, its latency a sample for the limit.
 func (p Permit) Release() {
 	if p.a == nil {
