@@ -35,6 +35,11 @@
 //     idle keep-alives first and answers 503 rather than hang, a request
 //     deadline that ends the handler's context without buffering, and
 //     the admin port's bearer-token guard and profiler.
+//   - [github.com/prodready/prodready/grpcx]: the same for gRPC: a server
+//     and a client with the access line, the go-grpc-middleware metric
+//     names, otelgrpc spans, recovery, deadlines, message and keepalive
+//     limits, grpc.health.v1 from a health.Checker, and a GracefulStop that
+//     ends open streams so shutdown's ServeGRPC stays in its budget.
 //   - [github.com/prodready/prodready/memlimit]: GOMEMLIMIT from the
 //     cgroup v1 or v2 memory limit unless GOMEMLIMIT is set, reporting
 //     what it did for the caller to log.

@@ -107,6 +107,7 @@ type Checker struct {
 	logger  *slog.Logger // nil: slog.Default(), looked up when logging
 
 	draining atomic.Bool
+	status   notifier // wakes Changed's callers
 
 	mu sync.Mutex
 	// checks holds, per Kind, the registered checks sorted by name. A
@@ -178,6 +179,9 @@ func (c *Checker) add(kind Kind, name string, fn Check, opts []CheckOption) {
 	if ch.interval > 0 && c.startCtx != nil {
 		ch.launch(c.startCtx)
 	}
+	if kind == Readiness {
+		c.status.notify()
+	}
 }
 
 func byName(ch *check, name string) int { return strings.Compare(ch.name, name) }
@@ -211,7 +215,11 @@ func (c *Checker) Start(ctx context.Context) {
 // process is shutting down and load balancers should stop sending
 // traffic. Liveness and startup are unaffected. It is safe to call more
 // than once and from any goroutine; it fits shutdown's OnDrain as is.
-func (c *Checker) Drain() { c.draining.Store(true) }
+func (c *Checker) Drain() {
+	if !c.draining.Swap(true) {
+		c.status.notify()
+	}
+}
 
 // list returns the checks of kind, sorted by name.
 func (c *Checker) list(kind Kind) []*check {
@@ -227,6 +235,9 @@ func (c *Checker) observe(ev Event, prevErr error) {
 		c.onEvent(ev)
 	}
 	changed := ev.Status != ev.Previous
+	if changed && ev.Kind == Readiness {
+		c.status.notify()
+	}
 	newReason := ev.Err != nil && (prevErr == nil || prevErr.Error() != ev.Err.Error())
 	if !changed && !newReason {
 		return

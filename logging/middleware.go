@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/prodready/prodready/internal/correlation"
 	"github.com/prodready/prodready/internal/request"
 )
 
@@ -156,7 +157,7 @@ func (rl *reqLog) CorrelationID() string { return rl.hdr[0] }
 func (m *middleware) Begin(st *request.State, w http.ResponseWriter, r *http.Request) bool {
 	id := m.incomingID(r.Header)
 	if id == "" {
-		id = newID(st.Start())
+		id = correlation.New(st.Start())
 	}
 	rl := &reqLog{m: m}
 	rl.hdr[0] = id
@@ -174,7 +175,7 @@ func (m *middleware) Record(st *request.State, r *http.Request, o *request.Outco
 // incomingID returns the first valid ID among the configured headers.
 func (m *middleware) incomingID(h http.Header) string {
 	for _, name := range m.headers {
-		if v := h[name]; len(v) > 0 && validID(v[0]) {
+		if v := h[name]; len(v) > 0 && correlation.Valid(v[0]) {
 			return v[0]
 		}
 	}
@@ -189,7 +190,7 @@ func (m *middleware) logAccess(st *request.State, r *http.Request, rl *reqLog, o
 	lvl := zapcore.InfoLevel
 	switch o.ErrorType {
 	case "":
-	case request.FailAborted, request.FailClientGone:
+	case request.FailAborted, request.FailClientGone, request.FailShed:
 		lvl = zapcore.WarnLevel
 	default:
 		lvl = zapcore.ErrorLevel

@@ -2,6 +2,7 @@ package server
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"log"
 	"net"
@@ -74,8 +75,8 @@ const (
 
 // FromEnv reads the Config from the environment; addr is the service's
 // default HTTP_ADDR. Unset or empty variables take the defaults, and a
-// malformed one (a duration that does not parse or is negative, a boolean
-// that is not one) is an error that names every bad variable, not just
+// malformed one (an address that is not host:port, a duration that does
+// not parse or is negative, a boolean that is not one) is an error that names every bad variable, not just
 // the first.
 func FromEnv(addr string) (Config, error) {
 	var e env.Reader
@@ -89,7 +90,13 @@ func FromEnv(addr string) (Config, error) {
 		AdminTokenFile:    e.String("ADMIN_TOKEN_FILE", ""),
 		Pprof:             e.Bool("PPROF", false),
 	}
-	return c, e.Err()
+	err := e.Err()
+	for _, a := range []struct{ key, addr string }{{"HTTP_ADDR", c.Addr}, {"ADMIN_ADDR", c.AdminAddr}} {
+		if _, _, aerr := net.SplitHostPort(a.addr); aerr != nil {
+			err = errors.Join(err, fmt.Errorf("%s=%q: want host:port, such as :8080: %w", a.key, a.addr, aerr))
+		}
+	}
+	return c, err
 }
 
 // withDefaults fills the zero fields.
@@ -140,20 +147,24 @@ func (c Config) server(addr string, h http.Handler) *http.Server {
 	return srv
 }
 
-// Listen listens on both ports, Addr and AdminAddr, or on neither: a port
-// in use fails the start with its error before anything serves, and
-// leaves nothing half-started to shut down. Cap them with Limit (the
-// admin port at MaxAdminConns) as their servers are served.
-func (c Config) Listen() (traffic, admin net.Listener, err error) {
-	c = c.withDefaults()
-	if traffic, err = net.Listen("tcp", c.Addr); err != nil {
-		return nil, nil, err
+// Listen listens on every address, or on none: a port in use fails the
+// start with its error before anything serves, and leaves nothing
+// half-started to shut down. The listeners come back in the order of
+// addrs; cap them with Limit (the admin port at MaxAdminConns) as their
+// servers are served.
+func Listen(addrs ...string) ([]net.Listener, error) {
+	lns := make([]net.Listener, 0, len(addrs))
+	for _, addr := range addrs {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, open := range lns {
+				_ = open.Close()
+			}
+			return nil, err
+		}
+		lns = append(lns, ln)
 	}
-	if admin, err = net.Listen("tcp", c.AdminAddr); err != nil {
-		_ = traffic.Close()
-		return nil, nil, err
-	}
-	return traffic, admin, nil
+	return lns, nil
 }
 
 // BudgetProblem names the setting to change, in one line, when the
@@ -169,12 +180,24 @@ func (c Config) BudgetProblem() string {
 	return ""
 }
 
-// LocalURL returns the http URL of path on addr as seen from this host:
-// an address without a host, or with an unspecified one (":9090",
-// "0.0.0.0:9090", "[::]:9090"), is reached on the loopback. It is what a
-// service's "healthcheck" subcommand probes (health.Probe), for an
-// image's HEALTHCHECK where there is no curl.
-func LocalURL(addr, path string) (string, error) {
+// AdminURL returns the http URL of path on the admin port as seen from
+// this host: an address without a host, or with an unspecified one
+// (":9090", "0.0.0.0:9090", "[::]:9090"), is reached on the loopback. It
+// is what a service's "healthcheck" subcommand probes (health.Probe), for
+// an image's HEALTHCHECK where there is no curl. FromEnv refuses an
+// ADMIN_ADDR that does not parse; a Config written in code with one gets
+// it back as written, for the probe to fail on.
+func (c Config) AdminURL(path string) string {
+	c = c.withDefaults()
+	u, err := localURL(c.AdminAddr, path)
+	if err != nil {
+		return "http://" + c.AdminAddr + path
+	}
+	return u
+}
+
+// localURL is AdminURL for any address.
+func localURL(addr, path string) (string, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "", fmt.Errorf("server: address %q: %w", addr, err)

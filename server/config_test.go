@@ -59,11 +59,12 @@ func TestFromEnvNamesEveryBadVariable(t *testing.T) {
 	t.Setenv("HTTP_REQUEST_TIMEOUT", "soon")
 	t.Setenv("SHUTDOWN_DRAIN_DELAY", "-1s")
 	t.Setenv("PPROF", "ture")
+	t.Setenv("ADMIN_ADDR", "9090")
 	_, err := FromEnv(":8080")
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, k := range []string{"HTTP_REQUEST_TIMEOUT", "SHUTDOWN_DRAIN_DELAY", "PPROF"} {
+	for _, k := range []string{"HTTP_REQUEST_TIMEOUT", "SHUTDOWN_DRAIN_DELAY", "PPROF", "ADMIN_ADDR"} {
 		if !strings.Contains(err.Error(), k) {
 			t.Errorf("error %q does not name %s", err, k)
 		}
@@ -174,7 +175,7 @@ func TestAdmin(t *testing.T) {
 	}
 }
 
-func TestLocalURL(t *testing.T) {
+func TestLocalURL(t *testing.T) { // AdminURL's, for any address
 	tests := []struct {
 		addr, want string
 		wantErr    bool
@@ -189,16 +190,16 @@ func TestLocalURL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.addr, func(t *testing.T) {
-			got, err := LocalURL(tt.addr, "/readyz")
+			got, err := localURL(tt.addr, "/readyz")
 			if got != tt.want || (err != nil) != tt.wantErr {
-				t.Errorf("LocalURL(%q) = %q, %v; want %q, error %v", tt.addr, got, err, tt.want, tt.wantErr)
+				t.Errorf("localURL(%q) = %q, %v; want %q, error %v", tt.addr, got, err, tt.want, tt.wantErr)
 			}
 		})
 	}
 }
 
-// TestListen: both ports or neither; a port in use is the error, and the
-// other port is free again.
+// TestListen: every port or none; a port in use is the error, and the
+// others are free again.
 func TestListen(t *testing.T) {
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -214,24 +215,42 @@ func TestListen(t *testing.T) {
 		return ln.Addr().String()
 	}
 
-	traffic, admin, err := Config{Addr: free(), AdminAddr: free()}.Listen()
-	if err != nil {
-		t.Fatal(err)
+	a, b := free(), free()
+	lns, err := Listen(a, b)
+	if err != nil || len(lns) != 2 || lns[0].Addr().String() != a || lns[1].Addr().String() != b {
+		t.Fatalf("Listen(%s, %s) = %v, %v", a, b, lns, err)
 	}
-	_ = traffic.Close()
-	_ = admin.Close()
-
-	addr := free()
-	for _, cfg := range []Config{{Addr: taken.Addr().String(), AdminAddr: addr}, {Addr: addr, AdminAddr: taken.Addr().String()}} {
-		if _, _, err := cfg.Listen(); err == nil || !strings.Contains(err.Error(), taken.Addr().String()) {
-			t.Errorf("Listen %+v: %v, want the taken port's error", cfg, err)
-		}
-		ln, err := net.Listen("tcp", addr) // not left open by the failed Listen
-		if err != nil {
-			t.Errorf("after a failed Listen, %s: %v", addr, err)
-			continue
-		}
+	for _, ln := range lns {
 		_ = ln.Close()
+	}
+
+	for _, addrs := range [][]string{{taken.Addr().String(), a}, {a, taken.Addr().String()}, {a, b, taken.Addr().String()}} {
+		if _, err := Listen(addrs...); err == nil || !strings.Contains(err.Error(), taken.Addr().String()) {
+			t.Errorf("Listen(%v): %v, want the taken port's error", addrs, err)
+		}
+		for _, addr := range []string{a, b} { // not left open by the failed Listen
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				t.Errorf("after a failed Listen, %s: %v", addr, err)
+				continue
+			}
+			_ = ln.Close()
+		}
+	}
+}
+
+func TestAdminURL(t *testing.T) {
+	for _, tt := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{}, "http://127.0.0.1:9090/readyz"},
+		{Config{AdminAddr: "10.0.0.7:9091"}, "http://10.0.0.7:9091/readyz"},
+		{Config{AdminAddr: "nonsense"}, "http://nonsense/readyz"},
+	} {
+		if got := tt.cfg.AdminURL("/readyz"); got != tt.want {
+			t.Errorf("AdminURL of %q = %q, want %q", tt.cfg.AdminAddr, got, tt.want)
+		}
 	}
 }
 

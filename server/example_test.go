@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/prodready/prodready/server"
 )
@@ -228,8 +231,69 @@ func ExampleAdmin() {
 	// Output: 401
 }
 
-func ExampleLocalURL() {
-	url, err := server.LocalURL(":9090", "/readyz")
-	fmt.Println(url, err)
-	// Output: http://127.0.0.1:9090/readyz <nil>
+// What a "healthcheck" subcommand probes: the admin port on the loopback.
+func ExampleConfig_AdminURL() {
+	cfg := server.Config{AdminAddr: ":9090"}
+	fmt.Println(cfg.AdminURL("/readyz")) // health.Probe(ctx, cfg.AdminURL("/readyz"))
+	// Output: http://127.0.0.1:9090/readyz
+}
+
+func ExampleNewAdmission() {
+	reg := prometheus.NewRegistry()
+	// One request in flight at most, to show a refusal; leave the bounds
+	// to their defaults in a service.
+	adm, err := server.NewAdmission(reg, server.LimitBounds(1, 1), server.InitialLimit(1),
+		server.AdmitLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	h := adm.Middleware(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "worked")
+	}))
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/work", nil))
+	fmt.Print(rec.Code, " ", rec.Body)
+
+	busy, _ := adm.Acquire(context.Background()) // another request, in flight
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/work", nil))
+	fmt.Print(rec.Code, " Retry-After: ", rec.Header().Get("Retry-After"), " ", rec.Body)
+	busy.Release()
+
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/livez", nil)) // a probe: never refused
+	fmt.Print(rec.Code, " ", rec.Body)
+	// Output:
+	// 200 worked
+	// 503 Retry-After: 1 server overloaded, retry later
+	// 200 worked
+}
+
+func ExampleAdmission_Acquire() {
+	adm, err := server.NewAdmission(nil, server.AdmitLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// What a gRPC interceptor does around each call.
+	handle := func(ctx context.Context) error {
+		p, err := adm.Acquire(ctx)
+		if err != nil {
+			return err // codes.ResourceExhausted
+		}
+		defer p.Release()
+		return nil // the call's work
+	}
+	fmt.Println(handle(context.Background()))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // a caller gone before the work started
+	err = handle(ctx)
+	var refusal *server.Refusal
+	fmt.Println(errors.Is(err, server.ErrRefused), errors.As(err, &refusal) && refusal.Reason == server.ReasonExpired)
+	// Output:
+	// <nil>
+	// true true
 }

@@ -60,7 +60,7 @@ func FuzzProfileDuration(f *testing.F) {
 	})
 }
 
-// FuzzLocalURL: LocalURL reads ADMIN_ADDR as the operator wrote it. It
+// FuzzLocalURL: localURL reads ADMIN_ADDR as the operator wrote it. It
 // never panics; what it accepts is an http URL on the address's port,
 // on the loopback when the address names no host or an unspecified one.
 func FuzzLocalURL(f *testing.F) {
@@ -68,16 +68,16 @@ func FuzzLocalURL(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, addr string) {
-		got, err := LocalURL(addr, "/readyz")
+		got, err := localURL(addr, "/readyz")
 		if err != nil {
 			return
 		}
 		_, port, _ := net.SplitHostPort(addr)
 		if !strings.HasPrefix(got, "http://") || !strings.HasSuffix(got, ":"+port+"/readyz") {
-			t.Errorf("LocalURL(%q) = %q", addr, got)
+			t.Errorf("localURL(%q) = %q", addr, got)
 		}
 		if host, _, _ := net.SplitHostPort(addr); host == "" && !strings.HasPrefix(got, "http://127.0.0.1:") {
-			t.Errorf("LocalURL(%q) = %q, want the loopback", addr, got)
+			t.Errorf("localURL(%q) = %q, want the loopback", addr, got)
 		}
 	})
 }

@@ -17,6 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
 	"github.com/prodready/prodready/internal/testenv"
 )
 
@@ -26,7 +32,8 @@ type proc struct {
 	addr   string
 	stderr *testenv.LogBuffer
 	exited chan struct{}
-	stdout *os.File // with a pipe for stdout: its read end, which the test may close
+	stdout *os.File           // with a pipe for stdout: its read end, which the test may close
+	out    *testenv.LogBuffer // without one: what the child wrote to stdout
 }
 
 // childOpts says how a child is started: through a wrapper command (nohup),
@@ -61,7 +68,7 @@ func startChildWith(t *testing.T, o childOpts, args ...string) *proc {
 		defer func() { _ = w.Close() }() // the child has its own copy
 		t.Cleanup(func() { _ = r.Close() })
 	} else {
-		p.cmd.Stdout = stdout
+		p.cmd.Stdout, p.out = stdout, stdout
 	}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -91,6 +98,12 @@ func startChildWith(t *testing.T, o childOpts, args ...string) *proc {
 	}
 	p.addr = "http://" + stdout.WaitLine(t, "127.0.0.1:", 10*time.Second)
 	return p
+}
+
+// stdoutLine waits for the child's stdout line containing substr.
+func (p *proc) stdoutLine(t *testing.T, substr string) string {
+	t.Helper()
+	return p.out.WaitLine(t, substr, 10*time.Second)
 }
 
 func (p *proc) signal(t *testing.T, sig syscall.Signal) {
@@ -369,4 +382,52 @@ func TestProcessClosedStdout(t *testing.T) {
 			t.Errorf("child ended with %v, want killed by SIGPIPE: the test no longer shows what the Manager prevents", p.cmd.ProcessState)
 		}
 	})
+}
+
+// SIGTERM to a real process serving gRPC with a Watch stream open. A bare
+// *grpc.Server's GracefulStop would wait for the stream for ever
+// (grpc-go#2448): the budget bounds it, Stop ends it, and the process
+// exits 1 naming the server, within budget + 1s. A server whose
+// GracefulStop ends open streams first (grpcx.Server's) exits 0 just
+// after the drain.
+func TestProcessGRPCOpenStream(t *testing.T) {
+	const drain, budget = 200 * time.Millisecond, 2 * time.Second
+	tests := []struct {
+		mode     string
+		wantCode int
+		within   time.Duration
+	}{
+		{"hold", 1, budget + time.Second},
+		{"end", 0, drain + time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode, func(t *testing.T) {
+			p := startChild(t, "-drain", drain.String(), "-timeout", budget.String(), "-grpc", tt.mode)
+			addr := strings.TrimPrefix(p.stdoutLine(t, "grpc="), "grpc=")
+			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			watch, err := healthpb.NewHealthClient(conn).Watch(t.Context(), &healthpb.HealthCheckRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := watch.Recv(); err != nil {
+				t.Fatalf("Watch: %v", err)
+			}
+			sigterm := time.Now()
+			p.signal(t, syscall.SIGTERM)
+			code, took := p.wait(t, sigterm, 10*time.Second)
+			if code != tt.wantCode || took > tt.within {
+				t.Errorf("exit %d after %v, want %d within %v", code, took, tt.wantCode, tt.within)
+			}
+			if _, err := watch.Recv(); status.Code(err) != codes.Unavailable {
+				t.Errorf("the Watch ended with %v, want Unavailable", err)
+			}
+			if tt.wantCode == 1 {
+				p.stderr.WaitLine(t, "stopped with RPCs in flight", time.Second)
+			}
+		})
+	}
 }

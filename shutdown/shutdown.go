@@ -78,6 +78,7 @@ type server struct {
 	srv  *http.Server
 	ln   net.Listener
 	tls  bool
+	grpc *grpcStop // a gRPC server instead of srv (grpc.go)
 }
 
 type namedHook struct {
@@ -505,6 +506,9 @@ func (m *Manager) stopServers(ctx context.Context) []error {
 }
 
 func stopServer(ctx context.Context, s *server, start time.Time) error {
+	if s.grpc != nil {
+		return s.grpc.stop(ctx, s.name, start)
+	}
 	err := s.srv.Shutdown(ctx)
 	if err == nil {
 		return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/zeromicro/go-zero/core/load"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -120,3 +121,42 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 	r.bytes += n
 	return n, err
 }
+
+// GoZeroShedding is go-zero's adaptive load shedder (core/load, the one
+// rest.Server installs with its default CpuThreshold of 900) as go-zero's
+// own rest/handler.SheddingHandler applies it: 503 for a dropped request,
+// and a promise passed or failed by the status the handler wrote. Its
+// per-drop error log and stat counters are left out, so that only the
+// decision differs from prodready's Admission in the overload test.
+func GoZeroShedding(next http.Handler) http.Handler {
+	shedder := load.NewAdaptiveShedder()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		promise, err := shedder.Allow()
+		if err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		cw := &codeWriter{ResponseWriter: w, code: http.StatusOK}
+		defer func() {
+			if cw.code == http.StatusServiceUnavailable {
+				promise.Fail()
+			} else {
+				promise.Pass()
+			}
+		}()
+		next.ServeHTTP(cw, r)
+	})
+}
+
+// codeWriter records the status, as go-zero's WithCodeResponseWriter.
+type codeWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *codeWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *codeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

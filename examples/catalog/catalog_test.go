@@ -34,6 +34,11 @@ func TestRoutes(t *testing.T) {
 		{"work too long", http.MethodGet, "/work?duration=1h", http.StatusBadRequest, `"error"`},
 		{"work negative", http.MethodGet, "/work?duration=-1s", http.StatusBadRequest, `"error"`},
 		{"work zero", http.MethodGet, "/work?duration=0s", http.StatusOK, `"worked":"0s"`},
+		{"cpu", http.MethodGet, "/work?cpu=2ms", http.StatusOK, `"burnt":"2ms"`},
+		{"cpu at most", http.MethodGet, "/work?cpu=100ms", http.StatusOK, `"burnt":"100ms"`},
+		{"cpu too long", http.MethodGet, "/work?cpu=101ms", http.StatusBadRequest, `"error"`},
+		{"cpu negative", http.MethodGet, "/work?cpu=-1ms", http.StatusBadRequest, `"error"`},
+		{"cpu not a duration", http.MethodGet, "/work?cpu=lots", http.StatusBadRequest, `"error"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -80,6 +85,18 @@ func TestWorkEndsWhenTheClientGoes(t *testing.T) {
 			t.Errorf("answered a client that is gone: %s", w.Body)
 		}
 	})
+}
+
+// TestSpinEndsWhenTheClientGoes: a client gone ends the burn at the next
+// look at the context, and nothing is answered.
+func TestSpinEndsWhenTheClientGoes(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	w := httptest.NewRecorder()
+	work(w, httptest.NewRequestWithContext(ctx, http.MethodGet, "/work?cpu=100ms", nil))
+	if w.Body.Len() != 0 {
+		t.Errorf("answered a client that is gone: %s", w.Body)
+	}
 }
 
 // TestWorkAnswersWhenEnded: the request deadline and a shutdown that

@@ -22,6 +22,8 @@
 // variable:
 //
 //   - HTTP_ADDR (:8080): the traffic port.
+//   - GRPC_ADDR (:9000): catalog.v1.Catalog over gRPC, plaintext, with
+//     grpc.health.v1 and reflection (registerGRPC in catalog.go).
 //   - ADMIN_ADDR (:9090): the admin port: /livez, /readyz, /startupz,
 //     /metrics, /loglevel and the guarded /debug/ endpoints.
 //   - SHUTDOWN_TIMEOUT (25s): the whole budget from SIGTERM to exit, the
@@ -76,6 +78,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -84,6 +87,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/prodready/prodready/grpcx"
 	"github.com/prodready/prodready/health"
 	"github.com/prodready/prodready/logging"
 	"github.com/prodready/prodready/memlimit"
@@ -113,11 +117,7 @@ func run(ctx context.Context, args []string) error {
 	case len(args) == 0:
 		return serve(ctx, cfg)
 	case len(args) == 1 && args[0] == "healthcheck": // Docker's HEALTHCHECK, where there is no curl
-		url, err := server.LocalURL(cfg.AdminAddr, "/readyz")
-		if err != nil {
-			return fmt.Errorf("ADMIN_ADDR: %w", err)
-		}
-		return health.Probe(ctx, url)
+		return health.Probe(ctx, cfg.AdminURL("/readyz"))
 	default:
 		return fmt.Errorf("unknown arguments %q; usage: %s [healthcheck]", args, name)
 	}
@@ -150,10 +150,8 @@ func serve(ctx context.Context, cfg server.Config) error {
 	// added first: the log sync, added first, runs last.
 	sd := shutdown.New(shutdown.Timeout(cfg.ShutdownTimeout), shutdown.DrainDelay(cfg.DrainDelay), shutdown.Logger(slogger))
 	sd.Add("logger", func(context.Context) error { return logger.Sync() })
-	for _, problem := range []string{cfg.BudgetProblem(), workProblem(cfg.RequestTimeout)} {
-		if problem != "" {
-			logger.Warn(problem) // one line, naming the setting to change
-		}
+	if problem := cmp.Or(cfg.BudgetProblem(), workProblem(cfg.RequestTimeout)); problem != "" {
+		logger.Warn(problem) // one line, naming the setting to change
 	}
 	// GOMEMLIMIT follows the container's limit when it is resized while
 	// the service runs (Kubernetes' in-place resize); it logs each change.
@@ -189,7 +187,22 @@ func serve(ctx context.Context, cfg server.Config) error {
 	}
 	// The service's own readiness checks and hooks go here (see orders: a
 	// database is a check and a hook that closes the pool).
-	routes := newCatalog(products).routes()
+	catalog := newCatalog(products)
+	routes := catalog.routes()
+	// The same catalogue over gRPC, with grpc.health.v1 answering from the
+	// readiness checks (NOT_SERVING from the first moment of the drain);
+	// the shutdown ends its open streams and lets unary RPCs finish.
+	rpcs, err := grpcx.NewServer(grpcx.Logger(logger), grpcx.Metrics(reg), grpcx.Health(checks))
+	if err != nil {
+		return err
+	}
+	catalog.registerGRPC(rpcs)
+	// Admission, inside the telemetry, sheds what the service cannot
+	// finish in time (503, logged and counted as "shed").
+	admit, err := server.NewAdmission(reg, server.AdmitLogger(slogger))
+	if err != nil {
+		return err
+	}
 
 	// The first hook to run: the spans of the last requests.
 	sd.Add("traces", func(ctx context.Context) error {
@@ -201,28 +214,28 @@ func serve(ctx context.Context, cfg server.Config) error {
 		return nil // a lost flush is not a failed shutdown: see "Shutdown" above
 	})
 
-	if cfg.ErrorLog, err = zap.NewStdLogAt(logger, zap.WarnLevel); err != nil { // net/http's own errors
-		return err
-	}
-	// Both ports before either server starts: a port in use fails the
-	// start with its error, and nothing serves half-started.
-	ln, adminLn, err := cfg.Listen()
+	cfg.ErrorLog, _ = zap.NewStdLogAt(logger, zap.WarnLevel) // net/http's own errors; fails only for a level zap lacks
+	// Every port before any server starts: a port in use fails the start
+	// with its error, and nothing serves half-started.
+	lns, err := server.Listen(cfg.Addr, cfg.AdminAddr, cmp.Or(os.Getenv("GRPC_ADDR"), ":9000"))
 	if err != nil {
 		return err
 	}
 	checks.Start(sd.Context()) // the checks run from here: nothing is left to fail the start
-	// The traffic port: body limit, tracing, logging, metrics and the
-	// request deadline, in that order (server.Config.Traffic says why); its
-	// connections capped below the descriptor limit, so that a flood of
-	// idle keep-alives leaves the admin port the descriptors its probes need.
-	traffic := cfg.Traffic(routes, tracing.Middleware(), logging.Middleware(logger), red)
-	sd.Serve(traffic, server.Limit(traffic, ln, 0))
+	// The traffic port: body limit, tracing, logging, metrics, admission
+	// and the request deadline, in that order (server.Config.Traffic says
+	// why); its connections capped below the descriptor limit, so that a
+	// flood of idle keep-alives leaves the admin port the descriptors its
+	// probes need.
+	traffic := cfg.Traffic(routes, tracing.Middleware(), logging.Middleware(logger), red, admit.Middleware)
+	sd.Serve(traffic, server.Limit(traffic, lns[0], 0))
 	// The admin port: a small cap of its own, inside the descriptors the
 	// traffic port's cap leaves; a profile in progress ends at the shutdown.
 	admin := cfg.AdminServer(server.Admin(server.AdminConfig{
 		Health: checks.Mount, Metrics: metrics.Handler(reg), LogLevel: logging.LevelHandler(logger, level),
 		Details: checks.Details(), Token: token, Pprof: cfg.Pprof, Stop: sd.Context(),
 	}))
-	sd.Serve(admin, server.Limit(admin, adminLn, server.MaxAdminConns))
+	sd.Serve(admin, server.Limit(admin, lns[1], server.MaxAdminConns))
+	sd.ServeGRPC(rpcs, lns[2])
 	return sd.Wait()
 }

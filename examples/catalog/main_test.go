@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"go/parser"
 	"go/token"
@@ -48,10 +49,13 @@ func TestRecipeBuildsAlone(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, imp := range f.Imports {
-			if path, _ := strconv.Unquote(imp.Path.Value); strings.Contains(path, "/examples/") {
+			if path, _ := strconv.Unquote(imp.Path.Value); strings.Contains(path, "/examples/") && path != apiPackage {
 				t.Errorf("%s imports %s, which a copy in another repository cannot", src, path)
 			}
 		}
+		// The service's own API package comes along, under the copy's
+		// module path.
+		b = bytes.ReplaceAll(b, []byte(strconv.Quote(apiPackage)), []byte(strconv.Quote("example.com/catalog/catalogv1")))
 		if err := os.WriteFile(filepath.Join(dir, src), b, 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -60,6 +64,7 @@ func TestRecipeBuildsAlone(t *testing.T) {
 	if copied == 0 {
 		t.Fatal("no source file to copy")
 	}
+	copyAPI(t, filepath.Join(dir, "catalogv1"))
 	goMod := "module example.com/catalog\n\ngo 1.26.0\n\n" +
 		"require github.com/prodready/prodready v0.0.0\n\n" +
 		"replace github.com/prodready/prodready => " + strconv.Quote(root) + "\n"
@@ -118,11 +123,42 @@ func goEnv(t *testing.T, key string) string {
 }
 
 // allowedDirect are the modules a copy of the recipe may import: prodready
-// and the modules of the types its API hands back.
+// and the modules of the types its API hands back (gRPC's and protobuf's
+// for the gRPC service and its generated code).
 var allowedDirect = map[string]bool{
 	"github.com/prodready/prodready":      true,
 	"go.uber.org/zap":                     true,
 	"github.com/prometheus/client_golang": true,
+	"google.golang.org/grpc":              true,
+	"google.golang.org/protobuf":          true,
+}
+
+// apiPackage is catalog's gRPC API: the proto and its generated code,
+// which a team copies along with the service.
+const apiPackage = "github.com/prodready/prodready/examples/catalog/catalogv1"
+
+// copyAPI copies catalogv1's proto and Go files (tests left out) into dir.
+func copyAPI(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join("catalogv1", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range files {
+		if strings.HasSuffix(src, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(src) // #nosec G304 -- this package's own files
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(src)), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // directRequirements returns the module paths a go.mod requires without

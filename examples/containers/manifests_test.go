@@ -127,6 +127,10 @@ type probe struct {
 		Path string `yaml:"path"`
 		Port any    `yaml:"port"`
 	} `yaml:"httpGet"`
+	GRPC *struct {
+		Port    any     `yaml:"port"` // Kubernetes takes only a number here
+		Service *string `yaml:"service"`
+	} `yaml:"grpc"`
 }
 
 type serviceSpec struct {
@@ -444,16 +448,36 @@ func TestManifestsMatchCode(t *testing.T) {
 				t.Error("want at least 2 replicas: one pod is an outage at every node drain")
 			}
 		}},
-		{"ports: http and admin as the code listens", true, func(t *testing.T, w workload, code serviceCode) {
-			for _, p := range []struct{ name, env string }{{"http", "HTTP_ADDR"}, {"admin", "ADMIN_ADDR"}} {
+		{"ports: http, admin and grpc as the code listens", true, func(t *testing.T, w workload, code serviceCode) {
+			ports := []struct{ name, env string }{{"http", "HTTP_ADDR"}, {"admin", "ADMIN_ADDR"}}
+			if code.reads("GRPC_ADDR") {
+				ports = append(ports, struct{ name, env string }{"grpc", "GRPC_ADDR"})
+			}
+			for _, p := range ports {
 				got, ok := w.containerPort(p.name)
 				if want := w.addrPort(t, code, p.env); !ok || got != want {
 					t.Errorf("container port %q = %d, but %s listens on %d", p.name, got, p.env, want)
 				}
 			}
 		}},
-		{"probes: startup, liveness, readiness on the admin port's health paths", true, func(t *testing.T, w workload, code serviceCode) {
+		{"probes: startup, liveness, readiness on the admin port's health paths, or readiness on grpc.health.v1", true, func(t *testing.T, w workload, code serviceCode) {
 			admin := w.addrPort(t, code, "ADMIN_ADDR")
+			if code.reads("GRPC_ADDR") {
+				// A gRPC service is probed natively for readiness, on the
+				// port it serves gRPC on, for the whole server ("").
+				g := w.c.ReadinessProbe
+				if g == nil || g.GRPC == nil {
+					t.Errorf("readinessProbe: want a grpc: probe on the gRPC port, have %+v", g)
+				} else {
+					port, ok := g.GRPC.Port.(int)
+					if want := w.addrPort(t, code, "GRPC_ADDR"); !ok || port != want {
+						t.Errorf("readinessProbe grpc port %v, want the number %d that GRPC_ADDR listens on", g.GRPC.Port, want)
+					}
+					if g.GRPC.Service != nil && *g.GRPC.Service != "" {
+						t.Errorf("readinessProbe grpc service %q: the server's status is \"\"", *g.GRPC.Service)
+					}
+				}
+			}
 			for _, p := range []struct {
 				kind  string
 				probe *probe
@@ -463,6 +487,9 @@ func TestManifestsMatchCode(t *testing.T) {
 				{"livenessProbe", w.c.LivenessProbe, "/livez"},
 				{"readinessProbe", w.c.ReadinessProbe, "/readyz"},
 			} {
+				if p.kind == "readinessProbe" && code.reads("GRPC_ADDR") {
+					continue // checked above
+				}
 				if p.probe == nil || p.probe.HTTPGet == nil {
 					t.Errorf("%s: missing (want httpGet %s)", p.kind, p.path)
 					continue
@@ -510,7 +537,8 @@ func TestManifestsServicesAndBudgets(t *testing.T) {
 			if !matches(w.deploy.Selector.MatchLabels, w.labels) {
 				t.Fatalf("selector %v does not match the pod labels %v", w.deploy.Selector.MatchLabels, w.labels)
 			}
-			var haveService, haveBudget bool
+			var haveService, haveBudget, exposesGRPC bool
+			grpcPort, servesGRPC := w.containerPort("grpc")
 			for _, o := range objs {
 				switch o.Kind {
 				case "Service":
@@ -521,9 +549,11 @@ func TestManifestsServicesAndBudgets(t *testing.T) {
 					}
 					haveService = true
 					for _, p := range s.Ports {
-						if _, ok := w.containerPort(p.TargetPort); !ok {
+						port, ok := w.containerPort(p.TargetPort)
+						if !ok {
 							t.Errorf("Service %s port %s: targetPort %v is no container port", o.Metadata.Name, p.Name, p.TargetPort)
 						}
+						exposesGRPC = exposesGRPC || (servesGRPC && port == grpcPort)
 					}
 				case "PodDisruptionBudget":
 					var p pdbSpec
@@ -539,6 +569,9 @@ func TestManifestsServicesAndBudgets(t *testing.T) {
 			}
 			if !haveService {
 				t.Error("no Service selects its pods")
+			}
+			if servesGRPC && !exposesGRPC {
+				t.Errorf("no Service exposes the gRPC port %d", grpcPort)
 			}
 			if !haveBudget {
 				t.Error("no PodDisruptionBudget selects its pods")
@@ -666,13 +699,22 @@ func TestComposeMatchesCode(t *testing.T) {
 			if !slices.Equal(s.Healthcheck.Test, []string{"CMD", "/app", "healthcheck"}) || !code.commands["healthcheck"] {
 				t.Errorf("healthcheck %v: want the binary's own healthcheck subcommand", s.Healthcheck.Test)
 			}
-			httpPort := code.port(t, "HTTP_ADDR")
-			if v, ok := s.Environment["HTTP_ADDR"]; ok {
-				_, httpPort, _ = net.SplitHostPort(v)
+			// Published: the traffic ports, HTTP and (for a service that
+			// serves it) gRPC; never the admin port.
+			published := map[string]string{}
+			for _, env := range []string{"HTTP_ADDR", "GRPC_ADDR"} {
+				if !code.reads(env) {
+					continue
+				}
+				port := code.port(t, env)
+				if v, ok := s.Environment[env]; ok {
+					_, port, _ = net.SplitHostPort(v)
+				}
+				published[port] = env
 			}
 			for _, p := range s.Ports {
-				if !strings.HasSuffix(p, ":"+httpPort) {
-					t.Errorf("port mapping %q does not reach HTTP_ADDR's port %s", p, httpPort)
+				if _, ok := published[p[strings.LastIndex(p, ":")+1:]]; !ok {
+					t.Errorf("port mapping %q reaches none of the traffic ports %v", p, published)
 				}
 			}
 			for dep, d := range s.DependsOn {

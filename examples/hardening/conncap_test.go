@@ -37,7 +37,7 @@ func TestConnCapKeepsProbes(t *testing.T) {
 	}
 	addr, admin := e2e.FreeAddr(t), e2e.FreeAddr(t)
 	client := e2e.NewClient(t, 10*time.Second)
-	proc := e2e.Start(t, "catalog", prlimit, []string{"HTTP_ADDR=" + addr, "ADMIN_ADDR=" + admin, "SHUTDOWN_DRAIN_DELAY=0s"},
+	proc := e2e.Start(t, "catalog", prlimit, []string{"HTTP_ADDR=" + addr, "ADMIN_ADDR=" + admin, "GRPC_ADDR=127.0.0.1:0", "SHUTDOWN_DRAIN_DELAY=0s"},
 		"--nofile=256", bin.checked.Catalog)
 	e2e.WaitStatus(t, client, "http://"+admin+"/readyz", http.StatusOK, e2e.ReadyWithin)
 	start := proc.WaitLines(func(l map[string]any) bool { return l["msg"] == "starting" }, 1, 5*time.Second)[0]

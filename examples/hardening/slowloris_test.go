@@ -31,7 +31,7 @@ func startCatalog(t *testing.T, binary string, env ...string) *catalog {
 	addr, admin := e2e.FreeAddr(t), e2e.FreeAddr(t)
 	c := &catalog{url: "http://" + addr, admin: "http://" + admin, client: e2e.NewClient(t, 10*time.Second)}
 	c.proc = e2e.Start(t, "catalog", binary, append([]string{
-		"HTTP_ADDR=" + addr, "ADMIN_ADDR=" + admin, "SHUTDOWN_DRAIN_DELAY=0s",
+		"HTTP_ADDR=" + addr, "ADMIN_ADDR=" + admin, "GRPC_ADDR=127.0.0.1:0", "SHUTDOWN_DRAIN_DELAY=0s",
 	}, env...))
 	e2e.WaitStatus(t, c.client, c.admin+"/readyz", http.StatusOK, e2e.ReadyWithin)
 	return c

@@ -55,7 +55,7 @@ func TestStartupFailuresHideCredentials(t *testing.T) {
 			if tt.service == "catalog" {
 				binary = bin.checked.Catalog
 			}
-			env := append([]string{"HTTP_ADDR=127.0.0.1:0", "ADMIN_ADDR=127.0.0.1:0", "SHUTDOWN_DRAIN_DELAY=0s"}, tt.env...)
+			env := append([]string{"HTTP_ADDR=127.0.0.1:0", "ADMIN_ADDR=127.0.0.1:0", "GRPC_ADDR=127.0.0.1:0", "SHUTDOWN_DRAIN_DELAY=0s"}, tt.env...)
 			p := e2e.Start(t, tt.service, binary, env)
 			if code := p.Exit(30 * time.Second); code != 1 {
 				t.Errorf("exit %d, want 1", code)
@@ -108,13 +108,16 @@ func TestPortInUse(t *testing.T) {
 	}
 	defer taken.Close()
 	for _, service := range []string{"catalog", "orders"} {
-		for _, port := range []string{"HTTP_ADDR", "ADMIN_ADDR"} {
+		for _, port := range []string{"HTTP_ADDR", "ADMIN_ADDR", "GRPC_ADDR"} {
+			if port == "GRPC_ADDR" && service == "orders" {
+				continue // orders serves no gRPC
+			}
 			t.Run(service+" "+port, func(t *testing.T) {
 				binary := bin.checked.Orders
 				if service == "catalog" {
 					binary = bin.checked.Catalog
 				}
-				env := []string{"HTTP_ADDR=127.0.0.1:0", "ADMIN_ADDR=127.0.0.1:0", port + "=" + taken.Addr().String()}
+				env := []string{"HTTP_ADDR=127.0.0.1:0", "ADMIN_ADDR=127.0.0.1:0", "GRPC_ADDR=127.0.0.1:0", port + "=" + taken.Addr().String()}
 				p := e2e.Start(t, service, binary, env)
 				if code := p.Exit(30 * time.Second); code != 1 {
 					t.Errorf("exit %d, want 1", code)

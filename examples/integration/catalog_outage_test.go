@@ -144,6 +144,7 @@ func startCatalog(t *testing.T, s *e2e.Stack) {
 	s.Catalog = e2e.Start(t, "catalog", bin.Catalog, []string{
 		"HTTP_ADDR=" + strings.TrimPrefix(s.CatalogURL, "http://"),
 		"ADMIN_ADDR=" + strings.TrimPrefix(s.CatalogAdmin, "http://"),
+		"GRPC_ADDR=" + s.CatalogGRPC,
 		"SHUTDOWN_DRAIN_DELAY=0s",
 	})
 }

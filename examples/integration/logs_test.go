@@ -85,7 +85,7 @@ func startLoneCatalog(t *testing.T, drain string) (*e2e.Proc, string, *http.Clie
 	t.Helper()
 	addr, admin := e2e.FreeAddr(t), e2e.FreeAddr(t)
 	p := e2e.Start(t, "catalog", bin.Catalog, []string{
-		"HTTP_ADDR=" + addr, "ADMIN_ADDR=" + admin, "SHUTDOWN_DRAIN_DELAY=" + drain,
+		"HTTP_ADDR=" + addr, "ADMIN_ADDR=" + admin, "GRPC_ADDR=127.0.0.1:0", "SHUTDOWN_DRAIN_DELAY=" + drain,
 	})
 	c := e2e.NewClient(t, 5*time.Second)
 	e2e.WaitStatus(t, c, "http://"+admin+"/readyz", http.StatusOK, 10*time.Second)

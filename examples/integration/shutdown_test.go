@@ -306,7 +306,7 @@ func TestShutdownWithDeadCollector(t *testing.T) {
 func TestSIGHUP(t *testing.T) {
 	const drain = time.Second
 	addr, admin := e2e.FreeAddr(t), e2e.FreeAddr(t)
-	p := e2e.Start(t, "catalog", bin.Catalog, []string{"HTTP_ADDR=" + addr, "ADMIN_ADDR=" + admin, "SHUTDOWN_DRAIN_DELAY=" + drain.String()})
+	p := e2e.Start(t, "catalog", bin.Catalog, []string{"HTTP_ADDR=" + addr, "ADMIN_ADDR=" + admin, "GRPC_ADDR=127.0.0.1:0", "SHUTDOWN_DRAIN_DELAY=" + drain.String()})
 	c := e2e.NewClient(t, 5*time.Second)
 	e2e.WaitStatus(t, c, "http://"+admin+"/readyz", http.StatusOK, e2e.ReadyWithin)
 
@@ -337,7 +337,7 @@ func TestClosedStdout(t *testing.T) {
 	addr, admin := e2e.FreeAddr(t), e2e.FreeAddr(t)
 	// #nosec G204 -- the binary TestMain built.
 	cmd := exec.Command(bin.Catalog)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HTTP_ADDR=" + addr, "ADMIN_ADDR=" + admin, "SHUTDOWN_DRAIN_DELAY=0s"}
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HTTP_ADDR=" + addr, "ADMIN_ADDR=" + admin, "GRPC_ADDR=127.0.0.1:0", "SHUTDOWN_DRAIN_DELAY=0s"}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prodready/prodready/examples/catalog/catalogv1"
 	"github.com/prodready/prodready/health"
 	"github.com/prodready/prodready/logging"
 	"github.com/prodready/prodready/server"
@@ -57,7 +58,8 @@ const (
 type catalogClient struct {
 	base string
 	http *http.Client
-	down atomic.Bool // the last readiness check of catalog failed
+	grpc catalogv1.CatalogClient // set: lookups go over gRPC (catalog_grpc.go)
+	down atomic.Bool             // the last readiness check of catalog failed
 }
 
 func newCatalogClient(base string) *catalogClient {
@@ -89,6 +91,9 @@ func (c *catalogClient) product(ctx context.Context, id string) (product, error)
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if c.grpc != nil {
+		return c.productGRPC(ctx, id)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/products/"+url.PathEscape(id), nil)
 	if err != nil {
 		return product{}, err

@@ -43,6 +43,9 @@
 //     wait for a pooled connection and the dial included; a database that
 //     hangs gets a JSON 503 then.
 //   - CATALOG_URL (http://localhost:8080): catalog's traffic port.
+//   - CATALOG_GRPC_ADDR (none): catalog's gRPC address (host:port); when
+//     set, products are looked up with catalog.v1.Catalog/GetProduct
+//     instead of GET CATALOG_URL/products/{id}.
 //   - CATALOG_READY_URL (http://localhost:9090/readyz): catalog's
 //     readiness, a warning check of orders: without catalog, POST /orders
 //     fails fast and the rest serves.
@@ -112,6 +115,7 @@ type config struct {
 	databaseURL     string
 	passwordFile    string
 	catalogURL      string
+	catalogGRPC     string
 	catalogReadyURL string
 	queryTimeout    time.Duration
 	checkInterval   time.Duration
@@ -125,6 +129,7 @@ func run(ctx context.Context, args []string) error {
 		databaseURL:     e.String("DATABASE_URL", "postgres://orders@localhost:5432/orders?sslmode=disable"),
 		passwordFile:    e.String("DATABASE_PASSWORD_FILE", ""),
 		catalogURL:      e.String("CATALOG_URL", "http://localhost:8080"),
+		catalogGRPC:     e.String("CATALOG_GRPC_ADDR", ""),
 		catalogReadyURL: e.String("CATALOG_READY_URL", "http://localhost:9090/readyz"),
 		queryTimeout:    e.Duration("DATABASE_QUERY_TIMEOUT", 5*time.Second),
 		checkInterval:   e.Duration("HEALTH_CHECK_INTERVAL", 5*time.Second),
@@ -139,11 +144,7 @@ func run(ctx context.Context, args []string) error {
 	case len(args) == 1 && args[0] == "migrate":
 		return migrate(ctx, cfg)
 	case len(args) == 1 && args[0] == "healthcheck": // Docker's HEALTHCHECK, where there is no curl
-		url, err := server.LocalURL(edge.AdminAddr, "/readyz")
-		if err != nil {
-			return fmt.Errorf("ADMIN_ADDR: %w", err)
-		}
-		return health.Probe(ctx, url)
+		return health.Probe(ctx, edge.AdminURL("/readyz"))
 	default:
 		return fmt.Errorf("unknown arguments %q; usage: %s [migrate|healthcheck]", args, name)
 	}
@@ -222,6 +223,13 @@ func serve(ctx context.Context, edge server.Config, cfg config) error {
 	// blip into a total outage. So catalog only warns, and the lookups
 	// that need it fail fast while it is down (catalogClient).
 	catalog := newCatalogClient(cfg.catalogURL)
+	if cfg.catalogGRPC != "" {
+		closeConn, err := catalog.dialCatalog(cfg.catalogGRPC)
+		if err != nil {
+			return err
+		}
+		sd.Add("catalog gRPC connection", func(context.Context) error { return closeConn() })
+	}
 	catalogReady := health.HTTPGet(server.NewClient(cfg.checkTimeout), cfg.catalogReadyURL)
 	checks.AddReadiness("catalog", catalog.check(catalogReady), append(every, health.Critical(false))...)
 	if db.password != nil {
@@ -243,18 +251,18 @@ func serve(ctx context.Context, edge server.Config, cfg config) error {
 	if edge.ErrorLog, err = zap.NewStdLogAt(logger, zap.WarnLevel); err != nil {
 		return err
 	}
-	ln, adminLn, err := edge.Listen()
+	lns, err := server.Listen(edge.Addr, edge.AdminAddr) // both ports or neither
 	if err != nil {
 		return err
 	}
 	checks.Start(sd.Context()) // the checks run from here: nothing is left to fail the start
 	traffic := edge.Traffic(routes, tracing.Middleware(), logging.Middleware(logger), red)
-	sd.Serve(traffic, server.Limit(traffic, ln, 0))
+	sd.Serve(traffic, server.Limit(traffic, lns[0], 0))
 	admin := edge.AdminServer(server.Admin(server.AdminConfig{
 		Health: checks.Mount, Metrics: metrics.Handler(reg), LogLevel: logging.LevelHandler(logger, level),
 		Details: checks.Details(), Token: token, Pprof: edge.Pprof, Stop: sd.Context(),
 	}))
-	sd.Serve(admin, server.Limit(admin, adminLn, server.MaxAdminConns))
+	sd.Serve(admin, server.Limit(admin, lns[1], server.MaxAdminConns))
 	return sd.Wait()
 }
 

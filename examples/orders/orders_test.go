@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,7 +20,13 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
+	"github.com/prodready/prodready/examples/catalog/catalogv1"
+	"github.com/prodready/prodready/logging"
 	"github.com/prodready/prodready/server"
 )
 
@@ -488,5 +495,117 @@ func TestPasswordWatchOutlivesItsContext(t *testing.T) {
 			t.Fatalf("password %q 5s after the rotation, want the rotated one", d.currentPassword())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// grpcCatalog serves catalog.v1.Catalog/GetProduct like fakeCatalog's
+// routes: p1 exists, "liar" is another product, "broken" is Internal,
+// "busy" Unavailable, "slow" never answers; everything else NotFound.
+type grpcCatalog struct {
+	catalogv1.UnimplementedCatalogServer
+	ids chan string // the correlation ID of each call
+}
+
+func (g *grpcCatalog) GetProduct(ctx context.Context, req *catalogv1.GetProductRequest) (*catalogv1.Product, error) {
+	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md["x-correlation-id"]) > 0 {
+		select {
+		case g.ids <- md["x-correlation-id"][0]:
+		default:
+		}
+	}
+	switch req.GetId() {
+	case "p1", "liar":
+		return &catalogv1.Product{Id: "p1", Name: "beans", PriceCents: 2450}, nil
+	case "broken":
+		return nil, status.Error(codes.Internal, "oops")
+	case "busy":
+		return nil, status.Error(codes.Unavailable, "draining")
+	case "slow":
+		<-ctx.Done()
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+	return nil, status.Error(codes.NotFound, "no such product")
+}
+
+func fakeGRPCCatalog(t *testing.T) (*catalogClient, *grpcCatalog) {
+	t.Helper()
+	g := &grpcCatalog{ids: make(chan string, 16)}
+	srv := grpc.NewServer()
+	catalogv1.RegisterCatalogServer(srv, g)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	c := newCatalogClient("http://127.0.0.1:1") // never used: gRPC wins
+	closeConn, err := c.dialCatalog(ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = closeConn()
+		srv.Stop()
+		<-served
+	})
+	return c, g
+}
+
+// The lookups over gRPC give the errors of the HTTP path, and forward the
+// request's correlation ID.
+func TestCatalogClientGRPC(t *testing.T) {
+	c, g := fakeGRPCCatalog(t)
+	tests := []struct {
+		name    string
+		id      string
+		want    product
+		wantErr error
+	}{
+		{"known", "p1", product{ID: "p1", PriceCents: 2450}, nil},
+		{"unknown", "p2", product{}, errUnknownProduct},
+		{"catalog failing", "broken", product{}, errCatalogBroken},
+		{"catalog draining", "busy", product{}, errCatalogDown},
+		{"another product", "liar", product{}, errCatalogBroken},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := c.product(context.Background(), tt.id)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Fatalf("product(%q) error %v, want %v", tt.id, err, tt.wantErr)
+			}
+			if got != tt.want {
+				t.Errorf("product(%q) = %+v, want %+v", tt.id, got, tt.want)
+			}
+		})
+	}
+	// A hung catalog costs catalogDownTimeout once its check failed.
+	down := c.check(func(context.Context) error { return errors.New("connection refused") })
+	_ = down(t.Context())
+	start := time.Now()
+	if _, err := c.product(context.Background(), "slow"); !errors.Is(err, errCatalogDown) {
+		t.Fatalf("product(slow): %v, want errCatalogDown", err)
+	}
+	if took := time.Since(start); took >= catalogTimeout {
+		t.Errorf("a hung lookup took %v, want about %v", took, catalogDownTimeout)
+	}
+
+	// Through the logging middleware, as POST /orders calls it.
+	for len(g.ids) > 0 {
+		<-g.ids
+	}
+	h := logging.Middleware(zap.NewNop())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := c.product(r.Context(), "p1"); err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+		}
+	}))
+	req := httptest.NewRequest(http.MethodPost, "/orders", nil)
+	req.Header.Set("X-Correlation-ID", "orders-grpc-1")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if id := <-g.ids; id != "orders-grpc-1" {
+		t.Fatalf("catalog received correlation ID %q, want orders-grpc-1", id)
 	}
 }

@@ -59,6 +59,10 @@ const (
 	// (the request context was cancelled), or a write or flush of the
 	// response failed.
 	FailClientGone = "client_gone"
+	// FailShed: the server refused the request before any handler work
+	// (server.Admission), to keep what it admits within time; the
+	// client may retry after Retry-After.
+	FailShed = "shed"
 )
 
 // Finish decides the request's Outcome on the first call and returns it on
@@ -123,6 +127,19 @@ func (s *State) classify(o *Outcome) {
 	o.Status = status
 	if o.ErrorType == "" && status >= 500 && status <= 599 {
 		o.ErrorType = serverErrors[status-500]
+	}
+	if s.fail != "" && status >= 500 && status <= 599 && o.ErrorType == serverErrors[status-500] {
+		o.ErrorType = s.fail // the 5xx the layer that set it wrote
+	}
+}
+
+// Fail records the error type of the answer a layer gave instead of the
+// handler's, such as FailShed: it replaces the status code as the error
+// type when the request ends with a 5xx and nothing worse (a panic, a
+// client gone) happened.
+func (s *State) Fail(errorType string) {
+	if s != nil {
+		s.fail = errorType
 	}
 }
 

@@ -66,8 +66,9 @@ type State struct {
 	route  atomic.Pointer[string]
 	hooked atomic.Bool // Routes saw the request the mux served
 
-	layers Layer // the kinds of layer that entered
-	done   bool  // out is decided
+	layers Layer  // the kinds of layer that entered
+	fail   string // the error type a layer answered with (Fail)
+	done   bool   // out is decided
 	out    Outcome
 
 	panicked bool        // the handler panicked (or called runtime.Goexit)

@@ -45,7 +45,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -124,18 +123,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if s.conns < 1 || s.rounds < 1 || s.dur <= 0 || s.dur > time.Minute || s.warm < 0 || s.warm > time.Minute {
 		return errors.New("need -c >= 1, -rounds >= 1, 0 < -d <= 1m and 0 <= -warmup <= 1m")
 	}
-	_, tasksetErr := exec.LookPath("taskset")
-	switch *pin {
-	case "auto":
-		s.pin = tasksetErr == nil && runtime.NumCPU() >= 2 && s.serverCPU != s.genCPU
-	case "true":
-		if tasksetErr != nil {
-			return tasksetErr
-		}
-		s.pin = true
-	case "false":
-	default:
-		return fmt.Errorf("-pin %q: want auto, true or false", *pin)
+	var err error
+	if s.pin, err = bin.Pin(*pin, s.serverCPU, s.genCPU); err != nil {
+		return err
 	}
 
 	dir, err := os.MkdirTemp("", "prodready-load-")
@@ -237,18 +227,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 }
 
 // onCPU runs cmd under taskset on cpu, when pinning.
-func (s settings) onCPU(cpu int, cmd *exec.Cmd) *exec.Cmd {
-	if !s.pin {
-		return cmd
-	}
-	taskset, err := exec.LookPath("taskset")
-	if err != nil {
-		return cmd // checked before pinning was chosen
-	}
-	cmd.Args = append([]string{"taskset", "-c", strconv.Itoa(cpu)}, cmd.Args...)
-	cmd.Path = taskset
-	return cmd
-}
+func (s settings) onCPU(cpu int, cmd *exec.Cmd) *exec.Cmd { return bin.OnCPU(s.pin, cpu, cmd) }
 
 func (s settings) onGenCPU(cmd *exec.Cmd) *exec.Cmd { return s.onCPU(s.genCPU, cmd) }
 

@@ -33,6 +33,9 @@ type StackOptions struct {
 	DrainDelay time.Duration      // orders' SHUTDOWN_DRAIN_DELAY
 	OrdersEnv  []string           // more variables for orders
 	CatalogEnv []string           // more variables for catalog
+	// CatalogOverGRPC: orders looks products up over gRPC
+	// (CATALOG_GRPC_ADDR) instead of catalog's HTTP port.
+	CatalogOverGRPC bool
 }
 
 // Stack is a private Postgres, catalog and orders, as real processes,
@@ -48,6 +51,7 @@ type Stack struct {
 	// instance is started with it and its own addresses.
 	OrdersEnviron            []string
 	CatalogURL, CatalogAdmin string
+	CatalogGRPC              string // catalog's gRPC address, host:port
 	OrdersURL, OrdersAdmin   string
 	Client                   *http.Client
 }
@@ -62,6 +66,7 @@ func StartStack(t *testing.T, bin Binaries, o StackOptions) *Stack {
 	s.PasswordFile = WriteSecret(t, s.SecretDir, "password", DBFirstPassword+"\n")
 
 	catalogAddr, catalogAdmin := FreeAddr(t), FreeAddr(t)
+	s.CatalogGRPC = FreeAddr(t)
 	ordersAddr, ordersAdmin := FreeAddr(t), FreeAddr(t)
 	s.CatalogURL, s.CatalogAdmin = "http://"+catalogAddr, "http://"+catalogAdmin
 	s.OrdersURL, s.OrdersAdmin = "http://"+ordersAddr, "http://"+ordersAdmin
@@ -77,6 +82,7 @@ func StartStack(t *testing.T, bin Binaries, o StackOptions) *Stack {
 	catalogEnv := append([]string{
 		"HTTP_ADDR=" + catalogAddr,
 		"ADMIN_ADDR=" + catalogAdmin,
+		"GRPC_ADDR=" + s.CatalogGRPC,
 		"SHUTDOWN_DRAIN_DELAY=0s",
 	}, otel...)
 	catalogEnv = append(catalogEnv, o.CatalogEnv...)
@@ -92,6 +98,9 @@ func StartStack(t *testing.T, bin Binaries, o StackOptions) *Stack {
 		"HEALTH_CHECK_INTERVAL=" + CheckInterval.String(),
 		"HEALTH_CHECK_TIMEOUT=" + CheckTimeout.String(),
 	}, otel...)
+	if o.CatalogOverGRPC {
+		ordersEnv = append(ordersEnv, "CATALOG_GRPC_ADDR="+s.CatalogGRPC)
+	}
 	ordersEnv = append(ordersEnv, o.OrdersEnv...)
 	s.OrdersEnviron = ordersEnv
 

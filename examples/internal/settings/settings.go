@@ -9,7 +9,8 @@
 // r.String("NAME", default), r.Duration(...), r.Bool(...) or r.Int(...) on
 // any reader (internal/env's, which server.FromEnv and orders use), and
 // os.Getenv("NAME") or os.LookupEnv("NAME") in the library packages that
-// read one themselves (logging reads LOG_LEVEL). The edge's variables are
+// read one themselves (logging reads LOG_LEVEL), and cmp.Or(os.Getenv("NAME"),
+// default) in a service (catalog's GRPC_ADDR). The edge's variables are
 // read by server.FromEnv, whose argument is the service's default
 // HTTP_ADDR.
 package settings
@@ -105,7 +106,19 @@ func (s *Service) addCall(call *ast.CallExpr) (httpAddr string) {
 	switch sel.Sel.Name {
 	case "Getenv", "LookupEnv": // os.Getenv("LOG_LEVEL")
 		if key, ok := stringLit(call.Args[0]); ok && Name.MatchString(key) {
-			s.Env[key] = `""`
+			if _, seen := s.Env[key]; !seen { // cmp.Or around it gave the default
+				s.Env[key] = `""`
+			}
+		}
+	case "Or": // cmp.Or(os.Getenv("GRPC_ADDR"), ":9000")
+		inner, ok := call.Args[0].(*ast.CallExpr)
+		if !ok || len(call.Args) != 2 || len(inner.Args) != 1 {
+			return ""
+		}
+		if sel, ok := inner.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "Getenv" {
+			if key, ok := stringLit(inner.Args[0]); ok && Name.MatchString(key) {
+				s.Env[key] = exprText(call.Args[1])
+			}
 		}
 	case "String", "Duration", "Bool", "Int":
 		key, ok := stringLit(call.Args[0])

@@ -109,6 +109,10 @@ func FromDocComment(name string, src []byte) ([]Snippet, error) {
 // them (a new package needs no entry).
 var Packages = map[string]string{ // #nosec G101 -- import paths ("secrets" is a package name), no credentials
 	"attribute":   "go.opentelemetry.io/otel/attribute",
+	"catalogv1":   "github.com/prodready/prodready/examples/catalog/catalogv1",
+	"grpc":        "google.golang.org/grpc",
+	"insecure":    "google.golang.org/grpc/credentials/insecure",
+	"reflection":  "google.golang.org/grpc/reflection",
 	"collectors":  "github.com/prometheus/client_golang/prometheus/collectors",
 	"context":     "context",
 	"errors":      "errors",
@@ -161,6 +165,8 @@ var Assumed = map[string]string{ // #nosec G101 -- Go declarations for doc snipp
 	"handler":        "var handler http.Handler",
 	"heartbeat":      "var heartbeat struct{ Check health.Check }",
 	"id":             "var id string",
+	"impl":           "var impl catalogv1.CatalogServer",
+	"ln":             "var ln net.Listener",
 	"bin":            "var bin string",
 	"consume":        "func consume(context.Context) error { return nil }",
 	"level":          "var level zap.AtomicLevel",

@@ -10,7 +10,13 @@
 // with the write's error. After Wait it writes a last line to stdout, as
 // a main logging its exit would.
 //
-//	testserver -drain 300ms -timeout 5s [-stuck] [-nosignals]
+// With -grpc hold or -grpc end it also serves gRPC (grpc-go's own health
+// service, whose Watch stays open) through ServeGRPC on a second port,
+// printed as "grpc=ADDR" on stdout after the first line: "hold" serves a
+// bare *grpc.Server, whose GracefulStop waits for open streams; "end" one
+// whose GracefulStop first ends them, as grpcx.Server's does.
+//
+//	testserver -drain 300ms -timeout 5s [-stuck] [-nosignals] [-grpc hold|end]
 package main
 
 import (
@@ -42,6 +48,7 @@ func run() error {
 	timeout := flag.Duration("timeout", 5*time.Second, "shutdown budget")
 	stuck := flag.Bool("stuck", false, "add a hook that ignores its context and never returns")
 	noSignals := flag.Bool("nosignals", false, "shutdown.Signals(): the Manager handles no signal (SIGPIPE included); SIGTERM ends the process")
+	grpcMode := flag.String("grpc", "", "also serve gRPC: hold (a bare *grpc.Server) or end (streams ended at GracefulStop)")
 	flag.Parse()
 
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -120,6 +127,13 @@ func run() error {
 		})
 	}
 	fmt.Println(ln.Addr())
+	if *grpcMode != "" {
+		addr, err := serveGRPC(sd, *grpcMode)
+		if err != nil {
+			return err
+		}
+		fmt.Println("grpc=" + addr)
+	}
 	err = sd.Wait()
 	_, _ = fmt.Println("exiting") // to a stdout that may be closed by now
 	return err

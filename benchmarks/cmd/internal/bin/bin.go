@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -144,4 +146,36 @@ func WaitOK(url string, poll, timeout time.Duration) (time.Time, error) {
 		}
 		time.Sleep(poll)
 	}
+}
+
+// Pin decides from a -pin flag's value whether to pin with taskset:
+// "auto" pins when taskset is installed, the machine has two CPUs or more
+// and the two CPUs asked for differ; "true" pins (an error without
+// taskset); "false" does not.
+func Pin(mode string, serverCPU, genCPU int) (bool, error) {
+	_, tasksetErr := exec.LookPath("taskset")
+	switch mode {
+	case "auto":
+		return tasksetErr == nil && runtime.NumCPU() >= 2 && serverCPU != genCPU, nil
+	case "true":
+		return tasksetErr == nil, tasksetErr
+	case "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("-pin %q: want auto, true or false", mode)
+}
+
+// OnCPU returns cmd run under taskset on cpu when pin is true (and taskset
+// is installed, which Pin checked), else cmd unchanged.
+func OnCPU(pin bool, cpu int, cmd *exec.Cmd) *exec.Cmd {
+	if !pin {
+		return cmd
+	}
+	taskset, err := exec.LookPath("taskset")
+	if err != nil {
+		return cmd
+	}
+	cmd.Args = append([]string{"taskset", "-c", strconv.Itoa(cpu)}, cmd.Args...)
+	cmd.Path = taskset
+	return cmd
 }

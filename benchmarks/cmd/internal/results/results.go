@@ -118,3 +118,58 @@ func Quantile(sorted []time.Duration, q float64) float64 {
 	i = max(0, min(i, len(sorted)-1))
 	return float64(sorted[i]) / float64(time.Millisecond)
 }
+
+// Overload is one run of the overload tool: the catalog's stack with
+// each shedder, driven with open-loop arrivals at multiples of the
+// capacity.
+type Overload struct {
+	Path       string  `json:"path"`
+	DeadlineMs float64 `json:"deadline_ms"` // the client's deadline of each request
+	Capacity   float64 `json:"capacity"`    // C: 200s per second without a shedder, closed loop
+	Pinned     bool    `json:"pinned"`      // the servers on ServerCPU alone (taskset)
+	ServerCPU  int     `json:"server_cpu"`
+	// Priority is the niceness of the servers' and generator's session
+	// autogroups, 0 when left as they were.
+	Priority    int      `json:"priority"`
+	LoadAverage string   `json:"load_average"` // /proc/loadavg before the run
+	Command     string   `json:"command"`
+	Targets     []string `json:"targets"`
+	// Levels are the rounds folded, one per level and target: medians of
+	// goodput and latencies, the worst /livez, counts summed.
+	Levels []Level `json:"levels"`
+	Rounds []Level `json:"rounds"` // every level of every round
+}
+
+// Level is what one target did at one arrival rate.
+type Level struct {
+	Target   string  `json:"target"`
+	Multiple float64 `json:"multiple"`  // of the capacity
+	Index    int     `json:"index"`     // the level's place in the run
+	Round    int     `json:"round"`     // the round; in a summary, how many rounds
+	Capacity float64 `json:"capacity"`  // C of the round
+	GoodputC float64 `json:"goodput_c"` // goodput ÷ C of the round
+	Rate     float64 `json:"rate"`      // offered, requests per second
+	Seconds  float64 `json:"seconds"`
+
+	Sent     int `json:"sent"`
+	OK       int `json:"ok"`       // 200 within the client deadline
+	Refused  int `json:"refused"`  // 503
+	Timeouts int `json:"timeouts"` // no answer within the deadline
+	Errors   int `json:"errors"`   // anything else
+
+	Goodput   float64 `json:"goodput"` // OK per second
+	OKP50ms   float64 `json:"ok_p50_ms"`
+	OKP99ms   float64 `json:"ok_p99_ms"`
+	RefP99ms  float64 `json:"refused_p99_ms"`
+	LivezMax  float64 `json:"livez_max_ms"`
+	LivezFail int     `json:"livez_failures"`
+	Limit     int     `json:"limit,omitempty"` // prodready's in-flight limit at the end
+	DialError string  `json:"dial_error,omitempty"`
+	// DrainSeconds is how long the server went on using the CPU after the
+	// level (until it used under 8% of a CPU for 250 ms; the worst of the
+	// rounds in a summary): the queue of work nobody waits for any more.
+	DrainSeconds float64 `json:"drain_seconds"`
+	// ServerRefusals are prodready's refusals by reason during the level
+	// (summed over the rounds in a summary), from its /metrics.
+	ServerRefusals map[string]int `json:"server_refusals,omitempty"`
+}

@@ -1,4 +1,7 @@
-package logging
+// Package correlation holds the one rule for correlation IDs that the HTTP
+// and gRPC sides share: which incoming IDs are kept, and how a new one is
+// made.
+package correlation
 
 import (
 	"encoding/binary"
@@ -6,16 +9,16 @@ import (
 	"time"
 )
 
-// maxIDLen bounds an accepted correlation ID: long enough for any UUID,
+// MaxLen bounds an accepted correlation ID: long enough for any UUID,
 // ULID or trace-derived ID, short enough that a client cannot bloat every
 // log line of the request.
-const maxIDLen = 128
+const MaxLen = 128
 
-// validID reports whether id is 1–128 characters of [A-Za-z0-9._:-]. The
+// Valid reports whether id is 1–128 characters of [A-Za-z0-9._:-]. The
 // set leaves out everything that could break a log line or a header
 // (quotes, spaces, control characters, non-ASCII).
-func validID(id string) bool {
-	if len(id) == 0 || len(id) > maxIDLen {
+func Valid(id string) bool {
+	if len(id) == 0 || len(id) > MaxLen {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
@@ -29,14 +32,14 @@ func validID(id string) bool {
 	return true
 }
 
-// newID returns a new UUIDv7 (RFC 9562) stamped with now: 48 bits of Unix
+// New returns a new UUIDv7 (RFC 9562) stamped with now: 48 bits of Unix
 // milliseconds, so IDs sort by arrival in log search, then 74 random bits. Written here
 // rather than with uuid.NewV7, which reads crypto/rand (a system call per
 // request) into a buffer that escapes: this costs one allocation, the
 // string. The random bits come from the runtime's ChaCha8 generator, seeded
 // by the operating system: unique and unguessable enough for an ID that is
 // sent back to the client anyway and is no secret.
-func newID(now time.Time) string {
+func New(now time.Time) string {
 	var u [16]byte
 	binary.BigEndian.PutUint64(u[:8], uint64(now.UnixMilli())<<16) // #nosec G115 -- the clock is after 1970
 	binary.BigEndian.PutUint16(u[6:8], uint16(rand.Uint32()))      // #nosec G115 G404 -- truncation wanted; not a secret, see above

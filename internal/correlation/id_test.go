@@ -1,4 +1,4 @@
-package logging
+package correlation
 
 import (
 	"strings"
@@ -33,8 +33,8 @@ func TestValidID(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := validID(tt.id); got != tt.want {
-				t.Fatalf("validID(%q) = %v, want %v", tt.id, got, tt.want)
+			if got := Valid(tt.id); got != tt.want {
+				t.Fatalf("Valid(%q) = %v, want %v", tt.id, got, tt.want)
 			}
 		})
 	}
@@ -44,19 +44,19 @@ func TestNewIDIsUUIDv7(t *testing.T) {
 	seen := make(map[string]bool)
 	before := time.Now()
 	for range 100 {
-		id := newID(time.Now())
+		id := New(time.Now())
 		u, err := uuid.Parse(id)
 		if err != nil || u.Version() != 7 || u.Variant() != uuid.RFC4122 {
-			t.Fatalf("newID() = %q: %v, version %d, variant %v", id, err, u.Version(), u.Variant())
+			t.Fatalf("New() = %q: %v, version %d, variant %v", id, err, u.Version(), u.Variant())
 		}
 		if ms, _ := u.Time().UnixTime(); ms < before.Unix() || ms > time.Now().Unix()+1 {
-			t.Fatalf("newID() = %q carries time %d s, not now", id, ms)
+			t.Fatalf("New() = %q carries time %d s, not now", id, ms)
 		}
-		if !validID(id) {
-			t.Fatalf("newID() = %q, which the validator rejects", id)
+		if !Valid(id) {
+			t.Fatalf("New() = %q, which the validator rejects", id)
 		}
 		if seen[id] {
-			t.Fatalf("newID() repeated %q", id)
+			t.Fatalf("New() repeated %q", id)
 		}
 		seen[id] = true
 	}
@@ -74,8 +74,8 @@ func FuzzValidID(f *testing.F) {
 		for i := 0; i < len(s) && want; i++ {
 			want = strings.IndexByte(allowed, s[i]) >= 0
 		}
-		if got := validID(s); got != want {
-			t.Fatalf("validID(%q) = %v, want %v", s, got, want)
+		if got := Valid(s); got != want {
+			t.Fatalf("Valid(%q) = %v, want %v", s, got, want)
 		}
 	})
 }
