@@ -52,7 +52,7 @@ func TestAdminConnCapKeepsProbes(t *testing.T) {
 	writeToken(oldToken)
 	addr, admin := e2e.FreeAddr(t), e2e.FreeAddr(t)
 	client := e2e.NewClient(t, 10*time.Second)
-	e2e.Start(t, "catalog", prlimit, []string{"HTTP_ADDR=" + addr, "ADMIN_ADDR=" + admin, "SHUTDOWN_DRAIN_DELAY=0s", "ADMIN_TOKEN_FILE=" + tokenFile},
+	e2e.Start(t, "catalog", prlimit, []string{"HTTP_ADDR=" + addr, "ADMIN_ADDR=" + admin, "GRPC_ADDR=127.0.0.1:0", "SHUTDOWN_DRAIN_DELAY=0s", "ADMIN_TOKEN_FILE=" + tokenFile},
 		"--nofile=256", bin.checked.Catalog)
 	e2e.WaitStatus(t, client, "http://"+admin+"/readyz", http.StatusOK, e2e.ReadyWithin)
 

@@ -23,7 +23,7 @@ import (
 func TestSlowRequestAtShutdown(t *testing.T) {
 	const budget = 6 * time.Second
 	addr, admin := e2e.FreeAddr(t), e2e.FreeAddr(t)
-	p := e2e.Start(t, "catalog", bin.Catalog, []string{"HTTP_ADDR=" + addr, "ADMIN_ADDR=" + admin,
+	p := e2e.Start(t, "catalog", bin.Catalog, []string{"HTTP_ADDR=" + addr, "ADMIN_ADDR=" + admin, "GRPC_ADDR=127.0.0.1:0",
 		"SHUTDOWN_TIMEOUT=" + budget.String(), "SHUTDOWN_DRAIN_DELAY=1s"})
 	c := e2e.NewClient(t, 30*time.Second)
 	e2e.WaitStatus(t, c, "http://"+admin+"/readyz", http.StatusOK, e2e.ReadyWithin)
