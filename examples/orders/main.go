@@ -158,7 +158,7 @@ const traceFlushTimeout = 2 * time.Second
 // checks where catalog says "the service's own readiness checks and hooks
 // go here".
 func serve(ctx context.Context, edge server.Config, cfg config) error {
-	logger, level, err := logging.New(logging.Config{Service: name})
+	logger, level, err := logging.New(logging.Config{Service: name, Buffer: &logging.Buffer{}}) // batched writes, as catalog's
 	if err != nil {
 		return err
 	}
