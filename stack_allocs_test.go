@@ -57,7 +57,7 @@ func TestStackAllocs(t *testing.T) {
 				w.WriteHeader(http.StatusNoContent)
 			})
 			h := tracing.Middleware(tracing.TracerProvider(tp))(logging.Middleware(log)(red(admit.Middleware(
-				server.Deadline(40*time.Second)(prodready.Routes(mux))))))
+				server.Deadline(40 * time.Second)(prodready.Routes(mux))))))
 			req := httptest.NewRequest("GET", "/products/p1", nil)
 			req.Header.Set("X-Correlation-ID", "allocs-1")
 			rec := httptest.NewRecorder()
