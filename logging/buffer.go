@@ -1,7 +1,11 @@
 package logging
 
 import (
+	"errors"
+	"fmt"
+	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap/zapcore"
@@ -116,13 +120,22 @@ func (w *bufferedWriter) Write(p []byte) (int, error) {
 	return len(p), err
 }
 
-// Sync writes out what is held and syncs out.
+// Sync writes out what is held and syncs out. A reader that has gone away
+// (EPIPE: a closed stdout pipe) is not an error of Sync's: the lines are
+// lost as they would have been without a Buffer, where each failed write
+// was reported on stderr, as zap reports write errors, and the final Sync
+// succeeded; so it is reported on stderr here, and a service's shutdown
+// does not fail for it.
 func (w *bufferedWriter) Sync() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	err := w.flushLocked()
 	if err == nil {
 		err, w.err = w.err, nil
+	}
+	if errors.Is(err, syscall.EPIPE) {
+		fmt.Fprintf(os.Stderr, "%s write error: %v\n", time.Now().Format(time.RFC3339Nano), err)
+		err = nil
 	}
 	if serr := w.out.Sync(); err == nil {
 		err = serr

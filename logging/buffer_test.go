@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -238,6 +239,20 @@ func TestBufferReportsWriteErrors(t *testing.T) {
 		}
 		if err := l.Sync(); err != nil {
 			t.Errorf("the error was reported twice: %v", err)
+		}
+	})
+}
+
+// TestBufferSyncReaderGone: a reader that went away (EPIPE, a closed
+// stdout) fails the writes, not the Sync of a shutdown, as without a
+// Buffer, where each line's failed write is reported on its own.
+func TestBufferSyncReaderGone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		out := writes{err: &os.PathError{Op: "write", Path: "/dev/stdout", Err: syscall.EPIPE}}
+		l := bufferedLogger(t, &out, logging.Buffer{FlushInterval: time.Second})
+		l.Info("a")
+		if err := l.Sync(); err != nil {
+			t.Errorf("Sync with the reader gone: %v, want nil", err)
 		}
 	})
 }
