@@ -39,7 +39,14 @@ func TestMemoryLimitFollowsResize(t *testing.T) {
 		t.Fatalf("go_gc_gomemlimit_bytes %d 30s after the resize, want %d", gomemlimit(t, admin), after)
 	}
 	t.Logf("the new limit in force %v after docker update", time.Since(resized).Round(100*time.Millisecond))
-	line := findLog(logLines(t, id), "memory limit changed")
+	// The line is info level: catalog's log Buffer writes it out within
+	// its flush interval (100 ms), which may end after the new limit
+	// shows on /metrics.
+	var line map[string]any
+	eventually(5*time.Second, func() bool {
+		line = findLog(logLines(t, id), "memory limit changed")
+		return line != nil
+	})
 	if line == nil || line["limit_old"] != float64(before) || line["limit_new"] != float64(after) ||
 		line["cgroup_old"] != float64(128<<20) || line["cgroup_new"] != float64(256<<20) {
 		t.Errorf("log line %v, want limit_old %d, limit_new %d and the cgroup's 128 -> 256 MiB", line, before, after)
