@@ -1,15 +1,15 @@
 package grpcx
 
 import (
-	"errors"
 	"fmt"
-	"reflect"
 	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
+
+	"github.com/prodready/prodready/internal/promreg"
 )
 
 // The values of grpc_type, as go-grpc-middleware's providers/prometheus
@@ -93,25 +93,10 @@ func newVecs(reg prometheus.Registerer, side string) (*vecs, error) {
 	return v, nil
 }
 
-// register registers each collector on reg, replacing one that is there
-// already with the registered one; on any other error it unregisters what
-// it registered. (The metrics package does the same for its HTTP series.)
+// register registers cs on reg, sharing collectors already there
+// (internal/promreg).
 func register(reg prometheus.Registerer, cs []*prometheus.Collector) error {
-	var done []prometheus.Collector
-	for _, c := range cs {
-		err := reg.Register(*c)
-		if err == nil {
-			done = append(done, *c)
-			continue
-		}
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) && reflect.TypeOf(are.ExistingCollector) == reflect.TypeOf(*c) {
-			*c = are.ExistingCollector
-			continue
-		}
-		for _, d := range done {
-			reg.Unregister(d)
-		}
+	if err := promreg.Register(reg, cs); err != nil {
 		return fmt.Errorf("grpcx: register gRPC collectors: %w", err)
 	}
 	return nil

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"reflect"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/prodready/prodready/internal/promreg"
 	"github.com/prodready/prodready/internal/request"
 )
 
@@ -115,26 +115,10 @@ func newServerMetrics(reg prometheus.Registerer, cfg config) (*serverMetrics, er
 	return m, nil
 }
 
-// register registers each collector on reg. One that is registered there
-// already, with the same type, is replaced by the registered one, so that
-// a second Middleware or Transport on one registry shares the series. On
-// any other error it unregisters what it registered and returns the error.
+// register registers cs on reg, sharing collectors already there
+// (internal/promreg).
 func register(reg prometheus.Registerer, cs []*prometheus.Collector) error {
-	var done []prometheus.Collector
-	for _, c := range cs {
-		err := reg.Register(*c)
-		if err == nil {
-			done = append(done, *c)
-			continue
-		}
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) && reflect.TypeOf(are.ExistingCollector) == reflect.TypeOf(*c) {
-			*c = are.ExistingCollector
-			continue
-		}
-		for _, d := range done {
-			reg.Unregister(d)
-		}
+	if err := promreg.Register(reg, cs); err != nil {
 		return fmt.Errorf("metrics: register HTTP collectors: %w", err)
 	}
 	return nil
