@@ -56,7 +56,7 @@ const (
 // context link together.
 type State struct {
 	context.Context
-	w captureWriter
+	w  captureWriter
 	dl deadline // the request deadline, when server.Deadline armed it
 
 	start time.Time // when the first of our layers entered
