@@ -5,14 +5,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prodready/prodready/examples/internal/settings"
+	"github.com/prodready/prodready/examples/systemtests/internal/settings"
 )
 
 // examplesDir is the examples module, seen from this package's directory.
-const examplesDir = ".."
+const examplesDir = "../.."
 
 // serviceCode is what a service's code reads from its environment, found
-// by reading the source (examples/internal/settings): the deployment
+// by reading the source (examples/systemtests/internal/settings): the deployment
 // files are checked against it, so a renamed variable or a changed
 // default breaks this test, not a rollout.
 type serviceCode struct {

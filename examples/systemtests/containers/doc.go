@@ -4,7 +4,7 @@
 //
 // # What is checked
 //
-// Without Docker: every Kubernetes manifest in examples/k8s, the compose
+// Without Docker: every Kubernetes manifest in examples/manifests, the compose
 // file and the Dockerfile agree with the services' code: the environment
 // variables they set are ones the code reads, ports and probe paths are
 // the ones it serves, the grace period is above the shutdown budget, and

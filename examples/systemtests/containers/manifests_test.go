@@ -161,9 +161,9 @@ type workload struct {
 
 func readManifests(t *testing.T) []object {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(examplesDir, "k8s", "*.yaml"))
+	files, err := filepath.Glob(filepath.Join(examplesDir, "manifests", "*.yaml"))
 	if err != nil || len(files) == 0 {
-		t.Fatalf("no manifests in examples/k8s: %v", err)
+		t.Fatalf("no manifests in examples/manifests: %v", err)
 	}
 	var objs []object
 	for _, file := range files {
@@ -298,13 +298,13 @@ func healthPaths(t *testing.T) map[string]int {
 
 var imageTag = regexp.MustCompile(`^[^:@]+(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?(@sha256:[0-9a-f]{64})?$`)
 
-// TestManifestsMatchCode holds every Deployment and Job in examples/k8s to
+// TestManifestsMatchCode holds every Deployment and Job in examples/manifests to
 // the services' code and to the hardening the README promises.
 func TestManifestsMatchCode(t *testing.T) {
 	objs := readManifests(t)
 	ws := workloads(t, objs)
 	if len(ws) == 0 {
-		t.Fatal("no Deployments or Jobs in examples/k8s")
+		t.Fatal("no Deployments or Jobs in examples/manifests")
 	}
 	codes := map[string]serviceCode{}
 	served := healthPaths(t)

@@ -30,7 +30,7 @@
 //
 // Run them with
 //
-//	go test -race ./examples/hardening/
+//	go test -race ./examples/systemtests/hardening/
 //
 // With -race the slowloris, secret-leak and fault tests run race-built
 // services; flood and soak run services built without it whatever the

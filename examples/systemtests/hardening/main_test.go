@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prodready/prodready/examples/internal/e2e"
+	"github.com/prodready/prodready/examples/systemtests/internal/e2e"
 )
 
 // bin holds the services TestMain built: checked with the race detector

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prodready/prodready/examples/internal/e2e"
+	"github.com/prodready/prodready/examples/systemtests/internal/e2e"
 )
 
 // adminToken opens the guarded admin endpoints (/debug/health) to the

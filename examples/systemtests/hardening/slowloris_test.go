@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prodready/prodready/examples/internal/e2e"
+	"github.com/prodready/prodready/examples/systemtests/internal/e2e"
 )
 
 // catalog is catalog running alone.

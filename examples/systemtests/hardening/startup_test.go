@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prodready/prodready/examples/internal/e2e"
+	"github.com/prodready/prodready/examples/systemtests/internal/e2e"
 )
 
 // credential is a known secret put into the services' configuration.

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prodready/prodready/examples/internal/e2e"
+	"github.com/prodready/prodready/examples/systemtests/internal/e2e"
 )
 
 // TestDependencyLoss: with Postgres stopped, orders' readiness goes red

@@ -3,7 +3,7 @@
 // PostgreSQL (internal/pgtest) and an OTLP receiver (internal/otlptest),
 // with real signals. Run them with
 //
-//	go test -race ./examples/integration/
+//	go test -race ./examples/systemtests/integration/
 //
 // They need PostgreSQL's server binaries (Debian's postgresql package) and
 // promtool (Debian's prometheus package); without them they skip, and in

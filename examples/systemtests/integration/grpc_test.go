@@ -21,7 +21,7 @@ import (
 	"github.com/prodready/prodready/grpcx"
 
 	"github.com/prodready/prodready/examples/catalog/catalogv1"
-	"github.com/prodready/prodready/examples/internal/e2e"
+	"github.com/prodready/prodready/examples/systemtests/internal/e2e"
 )
 
 // TestGRPCCatalog: catalog serves catalog.v1.Catalog, grpc.health.v1 and

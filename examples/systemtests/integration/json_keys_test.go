@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/prodready/prodready/examples/internal/e2e"
+	"github.com/prodready/prodready/examples/systemtests/internal/e2e"
 )
 
 // TestJSONKeys: orders reads a key only under its exact name, once. With

@@ -13,7 +13,7 @@ import (
 
 	"github.com/prodready/prodready/internal/testenv"
 
-	"github.com/prodready/prodready/examples/internal/e2e"
+	"github.com/prodready/prodready/examples/systemtests/internal/e2e"
 )
 
 var routeLabel = regexp.MustCompile(`(?m)^http_requests_total\{[^}]*route="([^"]*)"`)

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prodready/prodready/examples/internal/e2e"
+	"github.com/prodready/prodready/examples/systemtests/internal/e2e"
 )
 
 // TestProductIDs: a product ID that cannot be one is the client's

@@ -20,7 +20,7 @@ import (
 
 	"github.com/prodready/prodready/internal/otlptest"
 
-	"github.com/prodready/prodready/examples/internal/e2e"
+	"github.com/prodready/prodready/examples/systemtests/internal/e2e"
 )
 
 // attempt is one request of the load: when it began, how it ended.

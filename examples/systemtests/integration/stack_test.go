@@ -5,7 +5,7 @@ package integration_test
 import (
 	"testing"
 
-	"github.com/prodready/prodready/examples/internal/e2e"
+	"github.com/prodready/prodready/examples/systemtests/internal/e2e"
 )
 
 // bin holds the paths of the binaries TestMain built.

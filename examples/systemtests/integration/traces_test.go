@@ -10,7 +10,7 @@ import (
 
 	"github.com/prodready/prodready/internal/otlptest"
 
-	"github.com/prodready/prodready/examples/internal/e2e"
+	"github.com/prodready/prodready/examples/systemtests/internal/e2e"
 )
 
 // TestTraces: one order is one trace, exported over OTLP/HTTP by both

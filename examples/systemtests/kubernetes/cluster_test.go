@@ -48,7 +48,7 @@ func loadCluster(t *testing.T) *cluster {
 	if err := json.Unmarshal(b, &c.e2eConfig); err != nil {
 		t.Fatalf("%s: %v", file, err)
 	}
-	if c.examples, err = filepath.Abs(".."); err != nil {
+	if c.examples, err = filepath.Abs(filepath.Join("..", "..")); err != nil {
 		t.Fatal(err)
 	}
 	return c

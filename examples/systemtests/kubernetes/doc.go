@@ -1,5 +1,5 @@
 // Package kubernetes is the harness behind scripts/kubernetes, which runs
-// the manifests of examples/k8s on a real single-node Kubernetes built
+// the manifests of examples/manifests on a real single-node Kubernetes built
 // from source, and the end-to-end suite that checks them there.
 //
 // # Leaving the host as it was found
@@ -18,7 +18,7 @@
 //
 // # Changing only the image tags
 //
-// [WriteOverlay] writes a kustomize overlay that takes examples/k8s
+// [WriteOverlay] writes a kustomize overlay that takes examples/manifests
 // unchanged and sets nothing but the tags of its images, so that what runs
 // in the cluster is what users copy.
 //

@@ -59,7 +59,7 @@ func (s *suite) figure(t testing.TB, format string, args ...any) {
 	s.mu.Unlock()
 }
 
-// TestKubernetes deploys examples/k8s, unchanged but for image tags, into
+// TestKubernetes deploys examples/manifests, unchanged but for image tags, into
 // a namespace that enforces Pod Security "restricted", and checks it the
 // way a cluster treats it: probes, rollouts under load, a collector gone,
 // Secret rotation by the kubelet, a node drain against the budgets, the
@@ -150,7 +150,7 @@ spec:
 func (s *suite) dryRun(t *testing.T) {
 	_, _, _ = s.run(context.Background(), "", "delete", "namespace", ns, "observability", "--ignore-not-found", "--wait", "--timeout", "180s")
 	s.apply(t, namespaces)
-	base := filepath.Join(s.examples, "k8s")
+	base := filepath.Join(s.examples, "manifests")
 	if err := WriteOverlay(s.overlay, base, s.Tags); err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func (s *suite) dryRun(t *testing.T) {
 		rendered[name] = strings.Split(s.kubectl(t, "kustomize", dir), "\n")
 	}
 	if len(rendered["base"]) != len(rendered["overlay"]) {
-		t.Fatalf("the overlay renders %d lines, examples/k8s %d", len(rendered["overlay"]), len(rendered["base"]))
+		t.Fatalf("the overlay renders %d lines, examples/manifests %d", len(rendered["overlay"]), len(rendered["base"]))
 	}
 	images := 0
 	for i, b := range rendered["base"] {
@@ -191,7 +191,7 @@ func (s *suite) dryRun(t *testing.T) {
 		t.Errorf("the server-side dry run warns:\n%s", strings.Join(warnings, "\n"))
 	}
 	objects := strings.Count(out, "(server dry run)")
-	s.figure(t, "dry run: %d objects of examples/k8s accepted by the server, %d warnings; the overlay changes %d image lines, nothing else",
+	s.figure(t, "dry run: %d objects of examples/manifests accepted by the server, %d warnings; the overlay changes %d image lines, nothing else",
 		objects, len(warnings), images)
 
 	_, _, err = s.run(context.Background(), bare, "apply", "-f", "-", "-n", ns, "--dry-run=server")

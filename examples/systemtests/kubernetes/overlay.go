@@ -39,7 +39,7 @@ func WriteOverlay(dir, base string, tags map[string]string) error {
 		return err
 	}
 	var out strings.Builder
-	out.WriteString("# examples/k8s with nothing changed but the tags of its images.\n")
+	out.WriteString("# examples/manifests with nothing changed but the tags of its images.\n")
 	out.WriteString("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n")
 	fmt.Fprintf(&out, "resources:\n  - %s\nimages:\n", filepath.ToSlash(rel))
 	var errs []error

@@ -9,7 +9,7 @@ import (
 
 func TestWriteOverlay(t *testing.T) {
 	root := t.TempDir()
-	base := filepath.Join(root, "examples", "k8s")
+	base := filepath.Join(root, "examples", "manifests")
 	write(t, base, map[string]string{"kustomization.yaml": `apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources: [catalog.yaml]
@@ -53,11 +53,11 @@ images:
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `# examples/k8s with nothing changed but the tags of its images.
+	want := `# examples/manifests with nothing changed but the tags of its images.
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
-  - ../examples/k8s
+  - ../examples/manifests
 images:
   - name: registry.example.com/prodready/catalog
     newTag: "22a2adc-dirty"

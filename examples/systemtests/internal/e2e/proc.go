@@ -44,21 +44,33 @@ func Main(m *testing.M, build func(dir string) error) {
 	}))
 }
 
+// examplesModule is the module the services are in.
+const examplesModule = "github.com/prodready/prodready/examples"
+
 // Build compiles both services into dir, with the race detector when race
-// is true.
+// is true. It builds in the examples module's directory, as that module
+// (in the workspace or, with GOWORK=off, alone): this module's go.sum
+// holds only what the tests import, not everything the services do.
 func Build(dir string, race bool) (Binaries, error) {
+	// #nosec G204 -- the go command with fixed arguments.
+	modDir, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", examplesModule).Output()
+	if err != nil {
+		return Binaries{}, fmt.Errorf("go list -m %s: %w", examplesModule, err)
+	}
+	dir, err = filepath.Abs(dir)
+	if err != nil {
+		return Binaries{}, err
+	}
 	args := []string{"build", "-o", dir + string(filepath.Separator)}
 	if race {
 		args = append(args, "-race")
 	}
-	args = append(args,
-		"github.com/prodready/prodready/examples/catalog",
-		"github.com/prodready/prodready/examples/orders")
+	args = append(args, "./catalog", "./orders")
 	// #nosec G204 -- the go command with fixed package paths; only -race varies.
 	cmd := exec.Command("go", args...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return Binaries{}, fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
+	cmd.Dir = strings.TrimSpace(string(modDir))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return Binaries{}, fmt.Errorf("go %s (in %s): %w\n%s", strings.Join(args, " "), cmd.Dir, err, out)
 	}
 	return Binaries{Catalog: filepath.Join(dir, "catalog"), Orders: filepath.Join(dir, "orders")}, nil
 }

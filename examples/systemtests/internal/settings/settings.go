@@ -3,7 +3,7 @@
 // one source of the settings: each main's package comment, the README's
 // table of settings and server.Config's field comments are held to it by
 // this package's tests, and the deployment files (compose, Kubernetes, the
-// Dockerfile) by examples/containers.
+// Dockerfile) by examples/systemtests/containers.
 //
 // A variable is found where it is read with a literal name: a call
 // r.String("NAME", default), r.Duration(...), r.Bool(...) or r.Int(...) on

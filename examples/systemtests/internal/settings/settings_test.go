@@ -13,11 +13,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prodready/prodready/examples/internal/settings"
+	"github.com/prodready/prodready/examples/systemtests/internal/settings"
 )
 
 // examplesDir is the examples module, seen from this package's directory.
-const examplesDir = "../.."
+const examplesDir = "../../.."
 
 // services are the example services whose settings are documented.
 var services = []string{"catalog", "orders"}

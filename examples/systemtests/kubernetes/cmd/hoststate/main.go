@@ -22,7 +22,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prodready/prodready/examples/kubernetes"
+	"github.com/prodready/prodready/examples/systemtests/kubernetes"
 )
 
 func main() {
