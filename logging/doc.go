@@ -49,7 +49,11 @@
 // leaves the raw path out of every line, for paths that carry personal
 // data. Each value a client controls is cut at 1 KiB of JSON and the stack
 // at 8 KiB, ending in "...[truncated]", so no request makes a line longer
-// than 16 KiB, which Docker's json-file driver would split.
+// than 16 KiB, which Docker's json-file driver would split. With a logger
+// from New, the access line skips zap's per-field machinery: zap encodes
+// its level, name, message and the logger's fields once, and the request's
+// values are appended with zap's escaping, the same bytes zap would write
+// (held by a fuzz test); any other logger writes it through zap.
 //
 // Put it inside the tracing middleware so that the access line has the
 // server span's IDs, and outside the router:
