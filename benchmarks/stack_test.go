@@ -11,9 +11,11 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/prodready/prodready"
 	"github.com/prodready/prodready/benchmarks/anchors"
 	"github.com/prodready/prodready/logging"
 	"github.com/prodready/prodready/metrics"
+	"github.com/prodready/prodready/server"
 	"github.com/prodready/prodready/tracing"
 )
 
@@ -50,6 +52,11 @@ func stackProvider(b *testing.B) *sdktrace.TracerProvider {
 //	impl=prodready  tracing.Middleware → logging.Middleware → metrics
 //	impl=anchors    anchors.Stack: otelhttp.NewHandler → chi RequestID + a
 //	                usual zap access log → promhttp's four-handler chain
+//	impl=catalog    catalog's traffic handler exactly (server.Config.Traffic:
+//	                the body limit, tracing, logging into a Buffer, metrics,
+//	                admission, the request deadline, Routes), its spans not
+//	                sampled as with no exporter configured: what the load
+//	                test's prodready twin runs per request, less the network
 //
 // Each span is sampled and goes to a batch processor; each access line is
 // encoded as JSON to io.Discard; each request is counted and timed in
@@ -79,6 +86,26 @@ func BenchmarkStack(b *testing.B) {
 			}
 			traced := tracing.Middleware(tracing.TracerProvider(stackProvider(b)))
 			return traced(logging.Middleware(logger)(red(mux)))
+		}},
+		{"catalog", func(b *testing.B, mux http.Handler) http.Handler {
+			logger, _, err := logging.New(logging.Config{Output: io.Discard, Buffer: &logging.Buffer{}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = logger.Sync() })
+			reg := prometheus.NewRegistry()
+			red, err := metrics.Middleware(reg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			admit, err := server.NewAdmission(reg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.NeverSample())))
+			b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+			return server.Config{}.Traffic(prodready.Routes(mux),
+				tracing.Middleware(tracing.TracerProvider(tp)), logging.Middleware(logger), red, admit.Middleware).Handler
 		}},
 		{"anchors", func(b *testing.B, mux http.Handler) http.Handler {
 			return anchors.Stack(mux, anchors.ZapProduction(io.Discard), prometheus.NewRegistry(), route,

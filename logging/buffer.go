@@ -61,12 +61,12 @@ type Buffer struct {
 
 // core is the logger's innermost core: Output locked, or buffered when b
 // is set.
-func (b *Buffer) core(enc zapcore.Encoder, out zapcore.WriteSyncer, lvl zapcore.LevelEnabler) zapcore.Core {
+func (b *Buffer) core(enc zapcore.Encoder, out zapcore.WriteSyncer, lvl zapcore.LevelEnabler, fields []zapcore.Field) zapcore.Core {
 	if b == nil {
-		return zapcore.NewCore(enc, zapcore.Lock(out), lvl)
+		return newLineCore(enc, zapcore.Lock(out), lvl, fields)
 	}
 	w := newBufferedWriter(out, b.Size, b.FlushInterval)
-	return &flushCore{Core: zapcore.NewCore(enc, w, lvl), w: w}
+	return &flushCore{Core: newLineCore(enc, w, lvl, fields), w: w}
 }
 
 // bufferedWriter holds whole lines until they fill size bytes or the

@@ -93,7 +93,21 @@ func New(cfg Config) (*zap.Logger, zap.AtomicLevel, error) {
 	if out == nil {
 		out = os.Stdout
 	}
-	core := cfg.Buffer.core(enc, syncer{out}, lvl)
+	var fields []zap.Field
+	if cfg.Service != "" {
+		fields = append(fields, zap.String(k.service, cfg.Service))
+	}
+	version := cfg.Version
+	if version == "" {
+		version = buildinfo.Version()
+	}
+	if version != "" {
+		fields = append(fields, zap.String(k.version, version))
+	}
+	for key, v := range k.static {
+		fields = append(fields, zap.String(key, v))
+	}
+	core := cfg.Buffer.core(enc, syncer{out}, lvl, fields)
 	if s := cfg.Sampling; s != nil {
 		tick, first, then := s.Tick, s.First, s.Thereafter
 		if tick <= 0 {
@@ -111,23 +125,6 @@ func New(cfg Config) (*zap.Logger, zap.AtomicLevel, error) {
 					s.dropped.Add(1)
 				}
 			}))
-	}
-	var fields []zap.Field
-	if cfg.Service != "" {
-		fields = append(fields, zap.String(k.service, cfg.Service))
-	}
-	version := cfg.Version
-	if version == "" {
-		version = buildinfo.Version()
-	}
-	if version != "" {
-		fields = append(fields, zap.String(k.version, version))
-	}
-	for key, v := range k.static {
-		fields = append(fields, zap.String(key, v))
-	}
-	if len(fields) > 0 {
-		core = core.With(fields)
 	}
 	logger := zap.New(keyedCore{core, k},
 		zap.AddCaller(),

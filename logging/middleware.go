@@ -72,6 +72,7 @@ type middleware struct {
 	name    string       // the logger's name, for access lines
 	k       *keys
 	errOut  zapcore.WriteSyncer // for request loggers' write errors
+	line    *accessLine         // the access line without zap's fields; nil: through zap
 	headers []string            // canonical form, so lookups do not allocate
 	skip    request.Paths
 	slog    *slog.Logger // the same logger, for the protocol's own lines
@@ -110,6 +111,15 @@ type middleware struct {
 // Put it inside the tracing middleware so that the access line carries the
 // server span's IDs. A nil logger means zap.L().
 func Middleware(logger *zap.Logger, opts ...Option) func(http.Handler) http.Handler {
+	m := newMiddleware(logger, opts)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			request.Serve(request.Logging, r.Context(), w, r, next, m)
+		})
+	}
+}
+
+func newMiddleware(logger *zap.Logger, opts []Option) *middleware {
 	if logger == nil {
 		logger = zap.L()
 	}
@@ -128,12 +138,9 @@ func Middleware(logger *zap.Logger, opts ...Option) func(http.Handler) http.Hand
 		m.headers = []string{"X-Correlation-Id"}
 	}
 	m.core, m.name = logger.Core(), logger.Name()
+	m.line = newAccessLine(m.core, m.name, m.k)
 	m.slog = Slog(logger)
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			request.Serve(request.Logging, r.Context(), w, r, next, m)
-		})
-	}
+	return m
 }
 
 // reqLog is the logging middleware's per-request state, kept in
@@ -147,6 +154,29 @@ type reqLog struct {
 	mu     sync.Mutex // FromContext may be called from the handler's goroutines
 	logger *zap.Logger
 	span   trace.SpanContext // the span logger was built for
+
+	ids accessIDs // the access line's trace and span IDs
+}
+
+// accessIDs writes the access line's trace and span IDs straight from
+// their hex digits (AddByteString), where appendTrace makes a string per
+// request: it lives in the reqLog, which the request allocated already,
+// so the line costs no allocation for them.
+type accessIDs struct {
+	k   *keys
+	sc  trace.SpanContext
+	hex [2*len(trace.TraceID{}) + 2*len(trace.SpanID{})]byte
+}
+
+func (a *accessIDs) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	tid, sid := a.sc.TraceID(), a.sc.SpanID()
+	b := appendHex(appendHex(a.hex[:0], tid[:]), sid[:])
+	enc.AddByteString(a.k.traceID, b[:2*len(tid)])
+	enc.AddByteString(a.k.spanID, b[2*len(tid):])
+	if a.k.sampled != "" {
+		enc.AddBool(a.k.sampled, a.sc.IsSampled())
+	}
+	return nil
 }
 
 // CorrelationID is the request's ID, for the protocol's answer to a panic.
@@ -195,6 +225,12 @@ func (m *middleware) logAccess(st *request.State, r *http.Request, rl *reqLog, o
 	default:
 		lvl = zapcore.ErrorLevel
 	}
+	if panicked, pv := st.Panicked(); m.line != nil && (!panicked || pv == nil) {
+		if m.core.Enabled(lvl) {
+			m.line.write(m, lvl, r, rl, o, accessSpan(r, rl))
+		}
+		return
+	}
 	ce := m.core.Check(zapcore.Entry{Level: lvl, Time: o.End, LoggerName: m.name, Message: "request"}, nil)
 	if ce == nil {
 		return
@@ -224,11 +260,15 @@ func (m *middleware) logAccess(st *request.State, r *http.Request, rl *reqLog, o
 		zap.String(k.userAgent, bounded(request.FirstValue(r.Header, "User-Agent"), maxValueBytes)),
 		zap.String(k.correlation, rl.hdr[0]),
 	)
-	sc := trace.SpanContextFromContext(r.Context())
-	if !sc.IsValid() {
-		sc = rl.seenSpan() // tracing ran inside us; FromContext saw its span
+	sc := accessSpan(r, rl)
+	switch {
+	case !sc.IsValid():
+	case k.tracePrefix == "":
+		rl.ids = accessIDs{k: k, sc: sc}
+		fs = append(fs, zap.Inline(&rl.ids))
+	default: // a prefix (GCP's projects/P/traces/) in the trace ID's value
+		fs = appendTrace(fs, k, sc)
 	}
-	fs = appendTrace(fs, k, sc)
 	if o.ErrorType != "" {
 		fs = append(fs, zap.String(k.errorType, o.ErrorType))
 	}
@@ -243,6 +283,15 @@ func (m *middleware) logAccess(st *request.State, r *http.Request, rl *reqLog, o
 	clear(fs)
 	*fp = fs[:0]
 	accessFields.Put(fp)
+}
+
+// accessSpan returns the span of the access line: the request's, or the
+// one FromContext saw when tracing ran inside logging.
+func accessSpan(r *http.Request, rl *reqLog) trace.SpanContext {
+	if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() {
+		return sc
+	}
+	return rl.seenSpan()
 }
 
 // appendTrace adds the trace and span IDs of sc, if valid, in one

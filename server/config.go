@@ -126,7 +126,7 @@ func (c Config) Traffic(h http.Handler, mws ...func(http.Handler) http.Handler) 
 	for i := len(mws) - 1; i >= 0; i-- {
 		h = mws[i](h)
 	}
-	srv := c.server(c.Addr, http.MaxBytesHandler(h, maxBody))
+	srv := c.server(c.Addr, limitBody(h, maxBody))
 	srv.WriteTimeout = max(srv.WriteTimeout, c.RequestTimeout+WriteMargin)
 	return srv
 }
@@ -136,7 +136,23 @@ func (c Config) Traffic(h http.Handler, mws ...func(http.Handler) http.Handler) 
 // a profile runs for as long as it was asked to.
 func (c Config) AdminServer(h http.Handler) *http.Server {
 	c = c.withDefaults()
-	return c.server(c.AdminAddr, http.MaxBytesHandler(h, maxAdminBody))
+	return c.server(c.AdminAddr, limitBody(h, maxAdminBody))
+}
+
+// limitBody is http.MaxBytesHandler(h, n) for requests with a body. A
+// request without one (net/http gives a GET or a Content-Length of 0
+// http.NoBody) has nothing to limit and goes to h as it is: neither the
+// request copy nor the reader MaxBytesHandler makes, two of a GET's
+// allocations on the traffic port.
+func limitBody(h http.Handler, n int64) http.Handler {
+	limited := http.MaxBytesHandler(h, n)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == http.NoBody {
+			h.ServeHTTP(w, r)
+			return
+		}
+		limited.ServeHTTP(w, r)
+	})
 }
 
 func (c Config) server(addr string, h http.Handler) *http.Server {

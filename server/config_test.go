@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prodready/prodready/internal/testenv"
 )
 
 // edgeVars are the variables FromEnv reads.
@@ -104,6 +106,31 @@ func TestTraffic(t *testing.T) {
 	}
 	if d := deadline.Sub(start); d < 89*time.Second || d > 91*time.Second {
 		t.Errorf("the request's deadline is %v away, want 90s", d)
+	}
+}
+
+// TestTrafficBodiless: a request without a body (http.NoBody, what
+// net/http gives a GET) reaches the routes as it came, with no request
+// copy and no body reader, while a request with a body still meets the
+// limit (TestTraffic).
+func TestTrafficBodiless(t *testing.T) {
+	var got *http.Request
+	routes := http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got = r })
+	h := Config{Addr: ":0", RequestTimeout: -1}.Traffic(routes).Handler
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	if r.Body != http.NoBody {
+		t.Fatalf("httptest gave the GET %T, not http.NoBody", r.Body)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if got != r {
+		t.Error("the bodiless request was copied on its way to the routes")
+	}
+	if testenv.Race {
+		return // the race detector allocates
+	}
+	if n := testenv.ExtraAllocs(100, func() { h.ServeHTTP(w, r) }, func() { routes.ServeHTTP(w, r) }); n != 0 {
+		t.Errorf("the traffic port's own layers allocate %v times for a GET, want 0", n)
 	}
 }
 

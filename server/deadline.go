@@ -54,13 +54,22 @@ var ErrDeadline = errors.New("server: request deadline exceeded")
 // the 504 the deadline writes is then one they see. Outside them, it
 // would be written after they recorded 200. The deadline joins their
 // per-request state and its response writer, so it adds no writer of its
-// own to a request they wrap.
+// own to a request they wrap; directly beneath them it is kept in that
+// state, and costs no allocation until the handler waits on its context.
 func Deadline(d time.Duration) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		if d <= 0 {
 			return next
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// Beneath prodready's other layers the request's context is
+			// their state, which keeps the deadline without a context,
+			// timer or request copy until something waits on it.
+			if s, ok := request.Arm(r.Context(), d, ErrDeadline); ok {
+				defer s.Disarm()
+				request.Serve(request.Deadline, r.Context(), w, r, next, deadline{})
+				return
+			}
 			ctx, cancel := context.WithTimeoutCause(r.Context(), d, ErrDeadline)
 			defer cancel()
 			request.Serve(request.Deadline, ctx, w, r, next, deadline{})

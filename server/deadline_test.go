@@ -75,36 +75,51 @@ func TestDeadline(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				var ended time.Duration
-				var cause error
-				start := time.Now()
-				h := Deadline(d)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					context.AfterFunc(r.Context(), func() {
-						ended, cause = time.Since(start), context.Cause(r.Context())
-					})
-					tt.handler(w, r)
-				}))
-				ctx := t.Context()
-				if tt.parent > 0 {
-					var cancel context.CancelFunc
-					ctx, cancel = context.WithTimeout(ctx, tt.parent)
-					defer cancel()
-				}
-				rec := httptest.NewRecorder()
-				h.ServeHTTP(rec, httptest.NewRequestWithContext(ctx, http.MethodGet, "/", nil))
-				synctest.Wait() // the AfterFunc
-				if ended != tt.wantAfter || !errors.Is(cause, tt.wantCause) {
-					t.Errorf("context ended after %v with %v, want %v with %v", ended, cause, tt.wantAfter, tt.wantCause)
-				}
-				if rec.Code != tt.wantCode || rec.Body.String() != tt.wantBody {
-					t.Errorf("response %d %q, want %d %q", rec.Code, rec.Body, tt.wantCode, tt.wantBody)
-				}
+		// Alone; beneath prodready's telemetry, where the deadline lives
+		// in its state; and behind a value a middleware between added,
+		// where it cannot.
+		for _, where := range []string{"alone", "in_state", "behind_a_value"} {
+			t.Run(tt.name+"/"+where, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					var ended time.Duration
+					var cause error
+					start := time.Now()
+					h := Deadline(d)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						context.AfterFunc(r.Context(), func() {
+							ended, cause = time.Since(start), context.Cause(r.Context())
+						})
+						tt.handler(w, r)
+					}))
+					ctx := t.Context()
+					if tt.parent > 0 {
+						var cancel context.CancelFunc
+						ctx, cancel = context.WithTimeout(ctx, tt.parent)
+						defer cancel()
+					}
+					rec := httptest.NewRecorder()
+					var w http.ResponseWriter = rec
+					if where != "alone" {
+						s := request.New(ctx, rec)
+						ctx, w = s, s.Writer()
+					}
+					if where == "behind_a_value" {
+						ctx = context.WithValue(ctx, userKey{}, "u1")
+					}
+					h.ServeHTTP(w, httptest.NewRequestWithContext(ctx, http.MethodGet, "/", nil))
+					synctest.Wait() // the AfterFunc
+					if ended != tt.wantAfter || !errors.Is(cause, tt.wantCause) {
+						t.Errorf("context ended after %v with %v, want %v with %v", ended, cause, tt.wantAfter, tt.wantCause)
+					}
+					if rec.Code != tt.wantCode || rec.Body.String() != tt.wantBody {
+						t.Errorf("response %d %q, want %d %q", rec.Code, rec.Body, tt.wantCode, tt.wantBody)
+					}
+				})
 			})
-		})
+		}
 	}
 }
+
+type userKey struct{}
 
 func TestDeadlineOff(t *testing.T) {
 	for _, d := range []time.Duration{0, -time.Second} {
@@ -209,13 +224,15 @@ func TestDeadlineAllocs(t *testing.T) {
 		wantAtMost float64
 	}{
 		{"alone", func() { d.ServeHTTP(w, r) }, func() { h.ServeHTTP(w, r) }, 6},
+		// The deadline kept in the state: no context, timer or request
+		// copy for a handler that does not wait on its context.
 		{"inside the telemetry's state", func() {
 			s := request.New(r.Context(), w)
-			d.ServeHTTP(s.Writer(), r.WithContext(s))
+			serveOpaque(d, s.Writer(), r.WithContext(s))
 		}, func() {
 			s := request.New(r.Context(), w)
-			h.ServeHTTP(s.Writer(), r.WithContext(s))
-		}, 6},
+			serveOpaque(h, s.Writer(), r.WithContext(s))
+		}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -225,6 +242,13 @@ func TestDeadlineAllocs(t *testing.T) {
 		})
 	}
 }
+
+// serveOpaque calls h where the compiler cannot see through it, so that
+// the request copy escapes to the heap with and without the deadline, as
+// it does in a server.
+//
+//go:noinline
+func serveOpaque(h http.Handler, w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }
 
 func BenchmarkDeadline(b *testing.B) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })

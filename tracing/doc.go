@@ -58,7 +58,8 @@
 // status Error for 5xx and for a response that failed whatever its status
 // (panic, aborted, timeout, write_timeout, client_gone: the values
 // prodready's metrics and access log record for the same request), and an
-// exception event for a panic, which then continues. Its instrumentation
+// exception event for a panic, which is answered with a JSON 500 (see the
+// root package), sampled or not. Its instrumentation
 // scope carries this module's version. A second tracing middleware on a
 // request that one already traces only passes it on. The
 // incoming traceparent is honoured unless PublicEndpoint(true) makes each

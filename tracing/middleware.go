@@ -95,8 +95,10 @@ func Logger(l *slog.Logger) Option {
 // route. The span carries the HTTP semantic-convention attributes, the
 // status and error.type that the other two record (see the metrics
 // package), status Error when error.type is set, and for a panic an
-// "exception" event before the panic continues up the stack. Applied twice
-// to one request, it makes one span.
+// "exception" event; the panic is answered as the root package says.
+// Applied twice to one request, it makes one span. Sampled or not, it
+// creates the request state the layers inside share, so the request is
+// copied once for the span's context and the state together.
 //
 // With no options the spans come from the global provider, the incoming
 // trace context is honoured with the global propagator, and every path is
@@ -229,12 +231,14 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// attributes; SkipPaths is the way to leave probes out.
 	ctx, span := m.tracer().Start(ctx, spanMethod(r.Method), opts...)
 	if !span.IsRecording() {
-		// Unsampled: nothing to name or annotate, so the layer joins the
-		// request state if there is one (to hand the route to the outer
-		// layers) and creates none. The span still goes down for its
-		// trace context.
+		// Unsampled: nothing to name or annotate, so the layer records
+		// nothing, but it still enters the request state, creating it
+		// when it is the outermost: the one request copy that hands the
+		// span's context down then also carries the state, and the
+		// layers inside join it without a copy of their own. The span
+		// goes down for its trace context.
 		defer span.End()
-		request.Pass(request.Tracing, ctx, w, r, m.next)
+		request.Serve(request.Tracing, ctx, w, r, m.next, (*unsampled)(m))
 		return
 	}
 	// Not defer span.End(): called straight from a defer, the SDK's End
@@ -246,6 +250,17 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // recorder is the middleware in its role in the request protocol.
 type recorder middleware
+
+// unsampled is the middleware's role for a request it does not record:
+// its logger for the protocol's own lines, and no record.
+type unsampled middleware
+
+func (u *unsampled) Begin(st *request.State, _ http.ResponseWriter, _ *http.Request) bool {
+	st.SetLogger(u.cfg.log, false)
+	return false
+}
+
+func (*unsampled) Record(*request.State, *http.Request, *request.Outcome) {}
 
 func (rec *recorder) Begin(st *request.State, _ http.ResponseWriter, _ *http.Request) bool {
 	st.SetLogger(rec.cfg.log, false)

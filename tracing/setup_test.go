@@ -552,7 +552,21 @@ func TestSetupLogsExportFailures(t *testing.T) {
 		t.Errorf("line %s, want a warning with the exporter's error", line)
 	}
 
+	if err := p.Shutdown(t.Context()); err != nil && !errors.Is(err, errExport) {
+		t.Errorf("Shutdown = %v", err)
+	}
+
+	// A provider whose batches wait an hour, so that ForceFlush, not the
+	// background, exports the span (with a 1 ms delay, the background
+	// could take it first on a loaded machine, and ForceFlush had
+	// nothing left to fail on).
+	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "3600000")
 	out.Reset()
+	p, err = tracing.Setup(t.Context(), tracing.Config{NoGlobal: true, Logger: jsonLogger(&out),
+		SpanExporters: []sdktrace.SpanExporter{&failingExporter{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, span = p.TracerProvider().Tracer("t").Start(t.Context(), "op")
 	span.End()
 	if err := p.ForceFlush(t.Context()); !errors.Is(err, errExport) {

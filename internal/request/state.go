@@ -56,7 +56,8 @@ const (
 // context link together.
 type State struct {
 	context.Context
-	w captureWriter
+	w  captureWriter
+	dl deadline // the request deadline, when server.Deadline armed it
 
 	start time.Time // when the first of our layers entered
 	url   *url.URL  // the URL then, to find the prefix a nested mux lost
@@ -92,10 +93,14 @@ type panicState struct {
 }
 
 // Value returns the state itself for its own key and asks the parent
-// context for every other key.
+// context (or the request deadline's, once made: see Arm) for every
+// other key.
 func (s *State) Value(key any) any {
 	if key == (stateKey{}) {
 		return s
+	}
+	if c := s.deadlineContext(false); c != nil {
+		return c.Value(key)
 	}
 	return s.Context.Value(key)
 }

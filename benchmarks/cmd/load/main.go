@@ -197,7 +197,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 
-	res := results.Load{
+	res := results.Load{Commit: results.Commit(),
 		Path: s.path, Concurrency: s.conns, Seconds: s.dur.Seconds(), Rounds: s.rounds,
 		Pinned: s.pin, ServerCPU: s.serverCPU, GeneratorCPU: s.genCPU, StdoutPipe: true,
 	}

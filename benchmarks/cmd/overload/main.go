@@ -125,7 +125,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 
-	res := results.Overload{Path: s.path, DeadlineMs: float64(s.dl) / 1e6, Pinned: s.pin, Priority: s.nice, ServerCPU: s.serverCPU,
+	res := results.Overload{Commit: results.Commit(), Path: s.path, DeadlineMs: float64(s.dl) / 1e6, Pinned: s.pin, Priority: s.nice, ServerCPU: s.serverCPU,
 		LoadAverage: loadAverage(), Targets: s.targets,
 		Command: "go run ./benchmarks/cmd/overload " + strings.Join(args, " ")}
 	fmt.Fprintf(os.Stderr, "overload: load average %s\n", res.LoadAverage)

@@ -12,12 +12,13 @@ import (
 func loadSection(b *strings.Builder, l results.Load) {
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	p("`go run ./benchmarks/cmd/load`: three twins of the catalog example, built as binaries from the same `catalog.go` routes: ")
-	p("**bare** (a plain `http.Server`), **prodready** (the example as shipped: tracing, logging with an access line per request on stdout, held in a `logging.Buffer` as the examples do, metrics) ")
+	p("**bare** (a plain `http.Server`), **prodready** (the example as shipped: tracing, logging with an access line per request on stdout, held in a `logging.Buffer` as the examples do, metrics, ")
+	p("admission, the request deadline, panic recovery, the body limit and the server's timeouts) ")
 	p("and **anchors** (otelhttp around chi's RequestID with a zap access line on stdout, around promhttp's four-handler chain, ")
 	p("with the same tracing set-up: no exporter configured, so root spans are not sampled). ")
 	p("GET `%s` over loopback at %d connections, %d rounds of %.0f s after a warm-up each, the three twins taking turns within each round ",
 		l.Path, l.Concurrency, l.Rounds, l.Seconds)
-	p("and each generator in turn; medians over the rounds.\n\n")
+	p("and each generator in turn; medians over the rounds. Commit measured: `%s`.\n\n", l.Commit)
 	switch {
 	case l.Pinned:
 		p("Each server ran on CPU %d alone (taskset, so GOMAXPROCS was 1), the generators and the log drains on CPU %d. ", l.ServerCPU, l.GeneratorCPU)

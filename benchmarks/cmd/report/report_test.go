@@ -118,8 +118,8 @@ func TestLoadGoals(t *testing.T) {
 		}
 	}
 	l := results.Load{Concurrency: 64, Pinned: true, StdoutPipe: true, Generators: []results.Generator{
-		gen("ours", 1000, 900, 600, 2, 2.5), // 0.90, 1.25x, 1.5x: all met
-		gen("wrk", 1000, 800, 600, 2, 4),    // 0.80, 2x, 1.33x: all missed
+		gen("ours", 1000, 800, 450, 2, 2.5), // 0.80, 1.25x, 1.78x: all met
+		gen("wrk", 1000, 700, 450, 2, 4),    // 0.70, 2x, 1.56x: all missed
 	}}
 	gs := loadGoals(l)
 	if len(gs) != 6 {

@@ -23,6 +23,8 @@ import (
 const (
 	repo = "../../.."
 	here = "examples/internal/snippets"
+	// systemtests is the system tests' module, seen from the root.
+	systemtests = "examples/systemtests"
 )
 
 // collect returns every snippet of README.md and of the doc.go files of
@@ -143,17 +145,38 @@ func TestSnippets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll("testdata", 0o755); err != nil { // #nosec G301 -- a build directory
-		t.Fatal(err)
+	// A snippet is built as a package of its doc's module: under this
+	// package's testdata/, or, for the system tests' docs, under
+	// examples/systemtests/testdata/, where their internal packages are
+	// visible. Each directory is removed afterwards.
+	buildDirs := map[string]string{} // module directory -> build directory, both relative to root
+	buildDir := func(file string) string {
+		mod := here
+		if strings.HasPrefix(file, systemtests+"/") {
+			mod = systemtests
+		}
+		if dir, ok := buildDirs[mod]; ok {
+			return dir
+		}
+		testdata := filepath.Join(root, mod, "testdata")
+		if err := os.MkdirAll(testdata, 0o755); err != nil { // #nosec G301 -- a build directory
+			t.Fatal(err)
+		}
+		dir, err := os.MkdirTemp(testdata, "build-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			os.RemoveAll(dir)
+			os.Remove(testdata) // only when empty: another run may be using it
+		})
+		rel, err := filepath.Rel(root, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buildDirs[mod] = rel
+		return rel
 	}
-	dir, err := os.MkdirTemp("testdata", "build-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		os.RemoveAll(dir)
-		os.Remove("testdata") // only when empty: another run may be using it
-	})
 
 	ours, err := repoPackages(root)
 	if err != nil {
@@ -166,7 +189,8 @@ func TestSnippets(t *testing.T) {
 	}
 	snippets := collect(t)
 	tested := testedLines(t, root)
-	byPkg := map[string]Snippet{} // directory under dir -> snippet
+	byPkg := map[string]Snippet{}  // package directory name -> snippet
+	pkgDirs := map[string]string{} // package directory name -> its directory, relative to root
 	kinds := map[string]string{}
 	for i, s := range snippets {
 		if OnlyTested(s.Code, tested) {
@@ -180,11 +204,12 @@ func TestSnippets(t *testing.T) {
 		}
 		pkg := fmt.Sprintf("s%03d", i)
 		byPkg[pkg], kinds[pkg] = s, kind
-		if err := os.Mkdir(filepath.Join(dir, pkg), 0o755); err != nil { // #nosec G301 -- a build directory
+		pkgDirs[pkg] = filepath.Join(buildDir(s.File), pkg)
+		if err := os.Mkdir(filepath.Join(root, pkgDirs[pkg]), 0o755); err != nil { // #nosec G301 -- a build directory
 			t.Fatal(err)
 		}
 		for name, src := range files {
-			if err := os.WriteFile(filepath.Join(dir, pkg, name), []byte(src), 0o644); err != nil { // #nosec G306 -- generated source
+			if err := os.WriteFile(filepath.Join(root, pkgDirs[pkg], name), []byte(src), 0o644); err != nil { // #nosec G306 -- generated source
 				t.Fatal(err)
 			}
 		}
@@ -196,17 +221,17 @@ func TestSnippets(t *testing.T) {
 	// One go build for all (the compiler gives every error of a package),
 	// then one go vet for those that built.
 	failed := map[string]string{}
-	for pkg, msg := range goTool(t, root, "build", dir, nil) {
+	for pkg, msg := range goTool(t, root, "build", slices.Collect(maps.Values(pkgDirs))) {
 		failed[pkg] = msg
 	}
 	var built []string
-	for pkg := range byPkg {
+	for pkg, dir := range pkgDirs {
 		if _, ok := failed[pkg]; !ok {
-			built = append(built, pkg)
+			built = append(built, dir)
 		}
 	}
 	if len(built) > 0 {
-		for pkg, msg := range goTool(t, root, "vet", dir, built) {
+		for pkg, msg := range goTool(t, root, "vet", built) {
 			failed[pkg] = "go vet: " + msg
 		}
 	}
@@ -255,17 +280,14 @@ func testedLines(t *testing.T, root string) map[string]bool {
 // header is the line the go command prints before a package's messages.
 var header = regexp.MustCompile(`^# .*/(s[0-9]{3})$`)
 
-// goTool runs go build or go vet on the snippet packages (all of dir when
-// pkgs is nil) and returns each failing package's messages, with paths
-// relative to the repository root.
-func goTool(t *testing.T, root, verb, dir string, pkgs []string) map[string]string {
+// goTool runs go build or go vet on the snippet packages in dirs
+// (relative to the repository root) and returns each failing package's
+// messages, with paths relative to the root.
+func goTool(t *testing.T, root, verb string, dirs []string) map[string]string {
 	t.Helper()
 	args := []string{verb}
-	if pkgs == nil {
-		args = append(args, "./"+filepath.ToSlash(filepath.Join(here, dir))+"/...")
-	}
-	for _, p := range pkgs {
-		args = append(args, "./"+filepath.ToSlash(filepath.Join(here, dir, p)))
+	for _, d := range dirs {
+		args = append(args, "./"+filepath.ToSlash(d))
 	}
 	cmd := exec.Command("go", args...) // #nosec G204 -- the go command, fixed verbs
 	cmd.Dir = root                     // messages name files relative to it

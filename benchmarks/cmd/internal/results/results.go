@@ -6,13 +6,32 @@ package results
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"slices"
+	"strings"
 	"time"
 )
+
+// Commit names the commit of the working tree the tools run in, as
+// `git rev-parse --short=12 HEAD`, with "+uncommitted" when tracked files
+// differ from it; "unknown" outside a checkout. The figures it is kept
+// with were measured on that code.
+func Commit() string {
+	out, err := exec.Command("git", "rev-parse", "--short=12", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	c := strings.TrimSpace(string(out))
+	if dirty, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(strings.TrimSpace(string(dirty))) > 0 {
+		c += "+uncommitted"
+	}
+	return c
+}
 
 // Load is one run of the load tool: three twins of the catalog, each
 // driven by every generator, round after round.
 type Load struct {
+	Commit      string  `json:"commit"`      // the code measured (Commit)
 	Path        string  `json:"path"`        // the URL path every request asked for
 	Concurrency int     `json:"concurrency"` // connections, each with one request in flight
 	Seconds     float64 `json:"seconds"`     // measured time of each round, after its warm-up
@@ -123,6 +142,7 @@ func Quantile(sorted []time.Duration, q float64) float64 {
 // each shedder, driven with open-loop arrivals at multiples of the
 // capacity.
 type Overload struct {
+	Commit     string  `json:"commit"` // the code measured (Commit)
 	Path       string  `json:"path"`
 	DeadlineMs float64 `json:"deadline_ms"` // the client's deadline of each request
 	Capacity   float64 `json:"capacity"`    // C: 200s per second without a shedder, closed loop
