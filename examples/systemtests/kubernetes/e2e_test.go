@@ -517,6 +517,9 @@ func (s *suite) rollout(t *testing.T, deploys []string, keepAlive bool) rolled {
 	followers := map[string][]*follower{}
 	for _, d := range deploys {
 		for _, p := range s.pods(t, ns, "app.kubernetes.io/name="+d) {
+			if p.Metadata.DeletionTimestamp != nil {
+				continue // the previous rollout's, which followed it to its end
+			}
 			followers[d] = append(followers[d], s.follow(t, ns, p.Metadata.Name, d))
 		}
 	}
