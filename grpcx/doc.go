@@ -85,7 +85,11 @@
 // (grpc-go#2448). Server.GracefulStop ends the contexts of open streams
 // first (their clients get Unavailable and retry elsewhere), then stops
 // gracefully, so unary RPCs in flight finish; shutdown.Manager.ServeGRPC
-// calls it after the drain delay and calls Stop if the budget runs out.
+// calls it after the drain delay and calls Stop if the budget runs out. A
+// stream that reaches the server once it began, before its client saw the
+// GOAWAY, is refused with Unavailable and no header (as is an RPC that
+// Admission sheds): a trailers-only answer, which a client's retry policy
+// on UNAVAILABLE tries again on a new connection.
 //
 // # Client
 //

@@ -181,14 +181,14 @@ func isHealth(full string) bool {
 // recovers a panic.
 func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 	r := rpcFrom(ctx)
+	release, err := s.admit(ctx, r, info.FullMethod)
+	if err != nil {
+		return nil, refuse(ctx, r, err)
+	}
+	defer release()
 	if r != nil {
 		_ = grpc.SetHeader(ctx, r.header()) // fails only once headers were sent: not yet
 	}
-	release, err := s.admit(ctx, r, info.FullMethod)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
 	if s.cfg.timeout > 0 {
 		if _, ok := ctx.Deadline(); !ok {
 			var cancel context.CancelFunc
@@ -210,19 +210,19 @@ func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 func (s *Server) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
 	ctx := ss.Context()
 	r := rpcFrom(ctx)
-	if r != nil {
-		_ = ss.SetHeader(r.header())
-	}
-	release, err := s.admit(ctx, r, info.FullMethod)
-	if err != nil {
-		return err
-	}
-	defer release()
 	if s.drained.Err() != nil {
 		// A stream opened after GracefulStop began, on a connection its
 		// GOAWAY has not reached yet: refused before the handler runs, so
 		// the client re-opens it on a new connection.
-		return status.Error(codes.Unavailable, errDraining.Error())
+		return refuse(ctx, r, status.Error(codes.Unavailable, errDraining.Error()))
+	}
+	release, err := s.admit(ctx, r, info.FullMethod)
+	if err != nil {
+		return refuse(ctx, r, err)
+	}
+	defer release()
+	if r != nil {
+		_ = ss.SetHeader(r.header())
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	stop := context.AfterFunc(s.drained, func() { cancel(errDraining) })
@@ -237,6 +237,18 @@ func (s *Server) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerIn
 		cancel(nil)
 	}()
 	return handler(srv, &serverStream{ServerStream: ss, ctx: ctx})
+}
+
+// refuse returns err, the status of an RPC refused before its handler
+// ran, with the correlation ID in the trailer and no header: the answer is
+// trailers-only, which a client's retry policy may retry (an answer with
+// headers commits the RPC: gRPC's retry design, A6), so a stream refused
+// by a draining server is tried again on a new connection.
+func refuse(ctx context.Context, r *rpc, err error) error {
+	if r != nil {
+		_ = grpc.SetTrailer(ctx, r.header()) // fails only once the RPC ended: not yet
+	}
+	return err
 }
 
 // errShed is the status of an RPC the Admission option refused.

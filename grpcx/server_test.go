@@ -3,6 +3,7 @@ package grpcx_test
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
 	"github.com/prodready/prodready/grpcx"
@@ -275,5 +277,54 @@ func TestGracefulStopEndsStreams(t *testing.T) {
 	line := e.line(t, "/StreamingOutputCall")
 	if line["code"] != "Unavailable" {
 		t.Fatalf("access line %v", line)
+	}
+}
+
+// attemptCounter counts a client's RPC attempts: a call retried makes more
+// than one.
+type attemptCounter struct{ n atomic.Int64 }
+
+func (c *attemptCounter) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+func (c *attemptCounter) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
+	return ctx
+}
+func (c *attemptCounter) HandleConn(context.Context, stats.ConnStats) {}
+func (c *attemptCounter) HandleRPC(_ context.Context, s stats.RPCStats) {
+	if b, ok := s.(*stats.Begin); ok && b.Client {
+		c.n.Add(1)
+	}
+}
+
+// A stream that reaches the server once GracefulStop began, on a
+// connection whose client has not seen the GOAWAY yet, is refused with
+// Unavailable before any header: a trailers-only answer, which a client's
+// retry policy may retry on another connection (an answer with headers
+// commits the RPC; gRPC's retry design, A6). The correlation ID comes back
+// in the trailer.
+func TestStreamRefusedInDrainIsRetriable(t *testing.T) {
+	e := newEnv(t)
+	e.srv.DrainStreams()
+	var attempts attemptCounter
+	conn := e.dial(t, grpcx.DialOptions(grpc.WithStatsHandler(&attempts), grpc.WithDefaultServiceConfig(`{"methodConfig": [{
+		"name": [{"service": "grpc.testing.TestService"}],
+		"retryPolicy": {"maxAttempts": 3, "initialBackoff": "0.01s", "maxBackoff": "0.01s", "backoffMultiplier": 1,
+			"retryableStatusCodes": ["UNAVAILABLE"]}}]}`)))
+	ctx := metadata.AppendToOutgoingContext(t.Context(), "x-correlation-id", "order-7")
+	var trailer metadata.MD
+	stream, err := testpb.NewTestServiceClient(conn).StreamingOutputCall(ctx, &testpb.StreamingOutputCallRequest{
+		ResponseParameters: []*testpb.ResponseParameters{{Size: 1}},
+	}, grpc.Trailer(&trailer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = stream.Recv()
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("the stream ended with %v, want Unavailable", err)
+	}
+	if n := attempts.n.Load(); n != 3 {
+		t.Errorf("%d attempts, want 3: the retry policy did not retry the refusal", n)
+	}
+	if got := trailer.Get("x-correlation-id"); len(got) != 1 || got[0] != "order-7" {
+		t.Errorf("x-correlation-id in the trailer = %q, want order-7", got)
 	}
 }

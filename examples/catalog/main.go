@@ -139,6 +139,9 @@ func serve(ctx context.Context, cfg server.Config) error {
 	if err != nil {
 		return err
 	}
+	// The shutdown's last lines ("hook done" of its "logger" hook, "shutdown
+	// done") are logged after that hook's Sync: out with them on return.
+	defer func() { _ = logger.Sync() }()
 	slogger := logging.Slog(logger) // for the packages that log through log/slog
 	// GOMEMLIMIT from the container's memory limit, before the work
 	// allocates; the line says what was decided.

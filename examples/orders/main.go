@@ -162,6 +162,9 @@ func serve(ctx context.Context, edge server.Config, cfg config) error {
 	if err != nil {
 		return err
 	}
+	// The shutdown's last lines ("hook done" of its "logger" hook, "shutdown
+	// done") are logged after that hook's Sync: out with them on return.
+	defer func() { _ = logger.Sync() }()
 	slogger := logging.Slog(logger)
 	mem := memlimit.Apply()
 	logger.Info("starting", zap.String("http_addr", edge.Addr), zap.String("admin_addr", edge.AdminAddr),

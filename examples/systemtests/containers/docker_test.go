@@ -103,9 +103,9 @@ func buildImages() (imageSet, error) {
 		set.commit = strings.TrimSpace(string(c))
 	}
 	for _, s := range []struct {
-		name, port string
-		into       *string
-	}{{"catalog", "8080", &set.catalog}, {"orders", "8081", &set.orders}} {
+		name, port, grpcPort string
+		into                 *string
+	}{{"catalog", "8080", "9000", &set.catalog}, {"orders", "8081", "", &set.orders}} {
 		tag := "prodready/" + s.name + ":" + testVersion
 		out, err := exec.CommandContext(ctx, "docker", "build", "-q", "--force-rm", // #nosec G204 -- fixed arguments
 			"-f", filepath.Join(root, "examples", "Dockerfile"),
@@ -113,6 +113,7 @@ func buildImages() (imageSet, error) {
 			"--build-arg", "RUNTIME_IMAGE=scratch",
 			"--build-arg", "SERVICE="+s.name,
 			"--build-arg", "HTTP_PORT="+s.port,
+			"--build-arg", "GRPC_PORT="+s.grpcPort,
 			"--build-arg", "VERSION="+testVersion,
 			"--build-arg", "COMMIT="+set.commit,
 			"-t", tag, root).CombinedOutput()

@@ -773,6 +773,8 @@ func TestDockerfileMatchesCode(t *testing.T) {
 		{"health-checks with the binary itself", regexp.MustCompile(`(?m)CMD \["/app", "healthcheck"\]$`)},
 		{"the binary is the entrypoint, no shell", regexp.MustCompile(`(?m)^ENTRYPOINT \["/app"\]$`)},
 		{"default HTTP port is catalog's", regexp.MustCompile(`(?m)^ARG HTTP_PORT=` + catalog.port(t, "HTTP_ADDR") + `$`)},
+		{"default gRPC port is catalog's", regexp.MustCompile(`(?m)^ARG GRPC_PORT=` + catalog.port(t, "GRPC_ADDR") + `$`)},
+		{"exposes the gRPC port", regexp.MustCompile(`(?m)^EXPOSE .*\$\{GRPC_PORT\}`)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

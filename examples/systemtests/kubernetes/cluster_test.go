@@ -110,20 +110,31 @@ type pod struct {
 			Resources struct {
 				Limits map[string]string `json:"limits"`
 			} `json:"resources"`
+			Ports []struct {
+				Name          string `json:"name"`
+				ContainerPort int    `json:"containerPort"`
+			} `json:"ports"`
+			ReadinessProbe map[string]json.RawMessage `json:"readinessProbe"`
 		} `json:"containers"`
 	} `json:"spec"`
 	Status struct {
 		Phase      string `json:"phase"`
 		PodIP      string `json:"podIP"`
 		Conditions []struct {
-			Type   string `json:"type"`
-			Status string `json:"status"`
+			Type               string    `json:"type"`
+			Status             string    `json:"status"`
+			LastTransitionTime time.Time `json:"lastTransitionTime"`
 		} `json:"conditions"`
 		ContainerStatuses []struct {
 			Name         string `json:"name"`
 			Ready        bool   `json:"ready"`
 			Started      *bool  `json:"started"`
 			RestartCount int    `json:"restartCount"`
+			State        struct {
+				Running *struct {
+					StartedAt time.Time `json:"startedAt"`
+				} `json:"running"`
+			} `json:"state"`
 		} `json:"containerStatuses"`
 	} `json:"status"`
 }

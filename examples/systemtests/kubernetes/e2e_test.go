@@ -368,6 +368,9 @@ func (s *suite) deploy(t *testing.T) {
 		ip := strings.TrimSpace(s.kubectl(t, "get", "service", svc, "-n", ns, "-o", "jsonpath={.spec.clusterIP}"))
 		s.addr[svc] = net.JoinHostPort(ip, port)
 	}
+	// catalog.v1.Catalog, at the Service's port named grpc.
+	s.addr["catalog-grpc"] = strings.TrimSpace(s.kubectl(t, "get", "service", "catalog", "-n", ns, "-o",
+		`jsonpath={.spec.clusterIP}:{.spec.ports[?(@.name=="grpc")].port}`))
 
 	// Every probe has run and passed, liveness included (every 10s).
 	var counts map[string]map[string]int
@@ -394,7 +397,8 @@ var probeLine = regexp.MustCompile(`^prober_probe_total\{(.*)\} ([0-9.e+]+)$`)
 var label = regexp.MustCompile(`(\w+)="([^"]*)"`)
 
 // probeCounts reads the kubelet's prober metrics: per pod, how many probes
-// of each kind succeeded, and how many failed in all.
+// of each kind succeeded ("Readiness"), how many did not ("Readiness
+// failed"), and how many did not in all ("failed").
 func (s *suite) probeCounts(t testing.TB) map[string]map[string]int {
 	t.Helper()
 	out := s.kubectl(t, "get", "--raw", "/api/v1/nodes/"+s.Node+"/proxy/metrics/probes")
@@ -416,6 +420,7 @@ func (s *suite) probeCounts(t testing.TB) map[string]map[string]int {
 			counts[labels["pod"]][labels["probe_type"]] += int(v)
 		} else {
 			counts[labels["pod"]]["failed"] += int(v)
+			counts[labels["pod"]][labels["probe_type"]+" failed"] += int(v)
 		}
 	}
 	return counts
@@ -512,6 +517,9 @@ func (s *suite) rollout(t *testing.T, deploys []string, keepAlive bool) rolled {
 	followers := map[string][]*follower{}
 	for _, d := range deploys {
 		for _, p := range s.pods(t, ns, "app.kubernetes.io/name="+d) {
+			if p.Metadata.DeletionTimestamp != nil {
+				continue // the previous rollout's, which followed it to its end
+			}
 			followers[d] = append(followers[d], s.follow(t, ns, p.Metadata.Name, d))
 		}
 	}
@@ -519,7 +527,8 @@ func (s *suite) rollout(t *testing.T, deploys []string, keepAlive bool) rolled {
 		targets := s.targets(d)
 		r.loads = append(r.loads, startLoad(t, d+", "+mode, keepAlive, 3, 20*time.Millisecond, targets...))
 		if d == "catalog" {
-			r.loads = append(r.loads, startLoad(t, d+" slow requests, "+mode, keepAlive, 1, 100*time.Millisecond, s.slowTarget()))
+			r.loads = append(r.loads, startLoad(t, d+" slow requests, "+mode, keepAlive, 1, 100*time.Millisecond, s.slowTarget()),
+				startRPCLoad(t, "catalog gRPC through the Service", s.addr["catalog-grpc"], 3, 20*time.Millisecond).load)
 		}
 	}
 	for _, l := range r.loads {
@@ -616,6 +625,9 @@ func (s *suite) rollouts(t *testing.T) {
 				}
 				s.check(t, "rollout restart "+name, r)
 			})
+		}
+		if d == "catalog" {
+			t.Run("catalog/grpc readiness probe", s.grpcReadiness)
 		}
 	}
 	s.figure(t, "collector: %d trace exports received so far", s.collector.exports.Load())
