@@ -242,20 +242,21 @@ func appendUTCTime(b []byte, t time.Time) []byte {
 		return t.AppendFormat(b, time.RFC3339Nano)
 	}
 	h, mi, s := t.Clock()
-	b = append(b, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
-		byte('0'+int(mo)/10), byte('0'+int(mo)%10), '-', byte('0'+d/10), byte('0'+d%10), 'T',
-		byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':', byte('0'+s/10), byte('0'+s%10))
+	const digit = "0123456789"
+	b = append(b, digit[y/1000], digit[y/100%10], digit[y/10%10], digit[y%10], '-',
+		digit[mo/10], digit[mo%10], '-', digit[d/10], digit[d%10], 'T',
+		digit[h/10], digit[h%10], ':', digit[mi/10], digit[mi%10], ':', digit[s/10], digit[s%10])
 	if ns := t.Nanosecond(); ns != 0 {
-		var digits [9]byte
+		var frac [9]byte
 		for i := 8; i >= 0; i-- {
-			digits[i] = byte('0' + ns%10)
+			frac[i] = digit[ns%10]
 			ns /= 10
 		}
 		n := 9
-		for digits[n-1] == '0' {
+		for frac[n-1] == '0' {
 			n--
 		}
-		b = append(append(b, '.'), digits[:n]...)
+		b = append(append(b, '.'), frac[:n]...)
 	}
 	return append(b, 'Z')
 }
