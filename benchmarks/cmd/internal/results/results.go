@@ -14,15 +14,18 @@ import (
 
 // Commit names the commit of the working tree the tools run in, as
 // `git rev-parse --short=12 HEAD`, with "+uncommitted" when tracked files
-// differ from it; "unknown" outside a checkout. The figures it is kept
-// with were measured on that code.
+// other than the tools' own output (benchmarks/results, BENCHMARKS.md,
+// which scripts/bench rewrites as it goes) differ from it; "unknown"
+// outside a checkout. The figures it is kept with were measured on that
+// code.
 func Commit() string {
 	out, err := exec.Command("git", "rev-parse", "--short=12", "HEAD").Output()
 	if err != nil {
 		return "unknown"
 	}
 	c := strings.TrimSpace(string(out))
-	if dirty, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(strings.TrimSpace(string(dirty))) > 0 {
+	if dirty, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no", "--",
+		":/", ":!/benchmarks/results", ":!/BENCHMARKS.md").Output(); err == nil && len(strings.TrimSpace(string(dirty))) > 0 {
 		c += "+uncommitted"
 	}
 	return c
