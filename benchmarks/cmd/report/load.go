@@ -18,7 +18,7 @@ func loadSection(b *strings.Builder, l results.Load) {
 	p("with the same tracing set-up: no exporter configured, so root spans are not sampled). ")
 	p("GET `%s` over loopback at %d connections, %d rounds of %.0f s after a warm-up each, the three twins taking turns within each round ",
 		l.Path, l.Concurrency, l.Rounds, l.Seconds)
-	p("and each generator in turn; medians over the rounds. Commit measured: `%s`.\n\n", l.Commit)
+	p("and each generator in turn; medians over the rounds. Commit measured: %s.\n\n", commitText(l.Commit))
 	switch {
 	case l.Pinned:
 		p("Each server ran on CPU %d alone (taskset, so GOMAXPROCS was 1), the generators and the log drains on CPU %d. ", l.ServerCPU, l.GeneratorCPU)
@@ -64,4 +64,13 @@ func joinRatios(a, b []float64) string {
 		s = append(s, ratio(a[i], b[i]))
 	}
 	return strings.Join(s, ", ")
+}
+
+// commitText names the commit results were measured at; results written
+// before the tools kept it say so.
+func commitText(c string) string {
+	if c == "" {
+		return "not recorded (measured before the tools kept it: an earlier commit than the header's)"
+	}
+	return "`" + c + "`"
 }

@@ -91,7 +91,7 @@ func overloadSection(b *strings.Builder, o results.Overload) {
 	p("with **prodready**'s `server.Admission`, with **gozero**'s adaptive shedder (`core/load`, as its rest server applies it) in its place, ")
 	p("and with **none**, each a build of the same `catalog.go` routes. GET `%s`, open-loop Poisson arrivals at multiples of the capacity ", o.Path)
 	p("C = %.0f req/s (the 200s per second of the target without a shedder under a closed loop), a %.0f ms client deadline counted from when each request was due; ", o.Capacity, o.DeadlineMs)
-	p("goodput is the 200s within it per second; `/livez` on the admin port was probed every 100 ms. Commit measured: `%s`. ", o.Commit)
+	p("goodput is the 200s within it per second; `/livez` on the admin port was probed every 100 ms. Commit measured: %s. ", commitText(o.Commit))
 	p("Every round measures C again and runs every level of every target, the targets taking turns; the table gives medians over the rounds of goodput (÷ that round's C) and latencies, the worst `/livez`, and counts summed over the rounds. ")
 	if o.Pinned {
 		p("Each server ran on CPU %d alone (taskset; GOMAXPROCS 1), the generator and log drains on the other. ", o.ServerCPU)
