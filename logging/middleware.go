@@ -154,29 +154,6 @@ type reqLog struct {
 	mu     sync.Mutex // FromContext may be called from the handler's goroutines
 	logger *zap.Logger
 	span   trace.SpanContext // the span logger was built for
-
-	ids accessIDs // the access line's trace and span IDs
-}
-
-// accessIDs writes the access line's trace and span IDs straight from
-// their hex digits (AddByteString), where appendTrace makes a string per
-// request: it lives in the reqLog, which the request allocated already,
-// so the line costs no allocation for them.
-type accessIDs struct {
-	k   *keys
-	sc  trace.SpanContext
-	hex [2*len(trace.TraceID{}) + 2*len(trace.SpanID{})]byte
-}
-
-func (a *accessIDs) MarshalLogObject(enc zapcore.ObjectEncoder) error {
-	tid, sid := a.sc.TraceID(), a.sc.SpanID()
-	b := appendHex(appendHex(a.hex[:0], tid[:]), sid[:])
-	enc.AddByteString(a.k.traceID, b[:2*len(tid)])
-	enc.AddByteString(a.k.spanID, b[2*len(tid):])
-	if a.k.sampled != "" {
-		enc.AddBool(a.k.sampled, a.sc.IsSampled())
-	}
-	return nil
 }
 
 // CorrelationID is the request's ID, for the protocol's answer to a panic.
@@ -261,14 +238,7 @@ func (m *middleware) logAccess(st *request.State, r *http.Request, rl *reqLog, o
 		zap.String(k.correlation, rl.hdr[0]),
 	)
 	sc := accessSpan(r, rl)
-	switch {
-	case !sc.IsValid():
-	case k.tracePrefix == "":
-		rl.ids = accessIDs{k: k, sc: sc}
-		fs = append(fs, zap.Inline(&rl.ids))
-	default: // a prefix (GCP's projects/P/traces/) in the trace ID's value
-		fs = appendTrace(fs, k, sc)
-	}
+	fs = appendTrace(fs, k, sc)
 	if o.ErrorType != "" {
 		fs = append(fs, zap.String(k.errorType, o.ErrorType))
 	}
