@@ -9,8 +9,9 @@ import (
 // The request deadline (server.Deadline) kept in the State, which is the
 // request's context: a handler that never waits on its context pays for
 // no timer, no context and no request copy. context.WithDeadlineCause's
-// context is made only when something waits (Done), or asks Err, Cause
-// or a value once the deadline has passed; from then on the State
+// context is made only when something waits (Done) or asks Err (which
+// context.Cause asks first) once the deadline has passed; from then on
+// the State
 // answers through it, so contexts derived from the request are children
 // of a real timer context, with the context package's fast path, and
 // context.Cause reports the deadline's cause.

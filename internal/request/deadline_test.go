@@ -129,6 +129,24 @@ func TestArmedDeadline(t *testing.T) {
 	})
 }
 
+// TestArmedValueNoClock: with the deadline armed and past, a value
+// lookup leaves the timer context unmade (Value reads no clock), while
+// Cause, which asks Err first, still reports the deadline's cause.
+func TestArmedValueNoClock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := New(context.WithValue(t.Context(), valueKey{}, 1), httptest.NewRecorder())
+		Arm(s, time.Second, errDue)
+		defer s.Disarm()
+		time.Sleep(2 * time.Second)
+		if v := s.Value(valueKey{}); v != 1 || s.dl.timed.Load() != nil {
+			t.Errorf("Value = %v, timer context made: %v", v, s.dl.timed.Load() != nil)
+		}
+		if c := context.Cause(s); c != errDue { //nolint:errorlint // the cause itself
+			t.Errorf("Cause %v, want %v", c, errDue)
+		}
+	})
+}
+
 // TestArmRefuses: a context that is not the State itself (a value or a
 // cancel of a middleware between), and a State armed already, keep the
 // caller on context.WithDeadline.

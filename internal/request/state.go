@@ -94,13 +94,14 @@ type panicState struct {
 
 // Value returns the state itself for its own key and asks the parent
 // context (or the request deadline's, once made: see Arm) for every
-// other key.
+// other key. It reads no clock: context.Cause asks Err first, which
+// makes the deadline's context once the deadline has passed.
 func (s *State) Value(key any) any {
 	if key == (stateKey{}) {
 		return s
 	}
-	if c := s.deadlineContext(false); c != nil {
-		return c.Value(key)
+	if t := s.dl.timed.Load(); t != nil {
+		return t.Value(key) // its cancelCtx for the context package's key
 	}
 	return s.Context.Value(key)
 }
